@@ -1,0 +1,1 @@
+//! esprit-plugin (wasmtime host): see issue 4
