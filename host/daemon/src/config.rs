@@ -1,0 +1,300 @@
+//! The daemon's configuration file (TOML). See `examples/*.toml` and the
+//! README for a walk-through. Unknown keys are errors, so a typo never turns
+//! into a silently ignored setting.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+/// How inner (application) packets enter and leave esprit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A TUN device (root or CAP_NET_ADMIN): full L3, like kernel IPsec.
+    Tun,
+    /// A smoltcp userspace stack: rootless port forwards, exposes and SOCKS5.
+    Netstack,
+}
+
+/// How protected packets travel between the peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OuterTransport {
+    /// ESP inside UDP (RFC 3948), unprivileged, NAT friendly. AH is not possible.
+    #[default]
+    Udp,
+    /// Raw IP protocols 50 (ESP) and 51 (AH); needs root / CAP_NET_RAW.
+    Raw,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mode: Mode,
+    /// Crypto backend: "aws-lc" (default, fastest) or "rustcrypto".
+    #[serde(default)]
+    pub crypto: Option<String>,
+    /// Unix control socket for `esprit status` (default /run/esprit/<name>.sock
+    /// as root, $XDG_RUNTIME_DIR or /tmp otherwise).
+    #[serde(default)]
+    pub control_socket: Option<PathBuf>,
+    /// A name for this instance (logs, default socket path).
+    #[serde(default = "default_name")]
+    pub name: String,
+    #[serde(default)]
+    pub outer: Outer,
+    #[serde(default)]
+    pub tun: Option<TunSection>,
+    #[serde(default)]
+    pub netstack: Option<NetstackSection>,
+    #[serde(default)]
+    pub ipsec: IpsecSection,
+    /// Where the file was read from (relative paths resolve against its folder).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+fn default_name() -> String {
+    "esprit".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outer {
+    #[serde(default)]
+    pub transport: OuterTransport,
+    /// UDP address to listen on for ESP-in-UDP (default 0.0.0.0:4500).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The peer's UDP port for ESP-in-UDP (default 4500).
+    #[serde(default = "default_port")]
+    pub peer_port: u16,
+    /// Per-peer UDP ports, e.g. `{ "127.0.0.1" = 45002 }`.
+    #[serde(default)]
+    pub peer_ports: BTreeMap<IpAddr, u16>,
+    /// fwmark on outer sockets so outer packets never loop into the TUN.
+    #[serde(default = "default_fwmark")]
+    pub fwmark: u32,
+}
+
+impl Default for Outer {
+    fn default() -> Self {
+        Outer {
+            transport: OuterTransport::Udp,
+            listen: default_listen(),
+            peer_port: default_port(),
+            peer_ports: BTreeMap::new(),
+            fwmark: default_fwmark(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 4500))
+}
+fn default_port() -> u16 {
+    4500
+}
+fn default_fwmark() -> u32 {
+    0x4553 // "ES"
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunSection {
+    /// Device name (default "esprit0").
+    #[serde(default = "default_tun_name")]
+    pub name: String,
+    /// Addresses with prefix, e.g. ["10.1.0.1/32"]. Optional in transport mode.
+    #[serde(default)]
+    pub address: Vec<String>,
+    /// MTU; default: 1500 minus the worst-case ESP/AH overhead.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// Extra prefixes to route into the TUN (the `out` policies' destinations are added automatically).
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Preferred source address for routes into the TUN (transport mode: the real address).
+    #[serde(default)]
+    pub source: Option<IpAddr>,
+    /// Policy-routing table for the protected prefixes (default 0x4553).
+    #[serde(default = "default_table")]
+    pub table: u32,
+}
+
+fn default_tun_name() -> String {
+    "esprit0".into()
+}
+fn default_table() -> u32 {
+    0x4553
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetstackSection {
+    /// The inner addresses smoltcp owns, e.g. ["10.1.0.1/32"].
+    pub address: Vec<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// SOCKS5 listener, e.g. "127.0.0.1:1080".
+    #[serde(default)]
+    pub socks5: Option<SocketAddr>,
+    #[serde(default)]
+    pub forward: Vec<ForwardSection>,
+    #[serde(default)]
+    pub expose: Vec<ExposeSection>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum L4 {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// A local listener whose connections are carried to a remote inner address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardSection {
+    #[serde(default)]
+    pub proto: L4,
+    pub listen: SocketAddr,
+    pub to: SocketAddr,
+}
+
+/// A local service that peers reach on the inner address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExposeSection {
+    #[serde(default)]
+    pub proto: L4,
+    /// Port on the inner address.
+    pub port: u16,
+    /// Local service, e.g. "127.0.0.1:8000".
+    pub to: SocketAddr,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpsecSection {
+    /// setkey.conf files (SAs and policies), relative to this config file.
+    #[serde(default)]
+    pub setkey_files: Vec<PathBuf>,
+    /// Inline setkey.conf text, applied after the files.
+    #[serde(default)]
+    pub setkey: Option<String>,
+    /// Anti-replay window for SAs that do not set one (default 4096).
+    #[serde(default)]
+    pub replay_window: Option<u32>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .map(|(l, c)| format!("{}:{l}:{c}", path.display()))
+                .unwrap_or_else(|| path.display().to_string());
+            anyhow::anyhow!("{at}: {}", e.message())
+        })?;
+        cfg.path = path.to_path_buf();
+        match cfg.mode {
+            Mode::Netstack if cfg.netstack.is_none() => {
+                anyhow::bail!("{}: mode = \"netstack\" needs a [netstack] section with `address`", path.display())
+            }
+            Mode::Netstack if cfg.outer.transport == OuterTransport::Raw => anyhow::bail!(
+                "{}: netstack mode runs unprivileged and needs outer.transport = \"udp\"",
+                path.display()
+            ),
+            _ => {}
+        }
+        Ok(cfg)
+    }
+
+    /// A path from the config, resolved against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    pub fn peer_port(&self, peer: IpAddr) -> u16 {
+        self.outer.peer_ports.get(&peer).copied().unwrap_or(self.outer.peer_port)
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|i| offset - i).unwrap_or(offset + 1);
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_netstack_config() {
+        let c = Config::parse(
+            Path::new("a.toml"),
+            r#"
+mode = "netstack"
+[outer]
+listen = "127.0.0.1:45001"
+peer_port = 45002
+[netstack]
+address = ["10.1.0.1/32"]
+[[netstack.forward]]
+listen = "127.0.0.1:8080"
+to = "10.2.0.1:80"
+[ipsec]
+setkey_files = ["keys.conf"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.mode, Mode::Netstack);
+        assert_eq!(c.peer_port("127.0.0.1".parse().unwrap()), 45002);
+        assert_eq!(c.resolve(Path::new("keys.conf")), PathBuf::from("keys.conf"));
+        assert_eq!(c.netstack.unwrap().forward[0].proto, L4::Tcp);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_col() {
+        let e = Config::parse(Path::new("/etc/esprit.toml"), "mode = \"tun\"\n[outer]\nlisten_port = 4500\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/etc/esprit.toml:3:1: unknown field `listen_port`"), "{e}");
+    }
+
+    #[test]
+    fn netstack_needs_its_section_and_udp() {
+        let e = Config::parse(Path::new("x.toml"), "mode = \"netstack\"\n").unwrap_err().to_string();
+        assert!(e.contains("needs a [netstack] section"), "{e}");
+        let e = Config::parse(
+            Path::new("x.toml"),
+            "mode = \"netstack\"\n[outer]\ntransport = \"raw\"\n[netstack]\naddress = [\"10.0.0.1/32\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unprivileged"), "{e}");
+    }
+
+    #[test]
+    fn bad_mode_value() {
+        let e = Config::parse(Path::new("x.toml"), "mode = \"kernel\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:1:8:"), "{e}");
+    }
+}
