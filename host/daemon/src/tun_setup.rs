@@ -1,0 +1,171 @@
+//! Kernel plumbing for tun mode: policy routing so that protected prefixes go
+//! into the TUN while esprit's own (fwmark-ed) outer packets never do, and an
+//! nftables filter that enforces `in ... ipsec require` policies on cleartext
+//! that bypasses esprit (RFC 4301 §5.2: "a peer that suddenly sends plain IP
+//! is dropped"). Everything installed is removed again on drop.
+
+use std::net::IpAddr;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// One cleartext-enforcement rule: drop packets from `src` to `dst` (with an
+/// optional upper-layer protocol and ports) that did not come out of esprit.
+#[derive(Debug, Clone)]
+pub struct EnforceRule {
+    pub src: String,
+    pub dst: String,
+    pub proto: Option<u8>,
+    pub src_port: Option<u16>,
+    pub dst_port: Option<u16>,
+    /// Shown in status: which policy the rule stands for.
+    pub label: String,
+}
+
+pub struct TunPlumbing {
+    dev: String,
+    table: u32,
+    fwmark: u32,
+    rules_v4: bool,
+    rules_v6: bool,
+    nft_table: Option<String>,
+}
+
+fn run(args: &[&str]) -> Result<()> {
+    let out = Command::new(args[0]).args(&args[1..]).output().with_context(|| format!("running {}", args[0]))?;
+    if !out.status.success() {
+        bail!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn is_v6(prefix: &str) -> bool {
+    prefix.contains(':')
+}
+
+impl TunPlumbing {
+    /// Routes `routes` (prefix, preferred source) into `dev` through table
+    /// `table`, consulted only for packets without `fwmark`.
+    pub fn install(dev: &str, table: u32, fwmark: u32, routes: &[(String, Option<IpAddr>)]) -> Result<TunPlumbing> {
+        let mut p = TunPlumbing { dev: dev.into(), table, fwmark, rules_v4: false, rules_v6: false, nft_table: None };
+        let (t, m) = (table.to_string(), format!("{fwmark:#x}"));
+        for (prefix, src) in routes {
+            let fam = if is_v6(prefix) { "-6" } else { "-4" };
+            let need_rule = if is_v6(prefix) { &mut p.rules_v6 } else { &mut p.rules_v4 };
+            if !*need_rule {
+                run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])?;
+                *need_rule = true;
+            }
+            let mut args = vec!["ip", fam, "route", "replace", prefix.as_str(), "dev", dev, "table", &t];
+            let s;
+            if let Some(src) = src {
+                s = src.to_string();
+                args.extend(["src", s.as_str()]);
+            }
+            run(&args)?;
+        }
+        // Decrypted packets written into the TUN come from remote prefixes:
+        // strict reverse-path filtering would drop them.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter"), "0");
+        if std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter").map(|v| v.trim() == "1").unwrap_or(false) {
+            let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/rp_filter", "2");
+        }
+        Ok(p)
+    }
+
+    /// Installs the nftables table enforcing `rules`. `ports` are the UDP ports
+    /// esprit itself listens on (IKE/ESP-in-UDP is never filtered).
+    pub fn enforce(&mut self, name: &str, rules: &[EnforceRule], ports: &[u16]) -> Result<()> {
+        if rules.is_empty() {
+            return Ok(());
+        }
+        let table = format!("esprit_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let mut script = format!(
+            "table inet {table} {{\n chain prerouting {{\n  type filter hook prerouting priority -150; policy accept;\n  iifname \"{}\" accept\n  meta l4proto {{ esp, ah }} accept\n",
+            self.dev
+        );
+        let mut udp: Vec<u16> = vec![500, 4500];
+        udp.extend_from_slice(ports);
+        udp.sort_unstable();
+        udp.dedup();
+        let ports: Vec<String> = udp.iter().map(u16::to_string).collect();
+        script.push_str(&format!("  udp dport {{ {} }} accept\n", ports.join(", ")));
+        for r in rules {
+            let fam = if is_v6(&r.src) { "ip6" } else { "ip" };
+            let mut m = format!("  {fam} saddr {} {fam} daddr {}", r.src, r.dst);
+            if let Some(p) = r.proto {
+                m.push_str(&format!(" meta l4proto {p}"));
+                if matches!(p, 6 | 17) {
+                    if let Some(sp) = r.src_port {
+                        m.push_str(&format!(" th sport {sp}"));
+                    }
+                    if let Some(dp) = r.dst_port {
+                        m.push_str(&format!(" th dport {dp}"));
+                    }
+                }
+            }
+            m.push_str(&format!(" counter drop comment \"{}\"\n", r.label.replace('"', "'")));
+            script.push_str(&m);
+        }
+        script.push_str(" }\n}\n");
+        let _ = Command::new("nft").args(["delete", "table", "inet", &table]).output();
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("running nft (install the nftables package)")?;
+        use std::io::Write;
+        child.stdin.take().context("nft stdin")?.write_all(script.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!("nft rejected the enforcement table: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        self.nft_table = Some(table);
+        Ok(())
+    }
+
+    /// Per-rule drop counters of the enforcement table: (label, packets).
+    pub fn enforcement_drops(&self) -> Vec<(String, u64)> {
+        let Some(table) = &self.nft_table else { return Vec::new() };
+        enforcement_drops(table)
+    }
+}
+
+/// Reads the counters of an esprit nftables table.
+pub fn enforcement_drops(table: &str) -> Vec<(String, u64)> {
+    let Ok(out) = Command::new("nft").args(["-j", "list", "table", "inet", table]).output() else {
+        return Vec::new();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else { return Vec::new() };
+    let mut res = Vec::new();
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        let rule = &item["rule"];
+        let Some(comment) = rule["comment"].as_str() else { continue };
+        let packets = rule["expr"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|e| e["counter"]["packets"].as_u64())
+            .unwrap_or(0);
+        res.push((comment.to_string(), packets));
+    }
+    res
+}
+
+impl Drop for TunPlumbing {
+    fn drop(&mut self) {
+        let (t, m) = (self.table.to_string(), format!("{:#x}", self.fwmark));
+        for (on, fam) in [(self.rules_v4, "-4"), (self.rules_v6, "-6")] {
+            if on {
+                let _ = Command::new("ip")
+                    .args([fam, "rule", "del", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])
+                    .output();
+                let _ = Command::new("ip").args([fam, "route", "flush", "table", &t]).output();
+            }
+        }
+        if let Some(table) = &self.nft_table {
+            let _ = Command::new("nft").args(["delete", "table", "inet", table]).output();
+        }
+    }
+}

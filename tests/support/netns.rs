@@ -1,0 +1,117 @@
+//! Network namespaces for end-to-end tests: each test makes its own, with
+//! unique names, and removes them (and the processes it started in them) on
+//! drop, also when the test fails. Addresses are used only inside them.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace owned by the test.
+pub struct Netns {
+    pub name: String,
+    children: Vec<Child>,
+}
+
+impl Netns {
+    /// Creates `esp-<tag>-<pid>-<n>` with loopback up.
+    pub fn new(tag: &str) -> Netns {
+        let n = SEQ.fetch_add(1, Ordering::SeqCst);
+        let name = format!("esp-{tag}-{}-{n}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        sh(&["ip", "netns", "add", &name]);
+        let ns = Netns { name, children: Vec::new() };
+        ns.run(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs a command inside the namespace, panicking with its output on failure.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "[{}] {:?} failed: {}{}",
+            self.name,
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("spawn ip netns exec")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).args(args);
+        c
+    }
+
+    /// Starts a long-running process in the namespace; killed on drop.
+    pub fn spawn(&mut self, args: &[&str], log: &std::path::Path) -> u32 {
+        let f = std::fs::File::create(log).expect("log file");
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::from(f.try_clone().expect("dup log")))
+            .stderr(Stdio::from(f))
+            .spawn()
+            .expect("spawn in netns");
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
+    /// Waits until `args` succeeds inside the namespace (or panics after `timeout`).
+    pub fn wait_for(&self, args: &[&str], timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            if self.output(args).status.success() {
+                return;
+            }
+            assert!(start.elapsed() < timeout, "[{}] timed out waiting for {:?}", self.name, args);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Anything else still running in the namespace (e.g. started by a shell).
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).output();
+            }
+        }
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+/// Joins two namespaces with a veth pair (`a_if` in `a`, `b_if` in `b`), both up.
+pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
+    sh(&["ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name]);
+    a.run(&["ip", "link", "set", a_if, "up"]);
+    b.run(&["ip", "link", "set", b_if, "up"]);
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().expect("spawn");
+    assert!(out.status.success(), "{:?}: {}", args, String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whether this process can create network namespaces (root).
+pub fn can_netns() -> bool {
+    let name = format!("esp-probe-{}", std::process::id());
+    let ok = Command::new("ip").args(["netns", "add", &name]).output().map(|o| o.status.success()).unwrap_or(false);
+    if ok {
+        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+    }
+    ok
+}
