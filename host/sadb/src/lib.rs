@@ -4,3 +4,6 @@
 #![deny(unsafe_code)]
 
 pub mod decider;
+pub mod lifetime;
+pub mod selector;
+pub mod setkey;
