@@ -11,6 +11,21 @@
 
 use std::fmt;
 
+#[cfg(feature = "aws-lc")]
+pub mod awslc;
+pub mod prf;
+pub mod rustcrypto;
+mod select;
+mod util;
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(feature = "aws-lc")]
+pub use awslc::AwsLc;
+pub use rustcrypto::RustCrypto;
+pub use select::{default_provider, provider_by_name, provider_names};
+
 /// Errors from the crypto layer. Deliberately coarse: an authentication failure
 /// never says *why* it failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +40,15 @@ pub enum CryptoError {
     AuthFailed,
     #[error("algorithm {0} is not offered by this provider")]
     Unsupported(&'static str),
+    /// The tag buffer given to a seal operation has the wrong size.
+    #[error("tag buffer must be {expected} bytes, got {got}")]
+    TagLength { expected: usize, got: usize },
+    /// prf+ (RFC 7296 §2.13) was asked for more than 255 iterations of output.
+    #[error("prf+ can produce at most {max} bytes, asked for {got}")]
+    PrfPlusLength { max: usize, got: usize },
+    /// No provider of that name is compiled in.
+    #[error("unknown crypto provider {0:?} (known: rustcrypto, aws-lc)")]
+    UnknownProvider(String),
 }
 
 /// AEAD algorithms of ESP (key length without the 4-byte salt).
