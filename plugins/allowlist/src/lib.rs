@@ -1,0 +1,87 @@
+//! `allowlist`: a CIDR/port table from the plugin's config.
+//!
+//! Config (`[config]` of the plugin spec):
+//! - `allow`: list of `CIDR` or `CIDR PROTO/PORT` (`PROTO` = tcp, udp, or a
+//!   number; `PORT` 0 = any), matched against the flow's remote address and
+//!   destination port;
+//! - `on_match` (default `protect`) and `otherwise` (default `discard`):
+//!   verdicts (see `esprit_plugin_sdk::parse_verdict`);
+//! - `tag`: free text added to every explanation.
+use std::sync::OnceLock;
+
+use esprit_plugin_sdk::{export_policy, host, parse_verdict, Cidr, Decision, Flow, Policy, Verdict};
+
+struct Entry {
+    net: Cidr,
+    proto: Option<u8>,
+    port: Option<u16>,
+    text: String,
+}
+
+struct Table {
+    entries: Vec<Entry>,
+    on_match: Verdict,
+    otherwise: Verdict,
+    tag: String,
+}
+
+static TABLE: OnceLock<Table> = OnceLock::new();
+
+fn parse_entry(s: &str) -> Result<Entry, String> {
+    let mut parts = s.split_whitespace();
+    let net: Cidr = parts.next().ok_or("empty entry")?.parse().map_err(|e| format!("{e}"))?;
+    let (mut proto, mut port) = (None, None);
+    if let Some(pp) = parts.next() {
+        let (p, n) = pp.split_once('/').ok_or_else(|| format!("{pp:?}: want PROTO/PORT"))?;
+        proto = Some(match p {
+            "tcp" => 6,
+            "udp" => 17,
+            "icmp" => 1,
+            n => n.parse().map_err(|_| format!("bad protocol {n:?}"))?,
+        });
+        let n: u16 = n.parse().map_err(|_| format!("bad port {n:?}"))?;
+        port = (n != 0).then_some(n);
+    }
+    if parts.next().is_some() {
+        return Err(format!("{s:?}: trailing text"));
+    }
+    Ok(Entry { net, proto, port, text: s.to_string() })
+}
+
+fn load() -> Result<Table, String> {
+    let entries = host::config_list("allow").iter().map(|e| parse_entry(e)).collect::<Result<Vec<_>, _>>()?;
+    let verdict = |key: &str, default: &str| parse_verdict(&host::config_get(key).unwrap_or_else(|| default.to_string()));
+    Ok(Table {
+        entries,
+        on_match: verdict("on_match", "protect")?,
+        otherwise: verdict("otherwise", "discard")?,
+        tag: host::config_get("tag").unwrap_or_default(),
+    })
+}
+
+struct Allowlist;
+
+impl Policy for Allowlist {
+    fn init() -> Result<(), String> {
+        let t = load()?;
+        host::info(&format!("allowlist: {} entries", t.entries.len()));
+        let _ = TABLE.set(t);
+        Ok(())
+    }
+
+    fn decide(flow: &Flow) -> Decision {
+        let Some(t) = TABLE.get() else {
+            return Decision::new(Verdict::Discard, "allowlist: not initialised");
+        };
+        let remote = flow.remote();
+        let hit = t.entries.iter().find(|e| {
+            e.net.contains(remote) && e.proto.is_none_or(|p| p == flow.proto) && e.port.is_none_or(|p| p == flow.dst_port)
+        });
+        match hit {
+            Some(e) => Decision::new(t.on_match.clone(), format!("allowlist[{}]: {remote} matches {:?}", t.tag, e.text)),
+            None => Decision::new(t.otherwise.clone(), format!("allowlist[{}]: {remote} port {} not listed", t.tag, flow.dst_port)),
+        }
+    }
+}
+
+export_policy!(Allowlist);
