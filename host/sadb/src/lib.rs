@@ -7,3 +7,5 @@ pub mod decider;
 pub mod lifetime;
 pub mod selector;
 pub mod setkey;
+pub mod flow_cache;
+pub mod spd;
