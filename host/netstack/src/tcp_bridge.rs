@@ -132,6 +132,10 @@ impl TcpConn {
     /// pass half-closes and resets across. Returns whether anything moved.
     pub(crate) fn pump_open(&mut self, s: &mut tcp::Socket<'_>) -> bool {
         let mut progress = false;
+        if matches!(s.state(), tcp::State::SynSent | tcp::State::SynReceived) {
+            // The inner handshake is still going on (expose accepts at SYN).
+            return false;
+        }
         if !self.flush_to_os() {
             return true;
         }
