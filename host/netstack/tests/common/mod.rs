@@ -105,14 +105,14 @@ fn drive(a: &mut Netstack, b: &mut Netstack, stop: &AtomicBool, stats: &Shared) 
         let dbg = std::env::var_os("NS_DEBUG").is_some();
         a.poll_outbound(&mut |p| {
             if dbg {
-                eprintln!("A→B {}", smoltcp::wire::PrettyPrinter::<smoltcp::wire::Ipv4Packet<&[u8]>>::new("", &p));
+                dump("A→B", p);
             }
             b.receive_inner(p);
             moved += 1;
         });
         b.poll_outbound(&mut |p| {
             if dbg {
-                eprintln!("B→A {}", smoltcp::wire::PrettyPrinter::<smoltcp::wire::Ipv4Packet<&[u8]>>::new("", &p));
+                dump("B→A", p);
             }
             a.receive_inner(p);
             moved += 1;
@@ -197,4 +197,13 @@ pub fn read_to_end_timeout(s: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut v = Vec::new();
     s.read_to_end(&mut v)?;
     Ok(v)
+}
+
+fn dump(dir: &str, p: &[u8]) {
+    use smoltcp::wire::{Ipv4Packet, Ipv6Packet, PrettyPrinter};
+    if p.first().map(|b| b >> 4) == Some(6) {
+        eprintln!("{dir} {}", PrettyPrinter::<Ipv6Packet<&[u8]>>::new("", &p));
+    } else {
+        eprintln!("{dir} {}", PrettyPrinter::<Ipv4Packet<&[u8]>>::new("", &p));
+    }
 }
