@@ -19,6 +19,7 @@ mod ports;
 pub mod socks5;
 mod tcp_bridge;
 pub mod tun;
+mod udp_expose;
 mod udp_forward;
 
 pub use config::{Expose, Forward, NetstackConfig, Proto};

@@ -32,10 +32,12 @@ use crate::device::InnerDevice;
 use crate::ports::PortAllocator;
 use crate::socks5::{self, Command, Reply};
 use crate::tcp_bridge::{End, Phase, TcpConn};
+use crate::udp_expose::UdpExpose;
 use crate::udp_forward::UdpForward;
 
 const LISTENER_BASE: usize = 1 << 40;
 const UDP_BASE: usize = 1 << 41;
+const UDP_EXPOSE: Token = Token(1 << 42);
 const WAKER: Token = Token(usize::MAX);
 /// Time a SOCKS client has to complete its handshake, and an inner or OS
 /// connect has to complete.
@@ -110,6 +112,7 @@ pub struct Netstack {
     live: usize,
     closing: Vec<Closing>,
     udp: Vec<UdpForward>,
+    udp_exposes: Vec<UdpExpose>,
     ports: PortAllocator,
     scratch: Vec<u8>,
     stats: NetstackStats,
@@ -226,15 +229,15 @@ impl Netstack {
             });
         }
         let mut exposes = Vec::new();
+        let mut sockets = SocketSet::new(Vec::new());
+        let mut udp_exposes = Vec::new();
         for e in &cfg.exposes {
-            if e.proto != Proto::Tcp {
-                return Err(invalid(format!(
-                    "expose of UDP port {} is not supported yet (TCP only)",
-                    e.port
-                )));
-            }
             if e.port == 0 {
                 return Err(invalid("expose port 0".into()));
+            }
+            if e.proto == Proto::Udp {
+                udp_exposes.push(UdpExpose::new(e.port, e.local, &mut sockets)?);
+                continue;
             }
             exposes.push(ExposePort {
                 port: e.port,
@@ -246,7 +249,8 @@ impl Netstack {
             epoch,
             iface,
             device,
-            sockets: SocketSet::new(Vec::new()),
+            sockets,
+            udp_exposes,
             poll,
             events: Events::with_capacity(256),
             waker,
@@ -322,7 +326,8 @@ impl Netstack {
             .filter_map(|c| c.handle)
             .map(|h| TcpConn::buffered(self.sockets.get::<tcp::Socket>(h)))
             .sum();
-        s.udp_sessions = self.udp.iter().map(|u| u.sessions()).sum();
+        s.udp_sessions = self.udp.iter().map(|u| u.sessions()).sum::<usize>()
+            + self.udp_exposes.iter().map(|u| u.sessions()).sum::<usize>();
         s
     }
 
@@ -397,7 +402,8 @@ impl Netstack {
             let t = ev.token().0;
             let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
             let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            if t == WAKER.0 {
+            if t == WAKER.0 || t == UDP_EXPOSE.0 {
+                // Wake-ups only: UDP expose sessions are tried on every poll.
                 continue;
             } else if t >= UDP_BASE {
                 if let Some(u) = self.udp.get_mut(t - UDP_BASE) {
@@ -821,6 +827,18 @@ impl Netstack {
             progress |= r.progress;
             self.stats.udp_dropped += r.dropped;
         }
+        for u in &mut self.udp_exposes {
+            let r = u.pump(
+                now,
+                &mut self.sockets,
+                self.poll.registry(),
+                UDP_EXPOSE,
+                self.cfg.udp_max_sessions,
+                &mut self.scratch,
+            );
+            progress |= r.progress;
+            self.stats.udp_dropped += r.dropped;
+        }
         progress
     }
 
@@ -855,6 +873,11 @@ impl Netstack {
         let mut next: Option<Instant> = None;
         for u in &mut self.udp {
             if let Some(t) = u.expire(now, self.cfg.udp_idle_timeout, &mut self.sockets, &mut self.ports) {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        for u in &mut self.udp_exposes {
+            if let Some(t) = u.expire(now, self.cfg.udp_idle_timeout, self.poll.registry()) {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         }
