@@ -106,7 +106,10 @@ impl Tun {
         if !std::path::Path::new("/dev/net/tun").exists() {
             return Err(TunError::NoTunDevice(io::Error::from(io::ErrorKind::NotFound)));
         }
-        let mut b = DeviceBuilder::new().mtu(cfg.mtu).packet_information(false);
+        let mut b = DeviceBuilder::new()
+            .mtu(cfg.mtu)
+            .packet_information(false)
+            .enable(true);
         if let Some(n) = &cfg.name {
             if n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']) {
                 return Err(TunError::InvalidConfig(format!("bad interface name {n:?}")));
