@@ -182,3 +182,48 @@ fn tun_in_netns_ping_and_device_gone() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// Run as an unprivileged user by `tun_without_privilege_names_netstack_mode`.
+#[test]
+#[ignore = "run by tun_without_privilege_names_netstack_mode as an unprivileged user"]
+fn unprivileged_create_child() {
+    let r = Tun::create(&TunConfig {
+        name: Some("espnopriv0".into()),
+        addresses: vec![("10.98.0.1".parse().unwrap(), 24)],
+        mtu: 1400,
+        routes: vec![],
+    });
+    match r {
+        Err(e @ TunError::NotPermitted(_)) => assert_eq!(
+            e.to_string(),
+            "tun mode needs root or CAP_NET_ADMIN; use mode = \"netstack\" to run unprivileged"
+        ),
+        Err(e) => panic!("expected NotPermitted, got {e:?}"),
+        Ok(_) => panic!("an unprivileged user created a TUN device"),
+    }
+}
+
+#[test]
+fn tun_without_privilege_names_netstack_mode() {
+    if !nix::unistd::geteuid().is_root() {
+        // Already unprivileged: check directly.
+        return unprivileged_create_child();
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        prerequisite("setpriv (util-linux) not installed to drop privileges");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(&exe)
+        .args(["--ignored", "--exact", "unprivileged_create_child", "--test-threads=1"])
+        .output()
+        .expect("run setpriv");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "unprivileged child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
