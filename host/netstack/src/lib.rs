@@ -17,6 +17,7 @@ mod device;
 mod netstack;
 mod ports;
 pub mod socks5;
+mod socks_udp;
 mod tcp_bridge;
 pub mod tun;
 mod udp_expose;

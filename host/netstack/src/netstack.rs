@@ -38,6 +38,7 @@ use crate::udp_forward::UdpForward;
 const LISTENER_BASE: usize = 1 << 40;
 const UDP_BASE: usize = 1 << 41;
 const UDP_EXPOSE: Token = Token(1 << 42);
+const SOCKS_UDP: Token = Token(1 << 43);
 const WAKER: Token = Token(usize::MAX);
 /// Time a SOCKS client has to complete its handshake, and an inner or OS
 /// connect has to complete.
@@ -254,7 +255,7 @@ impl Netstack {
             poll,
             events: Events::with_capacity(256),
             waker,
-            scratch: vec![0; cfg.mtu],
+            scratch: vec![0; 65536],
             cfg,
             listeners,
             exposes,
@@ -402,7 +403,7 @@ impl Netstack {
             let t = ev.token().0;
             let r = ev.is_readable() || ev.is_read_closed() || ev.is_error();
             let w = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-            if t == WAKER.0 || t == UDP_EXPOSE.0 {
+            if t == WAKER.0 || t == UDP_EXPOSE.0 || t == SOCKS_UDP.0 {
                 // Wake-ups only: UDP expose sessions are tried on every poll.
                 continue;
             } else if t >= UDP_BASE {
@@ -731,6 +732,24 @@ impl Netstack {
                         return true;
                     }
                 }
+                Phase::SocksUdp => {
+                    if !c.flush_to_os() && c.end.is_some() {
+                        return true;
+                    }
+                    // The control connection carries nothing more; its
+                    // close ends the association.
+                    c.hs.clear();
+                    if !c.read_handshake(socks5::MAX_REQUEST_LEN) {
+                        c.end = Some(End::Graceful);
+                        return true;
+                    }
+                    c.hs.clear();
+                    if let Some(a) = c.udp.as_mut() {
+                        let r = a.pump(&mut self.sockets, &mut self.scratch);
+                        progress |= r.progress;
+                        self.stats.udp_dropped += r.dropped;
+                    }
+                }
                 Phase::Open => {
                     let Some(h) = c.handle else {
                         c.end = Some(End::Reset);
@@ -766,9 +785,8 @@ impl Netstack {
     fn socks_request(&mut self, c: &mut TcpConn, req: socks5::Request, now: Instant) {
         match req.command {
             Command::Connect => {}
-            Command::Bind | Command::UdpAssociate => {
-                return self.socks_fail(c, Reply::CommandNotSupported);
-            }
+            Command::UdpAssociate => return self.socks_udp_associate(c, req),
+            Command::Bind => return self.socks_fail(c, Reply::CommandNotSupported),
         }
         let Some(dst) = req.address.to_socket_addr() else {
             // No DNS inside the tunnel: only IP literals.
@@ -792,8 +810,53 @@ impl Netstack {
         c.deadline = Some(now + CONNECT_TIMEOUT);
     }
 
+    /// RFC 1928 §7: bind a relay next to the SOCKS listener, reply with its
+    /// address, keep the association while the control connection is open.
+    fn socks_udp_associate(&mut self, c: &mut TcpConn, req: socks5::Request) {
+        let (Ok(local), Ok(peer)) = (c.stream.local_addr(), c.stream.peer_addr()) else {
+            return self.socks_fail(c, Reply::GeneralFailure);
+        };
+        let v4 = self.iface.ipv4_addr().is_some();
+        let v6 = self.iface.ipv6_addr().is_some();
+        let Some(port) = self.ports.allocate() else {
+            return self.socks_fail(c, Reply::GeneralFailure);
+        };
+        let relay = mio::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0)).and_then(|mut u| {
+            self.poll.registry().register(&mut u, SOCKS_UDP, Interest::READABLE)?;
+            Ok(u)
+        });
+        let assoc = relay.and_then(|relay| {
+            crate::socks_udp::SocksUdp::new(
+                relay,
+                port,
+                peer.ip(),
+                req.address.to_socket_addr(),
+                (v4, v6),
+                &mut self.sockets,
+            )
+        });
+        match assoc {
+            Ok(a) => {
+                let bound = a.relay.local_addr().unwrap_or(local);
+                c.to_os = socks5::encode_reply(Reply::Succeeded, bound);
+                c.udp = Some(Box::new(a));
+                c.phase = Phase::SocksUdp;
+                c.deadline = None;
+            }
+            Err(_) => {
+                self.ports.release(port);
+                self.socks_fail(c, Reply::GeneralFailure);
+            }
+        }
+    }
+
     fn finish_conn(&mut self, idx: usize, mut c: TcpConn, now: Instant) {
         let _ = self.poll.registry().deregister(&mut c.stream);
+        if let Some(mut a) = c.udp.take() {
+            let _ = self.poll.registry().deregister(&mut a.relay);
+            self.sockets.remove(a.handle);
+            self.ports.release(a.port);
+        }
         let end = c.end.unwrap_or(End::Reset);
         if end == End::Reset {
             self.stats.tcp_reset += 1;

@@ -26,6 +26,8 @@ pub(crate) enum Phase {
     SocksRequest,
     /// SOCKS error: flush `to_os`, half-close, drain input, then close.
     SocksClosing,
+    /// SOCKS UDP ASSOCIATE: the TCP connection only keeps the association alive.
+    SocksUdp,
     /// Data flows both ways.
     Open,
 }
@@ -61,6 +63,7 @@ pub(crate) struct TcpConn {
     /// Handshake / connect deadline.
     pub(crate) deadline: Option<Instant>,
     pub(crate) end: Option<End>,
+    pub(crate) udp: Option<Box<crate::socks_udp::SocksUdp>>,
 }
 
 impl TcpConn {
@@ -80,6 +83,7 @@ impl TcpConn {
             hs: Vec::new(),
             deadline: None,
             end: None,
+            udp: None,
         }
     }
 

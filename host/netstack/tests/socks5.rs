@@ -186,3 +186,60 @@ fn ipv6_inner_connect() {
     c.shutdown(Shutdown::Write).unwrap();
     assert_eq!(read_to_end_timeout(&mut c).unwrap(), b"over v6");
 }
+
+#[test]
+fn udp_associate_relays_to_inner_udp_service() {
+    use std::net::UdpSocket;
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            let mut out = b"echo:".to_vec();
+            out.extend_from_slice(&buf[..n]);
+            let _ = echo.send_to(&out, from);
+        }
+    });
+    let mut a = base(A_ADDR);
+    a.socks5 = Some("127.0.0.1:0".parse().unwrap());
+    let mut b = base(B_ADDR);
+    b.exposes.push(esprit_netstack::Expose {
+        proto: esprit_netstack::Proto::Udp,
+        port: 53,
+        local: echo_addr,
+    });
+    let pair = start(a, b);
+    let mut c = connect(pair.a_listen[0]);
+    greet(&mut c);
+    c.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+    let (rep, bnd) = reply(&mut c);
+    assert_eq!(rep, 0);
+    let relay = SocketAddr::from(([bnd[0], bnd[1], bnd[2], bnd[3]], u16::from_be_bytes([bnd[4], bnd[5]])));
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    let mut dgram = vec![0, 0, 0, 1, 198, 51, 100, 7, 0, 53];
+    dgram.extend_from_slice(b"hello udp");
+    let mut got = None;
+    for _ in 0..10 {
+        u.send_to(&dgram, relay).unwrap();
+        let mut buf = [0u8; 2048];
+        if let Ok(n) = u.recv(&mut buf) {
+            got = Some(buf[..n].to_vec());
+            break;
+        }
+    }
+    let got = got.expect("a relayed reply");
+    assert_eq!(&got[..10], &[0, 0, 0, 1, 198, 51, 100, 7, 0, 53], "header names the inner source");
+    assert_eq!(&got[10..], b"echo:hello udp");
+    // A fragment (FRAG != 0) is dropped (RFC 1928 §7).
+    let mut frag = dgram.clone();
+    frag[2] = 1;
+    u.send_to(&frag, relay).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(u.recv(&mut buf).is_err(), "fragment must be dropped");
+    // Closing the control connection ends the association.
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    u.send_to(&dgram, relay).unwrap();
+    assert!(u.recv(&mut buf).is_err(), "association must be gone");
+}
