@@ -792,12 +792,11 @@ impl Netstack {
             // No DNS inside the tunnel: only IP literals.
             return self.socks_fail(c, Reply::AddressTypeNotSupported);
         };
-        let has_family = self.iface.ip_addrs().iter().any(|a| match (a.address(), dst.ip()) {
-            (IpAddress::Ipv4(_), IpAddr::V4(_)) => true,
-            (IpAddress::Ipv6(_), IpAddr::V6(_)) => true,
-            #[allow(unreachable_patterns)]
-            _ => false,
-        });
+        let has_family = if dst.is_ipv4() {
+            self.iface.ipv4_addr().is_some()
+        } else {
+            self.iface.ipv6_addr().is_some()
+        };
         if !has_family || dst.port() == 0 || dst.ip().is_unspecified() {
             return self.socks_fail(c, Reply::NetworkUnreachable);
         }

@@ -80,8 +80,7 @@ impl UdpExpose {
             }
         }
         // Inner → OS service.
-        loop {
-            let Ok((data, meta)) = s.peek() else { break };
+        while let Ok((data, meta)) = s.peek() {
             let peer = meta.endpoint;
             if !self.sessions.contains_key(&peer) {
                 if self.sessions.len() >= max_sessions {
