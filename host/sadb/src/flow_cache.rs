@@ -3,14 +3,14 @@
 //! stores it in the value; the cache only bounds memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 
 use crate::decider::{Direction, Flow};
 
 /// The part of a [`Flow`] the SPD decides on (the interface is not part of
 /// the key: SPD selectors do not match on it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -18,6 +18,35 @@ pub struct FlowKey {
     pub src_port: u16,
     pub dst_port: u16,
     pub dir: Direction,
+}
+
+/// Hashes the key as three words (addresses as IPv6-mapped u128s, the rest
+/// packed into one u64): three hasher rounds instead of a dozen small writes.
+impl Hash for FlowKey {
+    #[inline]
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        #[inline]
+        fn word(a: IpAddr) -> u128 {
+            match a {
+                IpAddr::V4(v4) => u128::from(u32::from(v4)) | (0xffff << 32),
+                IpAddr::V6(v6) => u128::from(v6),
+            }
+        }
+        h.write_u128(word(self.src));
+        h.write_u128(word(self.dst));
+        let dir = match self.dir {
+            Direction::In => 0u64,
+            Direction::Out => 1,
+            Direction::Fwd => 2,
+        };
+        h.write_u64(
+            u64::from(self.proto)
+                | u64::from(self.src_port) << 8
+                | u64::from(self.dst_port) << 24
+                | dir << 40
+                | u64::from(self.src.is_ipv4()) << 42,
+        );
+    }
 }
 
 impl From<&Flow> for FlowKey {
