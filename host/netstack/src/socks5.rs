@@ -37,8 +37,13 @@ impl Address {
         match self {
             Address::Ip(a) => Some(*a),
             Address::Domain(name, port) => {
-                let name = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).unwrap_or(name);
-                name.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, *port))
+                let name = name
+                    .strip_prefix('[')
+                    .and_then(|n| n.strip_suffix(']'))
+                    .unwrap_or(name);
+                name.parse::<IpAddr>()
+                    .ok()
+                    .map(|ip| SocketAddr::new(ip, *port))
             }
         }
     }
@@ -168,11 +173,15 @@ pub fn parse_address(buf: &[u8]) -> Result<Option<(Address, usize)>, Socks5Error
     let port = u16::from_be_bytes([p[0], p[1]]);
     let address = match atyp {
         0x01 => {
-            let o: [u8; 4] = a.try_into().map_err(|_| Socks5Error::UnknownAddressType(atyp))?;
+            let o: [u8; 4] = a
+                .try_into()
+                .map_err(|_| Socks5Error::UnknownAddressType(atyp))?;
             Address::Ip(SocketAddr::new(Ipv4Addr::from(o).into(), port))
         }
         0x04 => {
-            let o: [u8; 16] = a.try_into().map_err(|_| Socks5Error::UnknownAddressType(atyp))?;
+            let o: [u8; 16] = a
+                .try_into()
+                .map_err(|_| Socks5Error::UnknownAddressType(atyp))?;
             Address::Ip(SocketAddr::new(Ipv6Addr::from(o).into(), port))
         }
         _ => {
@@ -251,7 +260,9 @@ mod tests {
 
     #[test]
     fn connect_ipv4() {
-        let r = parse_request(&[5, 1, 0, 1, 198, 51, 100, 7, 0, 80, 0xAA]).unwrap().unwrap();
+        let r = parse_request(&[5, 1, 0, 1, 198, 51, 100, 7, 0, 80, 0xAA])
+            .unwrap()
+            .unwrap();
         assert_eq!(r.1, 10);
         assert_eq!(r.0.command, Command::Connect);
         assert_eq!(r.0.address, Address::Ip("198.51.100.7:80".parse().unwrap()));
@@ -263,7 +274,10 @@ mod tests {
         m.extend_from_slice(&"2001:db8::7".parse::<Ipv6Addr>().unwrap().octets());
         m.extend_from_slice(&[1, 187]);
         let r = parse_request(&m).unwrap().unwrap();
-        assert_eq!(r.0.address, Address::Ip("[2001:db8::7]:443".parse().unwrap()));
+        assert_eq!(
+            r.0.address,
+            Address::Ip("[2001:db8::7]:443".parse().unwrap())
+        );
         assert_eq!(r.1, m.len());
     }
 
@@ -273,7 +287,10 @@ mod tests {
         m.extend_from_slice(b"198.51.100.7");
         m.extend_from_slice(&[0, 80]);
         let (r, _) = parse_request(&m).unwrap().unwrap();
-        assert_eq!(r.address.to_socket_addr(), Some("198.51.100.7:80".parse().unwrap()));
+        assert_eq!(
+            r.address.to_socket_addr(),
+            Some("198.51.100.7:80".parse().unwrap())
+        );
         let mut m = vec![5, 1, 0, 3, 11];
         m.extend_from_slice(b"example.org");
         m.extend_from_slice(&[0, 80]);
@@ -283,7 +300,10 @@ mod tests {
         m.extend_from_slice(b"[2001:db8::1]");
         m.extend_from_slice(&[0, 80]);
         let (r, _) = parse_request(&m).unwrap().unwrap();
-        assert_eq!(r.address.to_socket_addr(), Some("[2001:db8::1]:80".parse().unwrap()));
+        assert_eq!(
+            r.address.to_socket_addr(),
+            Some("[2001:db8::1]:80".parse().unwrap())
+        );
     }
 
     #[test]
@@ -311,9 +331,13 @@ mod tests {
 
     #[test]
     fn bind_and_udp_associate_parse() {
-        let (r, _) = parse_request(&[5, 2, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap().unwrap();
+        let (r, _) = parse_request(&[5, 2, 0, 1, 0, 0, 0, 0, 0, 0])
+            .unwrap()
+            .unwrap();
         assert_eq!(r.command, Command::Bind);
-        let (r, _) = parse_request(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap().unwrap();
+        let (r, _) = parse_request(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0])
+            .unwrap()
+            .unwrap();
         assert_eq!(r.command, Command::UdpAssociate);
     }
 

@@ -87,7 +87,10 @@ impl SocksUdp {
                 continue;
             };
             let family_ok = if dst.is_ipv4() { self.v4 } else { self.v6 };
-            if !family_ok || dst.port() == 0 || s.send_slice(&buf[off..n], IpEndpoint::from(dst)).is_err() {
+            if !family_ok
+                || dst.port() == 0
+                || s.send_slice(&buf[off..n], IpEndpoint::from(dst)).is_err()
+            {
                 out.dropped += 1;
             }
         }

@@ -71,7 +71,11 @@ fn is_permission(e: &io::Error) -> bool {
 fn is_gone(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EBADFD) | Some(libc::EBADF) | Some(libc::ENODEV) | Some(libc::ENXIO) | Some(libc::EIO)
+        Some(libc::EBADFD)
+            | Some(libc::EBADF)
+            | Some(libc::ENODEV)
+            | Some(libc::ENXIO)
+            | Some(libc::EIO)
     )
 }
 
@@ -79,14 +83,24 @@ fn is_gone(e: &io::Error) -> bool {
 pub fn network(addr: IpAddr, prefix: u8) -> Result<(IpAddr, u8), TunError> {
     match addr {
         IpAddr::V4(a) if prefix <= 32 => {
-            let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - prefix)
+            };
             Ok((IpAddr::V4((u32::from(a) & mask).into()), prefix))
         }
         IpAddr::V6(a) if prefix <= 128 => {
-            let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix) };
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - prefix)
+            };
             Ok((IpAddr::V6((u128::from(a) & mask).into()), prefix))
         }
-        _ => Err(TunError::InvalidConfig(format!("prefix /{prefix} too long for {addr}"))),
+        _ => Err(TunError::InvalidConfig(format!(
+            "prefix /{prefix} too long for {addr}"
+        ))),
     }
 }
 
@@ -101,10 +115,15 @@ impl Tun {
     /// Create the device, assign addresses and MTU, bring it up, add routes.
     pub fn create(cfg: &TunConfig) -> Result<Tun, TunError> {
         if cfg.mtu < 576 {
-            return Err(TunError::InvalidConfig(format!("mtu {} is below 576", cfg.mtu)));
+            return Err(TunError::InvalidConfig(format!(
+                "mtu {} is below 576",
+                cfg.mtu
+            )));
         }
         if !std::path::Path::new("/dev/net/tun").exists() {
-            return Err(TunError::NoTunDevice(io::Error::from(io::ErrorKind::NotFound)));
+            return Err(TunError::NoTunDevice(io::Error::from(
+                io::ErrorKind::NotFound,
+            )));
         }
         let mut b = DeviceBuilder::new()
             .mtu(cfg.mtu)
@@ -157,16 +176,21 @@ impl Tun {
         let dst = format!("{net}/{prefix}");
         let args = [family, "route", verb, &dst, "dev", &self.name];
         let command = format!("ip {}", args.join(" "));
-        let out = Command::new("ip").args(args).output().map_err(|e| TunError::Route {
-            command: command.clone(),
-            stderr: e.to_string(),
-        })?;
+        let out = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| TunError::Route {
+                command: command.clone(),
+                stderr: e.to_string(),
+            })?;
         if out.status.success() {
             return Ok(());
         }
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
         if stderr.contains("Operation not permitted") {
-            return Err(TunError::NotPermitted(io::Error::from_raw_os_error(libc::EPERM)));
+            return Err(TunError::NotPermitted(io::Error::from_raw_os_error(
+                libc::EPERM,
+            )));
         }
         Err(TunError::Route { command, stderr })
     }
@@ -265,9 +289,16 @@ mod tests {
 
     #[test]
     fn bad_config_is_refused_before_touching_the_kernel() {
-        let cfg = TunConfig { mtu: 100, ..Default::default() };
+        let cfg = TunConfig {
+            mtu: 100,
+            ..Default::default()
+        };
         assert!(matches!(Tun::create(&cfg), Err(TunError::InvalidConfig(_))));
-        let cfg = TunConfig { mtu: 1400, name: Some("x".repeat(16)), ..Default::default() };
+        let cfg = TunConfig {
+            mtu: 1400,
+            name: Some("x".repeat(16)),
+            ..Default::default()
+        };
         assert!(matches!(Tun::create(&cfg), Err(TunError::InvalidConfig(_))));
     }
 }

@@ -33,13 +33,21 @@ pub(crate) struct Pump {
 }
 
 impl UdpExpose {
-    pub(crate) fn new(port: u16, local: SocketAddr, sockets: &mut SocketSet<'static>) -> io::Result<Self> {
+    pub(crate) fn new(
+        port: u16,
+        local: SocketAddr,
+        sockets: &mut SocketSet<'static>,
+    ) -> io::Result<Self> {
         let mut s = udp::Socket::new(
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; PACKETS], vec![0; BYTES]),
             udp::PacketBuffer::new(vec![udp::PacketMetadata::EMPTY; PACKETS], vec![0; BYTES]),
         );
-        s.bind(port)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("udp expose {port}: {e}")))?;
+        s.bind(port).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("udp expose {port}: {e}"),
+            )
+        })?;
         Ok(UdpExpose {
             handle: sockets.add(s),
             local,
@@ -110,7 +118,9 @@ impl UdpExpose {
                     }
                 }
             }
-            let Some(sess) = self.sessions.get_mut(&peer) else { break };
+            let Some(sess) = self.sessions.get_mut(&peer) else {
+                break;
+            };
             match sess.socket.send(data) {
                 Ok(_) => {
                     sess.last = now;
@@ -128,7 +138,12 @@ impl UdpExpose {
         out
     }
 
-    pub(crate) fn expire(&mut self, now: Instant, idle: Duration, registry: &Registry) -> Option<Instant> {
+    pub(crate) fn expire(
+        &mut self,
+        now: Instant,
+        idle: Duration,
+        registry: &Registry,
+    ) -> Option<Instant> {
         self.sessions.retain(|_, sess| {
             let keep = now.saturating_duration_since(sess.last) < idle;
             if !keep {

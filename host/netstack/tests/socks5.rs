@@ -117,7 +117,8 @@ fn unsupported_commands_get_command_not_supported() {
     for cmd in [2u8, 9] {
         let mut c = connect(socks);
         greet(&mut c);
-        c.write_all(&[5, cmd, 0, 1, 198, 51, 100, 7, 0, 80]).unwrap();
+        c.write_all(&[5, cmd, 0, 1, 198, 51, 100, 7, 0, 80])
+            .unwrap();
         let (rep, _) = reply(&mut c);
         assert_eq!(rep, 0x07, "command {cmd}");
     }
@@ -156,7 +157,12 @@ fn ipv6_destination_without_inner_ipv6_is_network_unreachable() {
     let mut c = connect(socks);
     greet(&mut c);
     let mut m = vec![5, 1, 0, 4];
-    m.extend_from_slice(&"2001:db8::7".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    m.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     m.extend_from_slice(&[0, 80]);
     c.write_all(&m).unwrap();
     assert_eq!(reply(&mut c).0, 0x03);
@@ -176,7 +182,12 @@ fn ipv6_inner_connect() {
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     greet(&mut c);
     let mut m = vec![5, 1, 0, 4];
-    m.extend_from_slice(&"2001:db8::7".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    m.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     m.extend_from_slice(&[0, 80]);
     c.write_all(&m).unwrap();
     let (rep, bnd) = reply(&mut c);
@@ -214,9 +225,13 @@ fn udp_associate_relays_to_inner_udp_service() {
     c.write_all(&[5, 3, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
     let (rep, bnd) = reply(&mut c);
     assert_eq!(rep, 0);
-    let relay = SocketAddr::from(([bnd[0], bnd[1], bnd[2], bnd[3]], u16::from_be_bytes([bnd[4], bnd[5]])));
+    let relay = SocketAddr::from((
+        [bnd[0], bnd[1], bnd[2], bnd[3]],
+        u16::from_be_bytes([bnd[4], bnd[5]]),
+    ));
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    u.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let mut dgram = vec![0, 0, 0, 1, 198, 51, 100, 7, 0, 53];
     dgram.extend_from_slice(b"hello udp");
     let mut got = None;
@@ -229,7 +244,11 @@ fn udp_associate_relays_to_inner_udp_service() {
         }
     }
     let got = got.expect("a relayed reply");
-    assert_eq!(&got[..10], &[0, 0, 0, 1, 198, 51, 100, 7, 0, 53], "header names the inner source");
+    assert_eq!(
+        &got[..10],
+        &[0, 0, 0, 1, 198, 51, 100, 7, 0, 53],
+        "header names the inner source"
+    );
     assert_eq!(&got[10..], b"echo:hello udp");
     // A fragment (FRAG != 0) is dropped (RFC 1928 §7).
     let mut frag = dgram.clone();

@@ -35,7 +35,9 @@ fn http_like_20mb_download_and_upload_sha256() {
         }
         if req.starts_with(b"GET") {
             let body = pattern(42, SIZE_20MB);
-            let _ = s.write_all(format!("HTTP/1.0 200 OK\r\nContent-Length: {SIZE_20MB}\r\n\r\n").as_bytes());
+            let _ = s.write_all(
+                format!("HTTP/1.0 200 OK\r\nContent-Length: {SIZE_20MB}\r\n\r\n").as_bytes(),
+            );
             let _ = s.write_all(&body);
         } else {
             let mut h = Sha256::new();
@@ -57,7 +59,11 @@ fn http_like_20mb_download_and_upload_sha256() {
     c.write_all(b"GET /20m HTTP/1.0\r\n\r\n").unwrap();
     let resp = read_to_end_timeout(&mut c).unwrap();
     let dt = t0.elapsed();
-    let split = resp.windows(4).position(|w| w == b"\r\n\r\n").expect("header") + 4;
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("header")
+        + 4;
     assert_eq!(resp.len() - split, SIZE_20MB);
     assert_eq!(format!("{:x}", Sha256::digest(&resp[split..])), expected);
     eprintln!(
@@ -73,7 +79,11 @@ fn http_like_20mb_download_and_upload_sha256() {
     c.shutdown(Shutdown::Write).unwrap();
     let resp = read_to_end_timeout(&mut c).unwrap();
     let dt = t0.elapsed();
-    assert!(String::from_utf8_lossy(&resp).ends_with(&expected), "{}", String::from_utf8_lossy(&resp));
+    assert!(
+        String::from_utf8_lossy(&resp).ends_with(&expected),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
     eprintln!(
         "20 MB upload through two netstacks: {:.1?} ({:.0} Mbit/s, debug build)",
         dt,
@@ -114,7 +124,10 @@ fn fifty_concurrent_connections() {
             assert!(a.tcp_opened >= 50 && b.tcp_opened >= 50);
             break;
         }
-        assert!(Instant::now() < deadline, "connections left open: A {a:?} B {b:?}");
+        assert!(
+            Instant::now() < deadline,
+            "connections left open: A {a:?} B {b:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -158,7 +171,9 @@ fn server_closes_first() {
 #[test]
 fn server_reset_reaches_client_as_reset() {
     let service = serve(|s| {
-        socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO)).unwrap();
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
         drop(s); // RST
     });
@@ -178,16 +193,24 @@ fn client_reset_reaches_server_as_reset() {
     let service = serve(move |mut s| {
         let mut buf = [0u8; 16];
         let r = s.read(&mut buf);
-        let r2 = if matches!(r, Ok(n) if n > 0) { s.read(&mut buf) } else { r };
+        let r2 = if matches!(r, Ok(n) if n > 0) {
+            s.read(&mut buf)
+        } else {
+            r
+        };
         let _ = tx.send(r2.map_err(|e| e.kind()));
     });
     let pair = pair_for(service);
     let c = connect(pair.a_listen[0]);
     (&c).write_all(b"hi").unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&c)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(c);
-    let r = rx.recv_timeout(Duration::from_secs(10)).expect("server saw something");
+    let r = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server saw something");
     assert_eq!(r, Err(ErrorKind::ConnectionReset));
 }
 
@@ -244,12 +267,22 @@ fn backpressure_keeps_buffers_bounded() {
         "slow reader: read {read} B, server wrote {w_after} B; max buffered in a netstack {max_buffered} B, max queue {max_queue} pkts; A {sa:?} B {sb:?}"
     );
     // Each netstack holds at most its two 32 KiB buffers for this connection.
-    assert!(max_buffered <= 2 * 32 * 1024, "netstack buffered {max_buffered} B");
+    assert!(
+        max_buffered <= 2 * 32 * 1024,
+        "netstack buffered {max_buffered} B"
+    );
     assert!(max_queue <= 512);
     // The server is stalled: no progress while the client does not read.
-    assert_eq!(w_before, w_after, "server kept writing although nobody reads");
+    assert_eq!(
+        w_before, w_after,
+        "server kept writing although nobody reads"
+    );
     // Slack = kernel socket buffers on both OS hops + the bounded netstack buffers.
-    assert!(w_after - read < 48 * 1024 * 1024, "slack {} B", w_after - read);
+    assert!(
+        w_after - read < 48 * 1024 * 1024,
+        "slack {} B",
+        w_after - read
+    );
     // And the data still flows once the reader speeds up.
     c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut more = 0;

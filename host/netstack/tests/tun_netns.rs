@@ -36,7 +36,10 @@ impl Netns {
                 .map(|d| d.subsec_nanos())
                 .unwrap_or(0)
         );
-        let out = Command::new("ip").args(["netns", "add", &name]).output().map_err(|e| e.to_string())?;
+        let out = Command::new("ip")
+            .args(["netns", "add", &name])
+            .output()
+            .map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
@@ -86,15 +89,25 @@ fn run_in_netns(ns: &str) {
     })
     .expect("create tun");
     assert_eq!(tun.name(), "esptest0");
-    let routes = Command::new("ip").args(["-4", "route", "show", "dev", "esptest0"]).output().unwrap();
+    let routes = Command::new("ip")
+        .args(["-4", "route", "show", "dev", "esptest0"])
+        .output()
+        .unwrap();
     let routes = String::from_utf8_lossy(&routes.stdout);
     assert!(routes.contains("10.99.1.0/24"), "routes: {routes}");
-    let link = Command::new("ip").args(["link", "show", "esptest0"]).output().unwrap();
+    let link = Command::new("ip")
+        .args(["link", "show", "esptest0"])
+        .output()
+        .unwrap();
     let link = String::from_utf8_lossy(&link.stdout);
-    assert!(link.contains("mtu 1400") && link.contains("UP"), "link: {link}");
+    assert!(
+        link.contains("mtu 1400") && link.contains("UP"),
+        "link: {link}"
+    );
 
     // Ping 10.99.1.5: the route sends it into the TUN.
-    let icmp = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw icmp socket");
+    let icmp =
+        Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw icmp socket");
     icmp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut echo = vec![8u8, 0, 0, 0, 0x12, 0x34, 0, 1];
     echo.extend_from_slice(b"esprit tun test");
@@ -108,7 +121,9 @@ fn run_in_netns(ns: &str) {
     let mut buf = [0u8; 2048];
     let deadline = Instant::now() + Duration::from_secs(3);
     let n = loop {
-        let n = recv_tun(&tun, &mut buf, Duration::from_secs(3)).expect("tun read").expect("a packet from the kernel");
+        let n = recv_tun(&tun, &mut buf, Duration::from_secs(3))
+            .expect("tun read")
+            .expect("a packet from the kernel");
         if buf[0] >> 4 == 4 {
             break n;
         }
@@ -144,12 +159,19 @@ fn run_in_netns(ns: &str) {
         let Ok(n) = (&icmp).read(&mut rb) else { break };
         let rb = &rb[..n];
         let ihl = usize::from(rb[0] & 0x0f) * 4;
-        got_reply = rb[12..16] == [10, 99, 1, 5] && rb[ihl] == 0 && rb[ihl + 4..ihl + 6] == [0x12, 0x34];
+        got_reply =
+            rb[12..16] == [10, 99, 1, 5] && rb[ihl] == 0 && rb[ihl + 4..ihl + 6] == [0x12, 0x34];
     }
-    assert!(got_reply, "the kernel delivered our echo reply to the pinging socket");
+    assert!(
+        got_reply,
+        "the kernel delivered our echo reply to the pinging socket"
+    );
 
     // The device disappears under us: a distinct error.
-    let st = Command::new("ip").args(["link", "del", "esptest0"]).status().unwrap();
+    let st = Command::new("ip")
+        .args(["link", "del", "esptest0"])
+        .status()
+        .unwrap();
     assert!(st.success());
     match tun.recv(&mut buf) {
         Err(TunError::DeviceGone { .. }) => {}
@@ -215,9 +237,20 @@ fn tun_without_privilege_names_netstack_mode() {
     }
     let exe = std::env::current_exe().unwrap();
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
         .arg(&exe)
-        .args(["--ignored", "--exact", "unprivileged_create_child", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "unprivileged_create_child",
+            "--test-threads=1",
+        ])
         .output()
         .expect("run setpriv");
     let stdout = String::from_utf8_lossy(&out.stdout);

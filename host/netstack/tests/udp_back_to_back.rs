@@ -38,9 +38,12 @@ fn udp_forward_to_udp_expose_round_trips_per_client() {
     });
     let pair = start(a, b);
     let fwd = pair.a_udp[0];
-    let clients: Vec<UdpSocket> = (0..3).map(|_| UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
+    let clients: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
     for (i, c) in clients.iter().enumerate() {
-        c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
         let msg = format!("client {i}");
         // UDP may drop the very first datagram while sessions set up: retry.
         let mut got = None;

@@ -74,7 +74,8 @@ pub fn start(a: NetstackConfig, b: NetstackConfig) -> Pair {
     let thread = std::thread::spawn(move || {
         let mut a = Netstack::new(a).expect("netstack A");
         let mut b = Netstack::new(b).expect("netstack B");
-        tx.send((a.listen_addrs(), a.udp_listen_addrs(), b.listen_addrs())).unwrap();
+        tx.send((a.listen_addrs(), a.udp_listen_addrs(), b.listen_addrs()))
+            .unwrap();
         drive(&mut a, &mut b, &stop2, &stats2);
     });
     let (a_listen, a_udp, b_listen) = rx.recv().expect("driver started");
@@ -93,8 +94,14 @@ type Shared = Mutex<(NetstackStats, NetstackStats, usize, usize)>;
 fn drive(a: &mut Netstack, b: &mut Netstack, stop: &AtomicBool, stats: &Shared) {
     let mut outer = mio::Poll::new().unwrap();
     let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
-    outer.registry().register(&mut SourceFd(&fa), Token(0), Interest::READABLE).unwrap();
-    outer.registry().register(&mut SourceFd(&fb), Token(1), Interest::READABLE).unwrap();
+    outer
+        .registry()
+        .register(&mut SourceFd(&fa), Token(0), Interest::READABLE)
+        .unwrap();
+    outer
+        .registry()
+        .register(&mut SourceFd(&fb), Token(1), Interest::READABLE)
+        .unwrap();
     let mut events = Events::with_capacity(8);
     let mut last_stats = Instant::now();
     while !stop.load(Ordering::SeqCst) {
@@ -122,7 +129,9 @@ fn drive(a: &mut Netstack, b: &mut Netstack, stop: &AtomicBool, stats: &Shared) 
             let (sa, sb) = (a.stats(), b.stats());
             let mut g = stats.lock().unwrap();
             g.2 = g.2.max(sa.tcp_buffered).max(sb.tcp_buffered);
-            g.3 = g.3.max(sa.rx_queue.max(sa.tx_queue)).max(sb.rx_queue.max(sb.tx_queue));
+            g.3 =
+                g.3.max(sa.rx_queue.max(sa.tx_queue))
+                    .max(sb.rx_queue.max(sb.tx_queue));
             g.0 = sa;
             g.1 = sb;
         }

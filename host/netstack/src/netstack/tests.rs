@@ -1,0 +1,84 @@
+//! Unit tests of a single netstack.
+use super::*;
+use crate::config::{Expose, Forward};
+
+fn cfg(addrs: &[(&str, u8)]) -> NetstackConfig {
+    NetstackConfig {
+        addresses: addrs
+            .iter()
+            .map(|(a, p)| (a.parse().unwrap(), *p))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn bad_configs_are_refused() {
+    assert!(Netstack::new(cfg(&[])).is_err(), "no address");
+    assert!(Netstack::new(cfg(&[("10.0.0.1", 33)])).is_err(), "prefix");
+    assert!(
+        Netstack::new(cfg(&[("10.0.0.1", 32), ("10.0.0.2", 32)])).is_err(),
+        "two v4"
+    );
+    let mut c = cfg(&[("2001:db8::1", 64)]);
+    c.mtu = 1000;
+    assert!(Netstack::new(c).is_err(), "v6 below 1280");
+    let mut c = cfg(&[("10.0.0.1", 32)]);
+    c.forwards.push(Forward {
+        proto: Proto::Tcp,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        remote: "[2001:db8::7]:80".parse().unwrap(),
+    });
+    assert!(Netstack::new(c).is_err(), "forward to a family we lack");
+    let mut c = cfg(&[("10.0.0.1", 32)]);
+    c.exposes.push(Expose {
+        proto: Proto::Tcp,
+        port: 0,
+        local: "127.0.0.1:1".parse().unwrap(),
+    });
+    assert!(Netstack::new(c).is_err(), "expose port 0");
+}
+
+#[test]
+fn answers_ping_and_drops_garbage() {
+    let mut ns = Netstack::new(cfg(&[("192.0.2.1", 24)])).unwrap();
+    // ICMP echo request 192.0.2.2 → 192.0.2.1 (checksums valid).
+    let mut pkt = vec![
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1, 8, 0, 0, 0, 0x12,
+        0x34, 0, 1,
+    ];
+    let ip = smoltcp::wire::Ipv4Packet::new_checked(&mut pkt[..]).unwrap();
+    let mut ip = ip;
+    ip.fill_checksum();
+    let c = !{
+        let mut s = 0u32;
+        for w in pkt[20..].chunks(2) {
+            s += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        s as u16
+    };
+    pkt[22..24].copy_from_slice(&c.to_be_bytes());
+    for garbage in [
+        &[][..],
+        &[0x45][..],
+        &[0x60, 0, 0][..],
+        &[0xff; 40][..],
+        &vec![0x45; 5000][..],
+    ] {
+        ns.receive_inner(garbage);
+    }
+    ns.receive_inner(&pkt);
+    ns.poll(Instant::now());
+    let mut out = Vec::new();
+    ns.poll_outbound(&mut |p| out.push(p.to_vec()));
+    assert_eq!(out.len(), 1, "exactly one echo reply");
+    assert_eq!(&out[0][12..16], &[192, 0, 2, 1]);
+    assert_eq!(out[0][20], 0, "echo reply");
+    assert!(
+        ns.stats().rx_dropped >= 2,
+        "empty and oversized packets counted"
+    );
+}
