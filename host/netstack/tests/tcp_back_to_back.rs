@@ -290,3 +290,38 @@ fn backpressure_keeps_buffers_bounded() {
         more += c.read(&mut buf).unwrap();
     }
 }
+
+#[test]
+fn max_connections_defers_accepts_instead_of_growing() {
+    let mut a = base(A_ADDR);
+    a.forwards.push(forward_to_b(80));
+    a.max_connections = 2;
+    let mut b = base(B_ADDR);
+    b.exposes.push(expose(80, serve(echo)));
+    let pair = start(a, b);
+    let addr = pair.a_listen[0];
+    let mut c1 = connect(addr);
+    let mut c2 = connect(addr);
+    let mut buf = [0u8; 2];
+    for c in [&mut c1, &mut c2] {
+        c.write_all(b"ok").unwrap();
+        c.read_exact(&mut buf).unwrap();
+    }
+    // The third waits in the kernel's accept queue.
+    let mut c3 = connect(addr);
+    c3.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    c3.write_all(b"c3").unwrap();
+    assert!(
+        c3.read_exact(&mut buf).is_err(),
+        "third connection served beyond the limit"
+    );
+    // Closing one lets it in.
+    c1.shutdown(Shutdown::Write).unwrap();
+    let _ = read_to_end_timeout(&mut c1);
+    drop(c1);
+    c3.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c3.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"c3");
+    assert!(pair.stats.lock().unwrap().0.tcp_limited > 0);
+}

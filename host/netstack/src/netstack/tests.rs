@@ -82,3 +82,23 @@ fn answers_ping_and_drops_garbage() {
         "empty and oversized packets counted"
     );
 }
+
+#[test]
+fn netstack_can_move_to_its_own_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Netstack>();
+}
+
+#[test]
+fn waker_interrupts_wait() {
+    let mut ns = Netstack::new(cfg(&[("192.0.2.1", 32)])).unwrap();
+    let w = ns.waker();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        w.wake().unwrap();
+    });
+    let t0 = Instant::now();
+    ns.wait(Some(Duration::from_secs(10))).unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    t.join().unwrap();
+}
