@@ -211,8 +211,11 @@ pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
     let seq = sa.inbound_seq(ah.seq().0)?;
 
     let (hdr, _) = stack_header(&packet[..h], l.ipv6)?;
+    // The AH header with the ICV zeroed; alignment padding is covered as sent
+    // (RFC 4302 §3.3.3.2.1).
     let mut ah_zero = [0u8; MAX_AH_LEN];
-    ah_zero[..FIXED_LEN].copy_from_slice(&packet[h..h + FIXED_LEN]);
+    ah_zero[..ah_len].copy_from_slice(&packet[h..h + ah_len]);
+    ah_zero[FIXED_LEN..FIXED_LEN + sa.icv_len].fill(0);
     let payload = ah.payload();
     let mut icv = [0u8; 32];
     compute_icv(integ, sa.cfg.esn, seq, &hdr[..h], &[&ah_zero[..ah_len], payload], &mut icv[..sa.icv_len]);
