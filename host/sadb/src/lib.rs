@@ -9,3 +9,4 @@ pub mod selector;
 pub mod setkey;
 pub mod flow_cache;
 pub mod spd;
+pub mod sad;
