@@ -7,6 +7,10 @@
 //!
 //! Keys handed to a provider are copied into the backend's key schedule; the
 //! caller zeroizes its own copy. Tag and ICV comparisons are constant time.
+//!
+//! Selection: [`default_provider`] (aws-lc-rs when compiled in, the faster
+//! one), [`provider_by_name`] for configuration, [`provider_names`].
+//! IKEv2's PRF and prf+ (RFC 7296 §2.13) are free functions in [`prf`].
 #![deny(unsafe_code)]
 
 use std::fmt;

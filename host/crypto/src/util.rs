@@ -17,6 +17,8 @@ pub(crate) fn check_cbc(iv: &[u8], data: &[u8]) -> Result<[u8; 16], CryptoError>
     let iv: [u8; 16] = iv
         .try_into()
         .map_err(|_| CryptoError::NonceLength { expected: 16, got: iv.len() })?;
+    // `is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+    #[allow(clippy::manual_is_multiple_of)]
     if data.len() % 16 != 0 {
         return Err(CryptoError::BlockLength(data.len()));
     }
