@@ -251,7 +251,8 @@ impl Netstack {
                                     .local_endpoint()
                                     .map(|e| SocketAddr::new(e.addr.into(), e.port))
                                     .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-                                c.to_os = socks5::encode_reply(Reply::Succeeded, bound);
+                                c.to_os
+                                    .extend(socks5::encode_reply(Reply::Succeeded, bound));
                             }
                             c.phase = Phase::Open;
                             c.deadline = None;

@@ -147,11 +147,32 @@ impl Netstack {
             .collect()
     }
 
-    /// A decrypted inner packet addressed to us. Queued (bounded; a full
-    /// queue or an oversized packet is dropped and counted) and processed by
-    /// the next [`poll`](Self::poll).
-    pub fn receive_inner(&mut self, pkt: &[u8]) {
-        self.device.push_rx(pkt);
+    /// A decrypted inner packet addressed to us. Queued (bounded) and
+    /// processed by the next [`poll`](Self::poll); returns false when it was
+    /// dropped and counted (queue full: call `poll` more often; empty or
+    /// larger than the MTU).
+    pub fn receive_inner(&mut self, pkt: &[u8]) -> bool {
+        self.device.push_rx(pkt)
+    }
+
+    /// Replace the inner addresses, e.g. with the virtual IP a gateway
+    /// assigned through the IKEv2 configuration payload (RFC 7296 §3.15).
+    /// Connections bound to a removed address stop working; forwards and
+    /// exposes continue on the new address.
+    pub fn set_addresses(&mut self, addresses: &[(IpAddr, u8)]) -> io::Result<()> {
+        let (v4, v6) = setup::check_addresses(addresses)?;
+        self.iface.update_ip_addrs(|addrs| {
+            addrs.clear();
+            for (addr, prefix) in addresses {
+                let _ = addrs.push(IpCidr::new(IpAddress::from(*addr), *prefix));
+            }
+        });
+        let routes = self.iface.routes_mut();
+        routes.remove_default_ipv4_route();
+        routes.remove_default_ipv6_route();
+        setup::default_routes(&mut self.iface, v4, v6)?;
+        self.cfg.addresses = addresses.to_vec();
+        Ok(())
     }
 
     /// Inner packets to encrypt and send, oldest first.

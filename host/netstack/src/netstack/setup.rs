@@ -28,42 +28,13 @@ impl Netstack {
         let mut icfg = Config::new(HardwareAddress::Ip);
         icfg.random_seed = seed;
         let mut iface = Interface::new(icfg, &mut device, smoltcp::time::Instant::ZERO);
-        let mut v4 = None;
-        let mut v6 = None;
-        for (addr, prefix) in &cfg.addresses {
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            if *prefix > max {
-                return Err(invalid(format!("prefix /{prefix} too long for {addr}")));
-            }
-            match addr {
-                IpAddr::V4(a) if v4.is_none() => v4 = Some(*a),
-                IpAddr::V6(a) if v6.is_none() => v6 = Some(*a),
-                _ => {
-                    return Err(invalid(format!(
-                        "at most one IPv4 and one IPv6 address ({addr})"
-                    )))
-                }
-            }
-        }
+        let (v4, v6) = check_addresses(&cfg.addresses)?;
         iface.update_ip_addrs(|addrs| {
             for (addr, prefix) in &cfg.addresses {
                 let _ = addrs.push(IpCidr::new(IpAddress::from(*addr), *prefix));
             }
         });
-        // Everything not on-link goes out through the data plane: with
-        // medium IP the gateway is only a placeholder, so use our own address.
-        if let Some(a) = v4 {
-            iface
-                .routes_mut()
-                .add_default_ipv4_route(a)
-                .map_err(|_| invalid("route table full".into()))?;
-        }
-        if let Some(a) = v6 {
-            iface
-                .routes_mut()
-                .add_default_ipv6_route(a)
-                .map_err(|_| invalid("route table full".into()))?;
-        }
+        default_routes(&mut iface, v4, v6)?;
         let family_ok = |ip: IpAddr| {
             if ip.is_ipv4() {
                 v4.is_some()
@@ -162,4 +133,56 @@ impl Netstack {
         ns.replenish_listeners(epoch);
         Ok(ns)
     }
+}
+
+/// At least one address, at most one per family, sane prefixes.
+pub(super) fn check_addresses(
+    addresses: &[(IpAddr, u8)],
+) -> io::Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
+    if addresses.is_empty() {
+        return Err(invalid("netstack needs at least one inner address".into()));
+    }
+    let mut v4 = None;
+    let mut v6 = None;
+    for (addr, prefix) in addresses {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if *prefix > max {
+            return Err(invalid(format!("prefix /{prefix} too long for {addr}")));
+        }
+        if addr.is_unspecified() || addr.is_multicast() {
+            return Err(invalid(format!("{addr} cannot be an interface address")));
+        }
+        match addr {
+            IpAddr::V4(a) if v4.is_none() => v4 = Some(*a),
+            IpAddr::V6(a) if v6.is_none() => v6 = Some(*a),
+            _ => {
+                return Err(invalid(format!(
+                    "at most one IPv4 and one IPv6 address ({addr})"
+                )))
+            }
+        }
+    }
+    Ok((v4, v6))
+}
+
+/// Everything not on-link goes out through the data plane. With medium IP
+/// the gateway is only a placeholder, so it is our own address.
+pub(super) fn default_routes(
+    iface: &mut Interface,
+    v4: Option<std::net::Ipv4Addr>,
+    v6: Option<std::net::Ipv6Addr>,
+) -> io::Result<()> {
+    if let Some(a) = v4 {
+        iface
+            .routes_mut()
+            .add_default_ipv4_route(a)
+            .map_err(|_| invalid("route table full".into()))?;
+    }
+    if let Some(a) = v6 {
+        iface
+            .routes_mut()
+            .add_default_ipv6_route(a)
+            .map_err(|_| invalid("route table full".into()))?;
+    }
+    Ok(())
 }

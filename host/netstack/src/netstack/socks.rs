@@ -13,7 +13,10 @@ impl Netstack {
                 since: Instant::now(),
             });
         }
-        c.to_os = socks5::encode_reply(rep, SocketAddr::from(([0, 0, 0, 0], 0)));
+        c.to_os.extend(socks5::encode_reply(
+            rep,
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+        ));
         c.phase = Phase::SocksClosing;
         c.deadline = Some(Instant::now() + Duration::from_secs(2));
     }
@@ -75,7 +78,8 @@ impl Netstack {
         match assoc {
             Ok(a) => {
                 let bound = a.relay.local_addr().unwrap_or(local);
-                c.to_os = socks5::encode_reply(Reply::Succeeded, bound);
+                c.to_os
+                    .extend(socks5::encode_reply(Reply::Succeeded, bound));
                 c.udp = Some(Box::new(a));
                 c.phase = Phase::SocksUdp;
                 c.deadline = None;

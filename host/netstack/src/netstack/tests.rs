@@ -42,25 +42,7 @@ fn bad_configs_are_refused() {
 #[test]
 fn answers_ping_and_drops_garbage() {
     let mut ns = Netstack::new(cfg(&[("192.0.2.1", 24)])).unwrap();
-    // ICMP echo request 192.0.2.2 → 192.0.2.1 (checksums valid).
-    let mut pkt = vec![
-        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1, 8, 0, 0, 0, 0x12,
-        0x34, 0, 1,
-    ];
-    let ip = smoltcp::wire::Ipv4Packet::new_checked(&mut pkt[..]).unwrap();
-    let mut ip = ip;
-    ip.fill_checksum();
-    let c = !{
-        let mut s = 0u32;
-        for w in pkt[20..].chunks(2) {
-            s += u32::from(u16::from_be_bytes([w[0], w[1]]));
-        }
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
-        }
-        s as u16
-    };
-    pkt[22..24].copy_from_slice(&c.to_be_bytes());
+    let pkt = echo_request([192, 0, 2, 2], [192, 0, 2, 1]);
     for garbage in [
         &[][..],
         &[0x45][..],
@@ -101,4 +83,52 @@ fn waker_interrupts_wait() {
     ns.wait(Some(Duration::from_secs(10))).unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5));
     t.join().unwrap();
+}
+
+/// An ICMP echo request with valid checksums.
+fn echo_request(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut pkt = vec![
+        0x45, 0, 0, 28, 0, 1, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0x12, 0x34, 0,
+        1,
+    ];
+    pkt[12..16].copy_from_slice(&src);
+    pkt[16..20].copy_from_slice(&dst);
+    let mut ip = smoltcp::wire::Ipv4Packet::new_unchecked(&mut pkt[..]);
+    ip.fill_checksum();
+    let mut sum = 0u32;
+    for w in pkt[20..].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    pkt[22..24].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    pkt
+}
+
+fn replies(ns: &mut Netstack, pkt: &[u8]) -> Vec<Vec<u8>> {
+    assert!(ns.receive_inner(pkt));
+    ns.poll(Instant::now());
+    let mut out = Vec::new();
+    ns.poll_outbound(&mut |p| out.push(p.to_vec()));
+    out
+}
+
+#[test]
+fn set_addresses_moves_the_inner_address() {
+    let mut ns = Netstack::new(cfg(&[("192.0.2.1", 32)])).unwrap();
+    assert_eq!(
+        replies(&mut ns, &echo_request([192, 0, 2, 2], [192, 0, 2, 1])).len(),
+        1
+    );
+    ns.set_addresses(&[("192.0.2.9".parse().unwrap(), 32)])
+        .unwrap();
+    assert!(replies(&mut ns, &echo_request([192, 0, 2, 2], [192, 0, 2, 1])).is_empty());
+    let r = replies(&mut ns, &echo_request([192, 0, 2, 2], [192, 0, 2, 9]));
+    assert_eq!(r.len(), 1);
+    assert_eq!(&r[0][12..16], &[192, 0, 2, 9]);
+    assert!(ns.set_addresses(&[]).is_err());
+    assert!(ns
+        .set_addresses(&[("0.0.0.0".parse().unwrap(), 0)])
+        .is_err());
 }
