@@ -49,6 +49,7 @@ mod alg;
 mod error;
 mod lexer;
 mod parse;
+mod to_config;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -57,6 +58,7 @@ use zeroize::Zeroizing;
 
 pub use alg::{AuthAlg, EncAlg};
 pub use error::{SetkeyError, Span};
+pub use to_config::ToConfigError;
 
 use crate::decider::{Direction, IpsecMode, IpsecProto, Verdict};
 use crate::lifetime::Lifetimes;
