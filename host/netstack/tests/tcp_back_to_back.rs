@@ -67,9 +67,10 @@ fn http_like_20mb_download_and_upload_sha256() {
     assert_eq!(resp.len() - split, SIZE_20MB);
     assert_eq!(format!("{:x}", Sha256::digest(&resp[split..])), expected);
     eprintln!(
-        "20 MB download through two netstacks: {:.1?} ({:.0} Mbit/s, debug build)",
+        "20 MB download through two netstacks: {:.1?} ({:.0} Mbit/s, {} build)",
         dt,
-        SIZE_20MB as f64 * 8.0 / dt.as_secs_f64() / 1e6
+        SIZE_20MB as f64 * 8.0 / dt.as_secs_f64() / 1e6,
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
 
     let t0 = Instant::now();
@@ -85,9 +86,10 @@ fn http_like_20mb_download_and_upload_sha256() {
         String::from_utf8_lossy(&resp)
     );
     eprintln!(
-        "20 MB upload through two netstacks: {:.1?} ({:.0} Mbit/s, debug build)",
+        "20 MB upload through two netstacks: {:.1?} ({:.0} Mbit/s, {} build)",
         dt,
-        SIZE_20MB as f64 * 8.0 / dt.as_secs_f64() / 1e6
+        SIZE_20MB as f64 * 8.0 / dt.as_secs_f64() / 1e6,
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
 }
 
