@@ -143,7 +143,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
         Mode::Tunnel => {
             let (v6, len) = ip::inner_packet(packet)?;
             let nh = if v6 { ip::PROTO_IPV6 } else { ip::PROTO_IPV4 };
-            (&packet[..len], ip::outer_len(cfg.dst), nh, None)
+            (&packet[..len], sa.outer.len(), nh, None)
         }
         Mode::Transport => {
             let l = ip::transport_insertion(packet)?;
@@ -165,7 +165,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
     let seq = sa.next_seq()?;
     match layout {
         None => {
-            ip::emit_outer(out, cfg.src, cfg.dst, ip::PROTO_AH, packet, total, sa.ident)?;
+            sa.outer.emit(out, packet, total, sa.ident)?;
         }
         Some(l) => {
             out[..h].copy_from_slice(&packet[..h]);

@@ -6,7 +6,7 @@
 use crate::config::Mode;
 use crate::drop::DropReason;
 use crate::ip;
-use crate::sa::{seq_hi, Keys, Sa};
+use crate::sa::{align, seq_hi, Keys, Sa};
 use esprit_crypto::CryptoError;
 use esprit_wire::esp::{HEADER_LEN, TRAILER_LEN};
 
@@ -48,7 +48,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
         Mode::Tunnel => {
             let (v6, len) = ip::inner_packet(packet)?;
             let nh = if v6 { ip::PROTO_IPV6 } else { ip::PROTO_IPV4 };
-            (&packet[..len], ip::outer_len(cfg.dst), nh, None)
+            (&packet[..len], sa.outer.len(), nh, None)
         }
         Mode::Transport => {
             let l = ip::transport_insertion(packet)?;
@@ -57,7 +57,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
     };
     // RFC 4303 §2.4: pad so that the ciphertext fills whole cipher blocks and
     // Pad Length / Next Header end on a 4-byte boundary.
-    let padded = (payload.len() + TRAILER_LEN).div_ceil(sa.block) * sa.block;
+    let padded = align(payload.len() + TRAILER_LEN, sa.block);
     let pad_len = padded - payload.len() - TRAILER_LEN;
     let iv_start = h + HEADER_LEN;
     let ct_start = iv_start + sa.iv_len;
@@ -74,7 +74,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
 
     match layout {
         None => {
-            ip::emit_outer(out, cfg.src, cfg.dst, ip::PROTO_ESP, packet, total, sa.ident)?;
+            sa.outer.emit(out, packet, total, sa.ident)?;
         }
         Some(l) => {
             out[..h].copy_from_slice(&packet[..h]);
@@ -153,7 +153,7 @@ pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
     if ct_len < TRAILER_LEN {
         return Err(DropReason::Truncated);
     }
-    if ct_len % sa.block != 0 {
+    if ct_len & (sa.block - 1) != 0 {
         return Err(DropReason::BadHeader);
     }
     // Anti-replay check before the ICV (RFC 4303 §3.4.3).

@@ -218,9 +218,81 @@ pub fn fill_ipv4_checksum(p: &mut [u8]) {
     p[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
-/// Writes a tunnel-mode outer header for `proto` and a packet of `total` bytes
-/// (RFC 4301 §5.1.2): TTL/hop limit 64, DSCP/ECN copied from the inner header,
-/// DF copied from an inner IPv4 header, IPv6 flow label 0. Returns its length.
+/// A tunnel-mode outer header prepared once per SA (RFC 4301 §5.1.2): the
+/// constant fields are laid out and their checksum contribution summed, so
+/// that per packet only TOS, length, identification and DF are written and the
+/// IPv4 checksum is finished arithmetically (no re-read of fresh stores).
+#[derive(Debug, Clone)]
+pub struct OuterTemplate {
+    hdr: [u8; IPV6_HEADER_LEN],
+    len: usize,
+    /// One's-complement sum of the constant 16-bit words (IPv4).
+    base_sum: u32,
+}
+
+impl OuterTemplate {
+    pub fn new(src: IpAddr, dst: IpAddr, proto: u8) -> Option<OuterTemplate> {
+        let mut hdr = [0u8; IPV6_HEADER_LEN];
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                hdr[0] = 0x45;
+                hdr[8] = OUTER_TTL;
+                hdr[9] = proto;
+                hdr[12..16].copy_from_slice(&s.octets());
+                hdr[16..20].copy_from_slice(&d.octets());
+                let base_sum = hdr[..20].chunks_exact(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+                Some(OuterTemplate { hdr, len: IPV4_HEADER_LEN, base_sum })
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                hdr[0] = 0x60;
+                hdr[6] = proto;
+                hdr[7] = OUTER_TTL;
+                hdr[8..24].copy_from_slice(&s.octets());
+                hdr[24..40].copy_from_slice(&d.octets());
+                Some(OuterTemplate { hdr, len: IPV6_HEADER_LEN, base_sum: 0 })
+            }
+            _ => None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Writes the outer header for a packet of `total` bytes around `inner`:
+    /// DSCP/ECN copied from the inner header, DF copied from an inner IPv4
+    /// header, IPv6 flow label 0. `out` holds at least `self.len()` bytes.
+    #[inline]
+    pub fn emit(&self, out: &mut [u8], inner: &[u8], total: usize, ident: u16) -> Result<usize, DropReason> {
+        let inner_v6 = inner[0] >> 4 == 6;
+        let tos = if inner_v6 { (inner[0] << 4) | (inner[1] >> 4) } else { inner[1] };
+        if self.len == IPV4_HEADER_LEN {
+            let total = u16::try_from(total).map_err(|_| DropReason::TooBig)?;
+            let df: u16 = if !inner_v6 && inner[6] & 0x40 != 0 { 0x4000 } else { 0 };
+            let mut sum = self.base_sum + u32::from(tos) + u32::from(total) + u32::from(ident) + u32::from(df);
+            sum = (sum & 0xffff) + (sum >> 16);
+            sum = (sum & 0xffff) + (sum >> 16);
+            let mut h = [0u8; IPV4_HEADER_LEN];
+            h.copy_from_slice(&self.hdr[..IPV4_HEADER_LEN]);
+            h[1] = tos;
+            h[2..4].copy_from_slice(&total.to_be_bytes());
+            h[4..6].copy_from_slice(&ident.to_be_bytes());
+            h[6..8].copy_from_slice(&df.to_be_bytes());
+            h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            out[..IPV4_HEADER_LEN].copy_from_slice(&h);
+        } else {
+            let plen = u16::try_from(total - IPV6_HEADER_LEN).map_err(|_| DropReason::TooBig)?;
+            let mut h = self.hdr;
+            h[0] = 0x60 | (tos >> 4);
+            h[1] = tos << 4;
+            h[4..6].copy_from_slice(&plen.to_be_bytes());
+            out[..IPV6_HEADER_LEN].copy_from_slice(&h);
+        }
+        Ok(self.len)
+    }
+}
+
+/// Writes a tunnel-mode outer header for `proto` (see [`OuterTemplate`]).
 pub fn emit_outer(
     out: &mut [u8],
     src: IpAddr,
@@ -230,43 +302,7 @@ pub fn emit_outer(
     total: usize,
     ident: u16,
 ) -> Result<usize, DropReason> {
-    let inner_v6 = inner[0] >> 4 == 6;
-    let tos = if inner_v6 { (inner[0] << 4) | (inner[1] >> 4) } else { inner[1] };
-    let df = !inner_v6 && inner[6] & 0x40 != 0;
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let h = &mut out[..IPV4_HEADER_LEN];
-            h[0] = 0x45;
-            h[1] = tos;
-            h[2..4].copy_from_slice(&u16::try_from(total).map_err(|_| DropReason::TooBig)?.to_be_bytes());
-            h[4..6].copy_from_slice(&ident.to_be_bytes());
-            h[6] = if df { 0x40 } else { 0 };
-            h[7] = 0;
-            h[8] = OUTER_TTL;
-            h[9] = proto;
-            h[10] = 0;
-            h[11] = 0;
-            h[12..16].copy_from_slice(&s.octets());
-            h[16..20].copy_from_slice(&d.octets());
-            fill_ipv4_checksum(h);
-            Ok(IPV4_HEADER_LEN)
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let h = &mut out[..IPV6_HEADER_LEN];
-            let plen = u16::try_from(total - IPV6_HEADER_LEN).map_err(|_| DropReason::TooBig)?;
-            h[0] = 0x60 | (tos >> 4);
-            h[1] = tos << 4;
-            h[2] = 0;
-            h[3] = 0;
-            h[4..6].copy_from_slice(&plen.to_be_bytes());
-            h[6] = proto;
-            h[7] = OUTER_TTL;
-            h[8..24].copy_from_slice(&s.octets());
-            h[24..40].copy_from_slice(&d.octets());
-            Ok(IPV6_HEADER_LEN)
-        }
-        _ => Err(DropReason::Unsupported),
-    }
+    OuterTemplate::new(src, dst, proto).ok_or(DropReason::Unsupported)?.emit(out, inner, total, ident)
 }
 
 /// Length of the tunnel-mode outer header for this address family.

@@ -28,6 +28,13 @@ impl ReplayWindow {
         ReplayWindow { size: u64::from(size), top: 0, bitmap: vec![0u64; blocks as usize].into_boxed_slice(), mask: blocks - 1 }
     }
 
+    /// Forgets every packet and sets the right edge to `top` (no allocation).
+    pub fn reset(&mut self, top: u64) {
+        self.bitmap.fill(0);
+        self.top = 0;
+        self.update(top);
+    }
+
     /// Highest sequence number accepted so far.
     pub fn top(&self) -> u64 {
         self.top

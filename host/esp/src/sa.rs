@@ -31,6 +31,8 @@ pub struct Sa {
     stats: SaStats,
     /// IPv4 Identification of tunnel-mode outer headers.
     pub(crate) ident: u16,
+    /// Tunnel-mode outer header, prepared once.
+    pub(crate) outer: ip::OuterTemplate,
 }
 
 impl std::fmt::Debug for Sa {
@@ -64,7 +66,9 @@ impl Sa {
             Transform::Ah(i) => (Keys::Ah { integ: provider.integrity(i, &cfg.auth_key)? }, 0, i.icv_len(), 4),
         };
         let replay = ReplayWindow::new(cfg.replay_window);
-        Ok(Sa { cfg, keys, iv_len, icv_len, block, seq_out: 0, replay, stats: SaStats::default(), ident: 0 })
+        let outer = ip::OuterTemplate::new(cfg.src, cfg.dst, cfg.protocol.ip_protocol())
+            .ok_or(SaError::AddressFamily { src: cfg.src, dst: cfg.dst })?;
+        Ok(Sa { cfg, keys, iv_len, icv_len, block, seq_out: 0, replay, stats: SaStats::default(), ident: 0, outer })
     }
 
     pub fn spi(&self) -> u32 {
@@ -92,8 +96,7 @@ impl Sa {
     /// Sets the highest inbound sequence number seen, as if that packet had
     /// been accepted (tests, and SA migration); the bitmap is cleared.
     pub fn set_seq_in(&mut self, seq: u64) {
-        self.replay = ReplayWindow::new(self.cfg.replay_window);
-        self.replay.update(seq);
+        self.replay.reset(seq);
     }
 
     /// Sets the outbound counter (tests, and SA migration).
@@ -123,7 +126,7 @@ impl Sa {
             Protocol::Ah => outer + esprit_wire::ah::FIXED_LEN + esprit_wire::ah::icv_field_len(self.icv_len, self.cfg.dst.is_ipv6()),
             Protocol::Esp => {
                 let padded = match self.cfg.mode {
-                    Mode::Tunnel => (inner_len + 2).div_ceil(self.block) * self.block - inner_len,
+                    Mode::Tunnel => align(inner_len + 2, self.block) - inner_len,
                     Mode::Transport => self.block - 1 + 2,
                 };
                 outer + esprit_wire::esp::HEADER_LEN + self.iv_len + padded + self.icv_len
@@ -180,6 +183,13 @@ impl Sa {
         self.replay.check(seq)?;
         Ok(seq)
     }
+}
+
+/// Rounds `n` up to a multiple of `block`, a power of two.
+#[inline]
+pub(crate) fn align(n: usize, block: usize) -> usize {
+    debug_assert!(block.is_power_of_two());
+    (n + block - 1) & !(block - 1)
 }
 
 /// The high 32 bits of an ESN, as appended to the ICV input (RFC 4303 §2.2.1).
