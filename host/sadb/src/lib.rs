@@ -10,3 +10,12 @@ pub mod setkey;
 pub mod flow_cache;
 pub mod spd;
 pub mod sad;
+pub mod acquire;
+pub mod enforce;
+pub mod sadb;
+
+pub use acquire::Acquire;
+pub use enforce::InboundDrop;
+pub use sad::{LifetimeEvent, SaHandle, SaInfo, Sad};
+pub use sadb::{Outbound, Sadb, SadbControl, SadbError};
+pub use spd::{Action, Lookup, NewPolicy, PolicyId, Spd};

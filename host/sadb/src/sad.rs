@@ -258,6 +258,13 @@ impl<S> Sad<S> {
         self.entries.get_mut(&h)
     }
 
+    /// The SA bound to this key by the key manager, if live.
+    #[inline]
+    pub fn bound(&self, key: &OutboundKey) -> Option<SaHandle> {
+        let h = self.bound.get(key)?;
+        self.entries.get(h).is_some_and(|e| e.hard.is_none()).then_some(*h)
+    }
+
     /// The SA serving request `index` of `policy` for `flow`: the bound SA if
     /// IKE installed one for (policy, request, sa_key), otherwise the newest
     /// live SA whose protocol, mode, endpoints (the tunnel endpoints, or the
@@ -270,11 +277,8 @@ impl<S> Sad<S> {
         flow: &Flow,
         sa_key: Option<u64>,
     ) -> Option<SaHandle> {
-        let bk = OutboundKey { policy, request: index, sa_key };
-        if let Some(h) = self.bound.get(&bk) {
-            if self.entries.get(h).is_some_and(|e| e.hard.is_none()) {
-                return Some(*h);
-            }
+        if let Some(h) = self.bound(&OutboundKey { policy, request: index, sa_key }) {
+            return Some(h);
         }
         let (src, dst) = req.tunnel.unwrap_or((flow.src, flow.dst));
         let cands = self.by_addr.get(&(req.proto, src, dst))?;

@@ -164,4 +164,4 @@ pub fn parse_str_with_warnings(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
