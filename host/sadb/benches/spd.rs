@@ -87,5 +87,58 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// SAD inbound lookup by SPI with 10 vs 100k SAs (DESIGN.md §3: no slowdown),
+/// and the whole outbound decision (SPD hit + SA resolution) for the seed.
+fn bench_sad(c: &mut Criterion) {
+    use esprit_sadb::decider::{IpsecMode, IpsecProto};
+    use esprit_sadb::sad::{Sad, SaInfo};
+    let now = Instant::now();
+    let mut g = c.benchmark_group("sad");
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    let dst: IpAddr = "10.0.0.1".parse().unwrap();
+    for n in [10u32, 100_000] {
+        let mut sad = Sad::new();
+        for spi in 256..256 + n {
+            let info = SaInfo {
+                spi,
+                proto: IpsecProto::Esp,
+                mode: Some(IpsecMode::Transport),
+                src: IpAddr::V4(Ipv4Addr::from(0xac10_0000 | spi)),
+                dst,
+                reqid: None,
+                lifetimes: Default::default(),
+                selector: None,
+                bind: None,
+            };
+            sad.insert(info, spi, now).unwrap();
+        }
+        let mut spi = 256u32;
+        g.bench_function(format!("inbound_by_spi_{n}_sas"), |b| {
+            b.iter(|| {
+                spi = if spi + 7 >= 256 + n { 256 } else { spi + 7 };
+                let h = sad.inbound(black_box(spi), IpsecProto::Esp, dst).unwrap();
+                black_box(sad.get(h).map(|e| e.state))
+            })
+        });
+    }
+
+    let text = "spdadd 192.168.0.0/24 10.1.2.3/32 any -P out ipsec esp/transport//require ah/transport//require;\n\
+                add 192.168.0.1 10.1.2.3 esp 0x1001 -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;\n\
+                add 192.168.0.1 10.1.2.3 ah 0x1002 -A hmac-sha256 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f;";
+    let st = esprit_sadb::setkey::parse_str("bench", text).unwrap();
+    let mut db = esprit_sadb::Sadb::from_setkey(&st, now, |s| Ok::<_, String>(s.spi)).unwrap();
+    let f = Flow {
+        src: "192.168.0.1".parse().unwrap(),
+        dst: "10.1.2.3".parse().unwrap(),
+        proto: 6,
+        src_port: 40000,
+        dst_port: 80,
+        dir: Direction::Out,
+        iface: None,
+    };
+    g.bench_function("sadb_outbound_esp_ah_warm", |b| b.iter(|| black_box(db.outbound(black_box(&f), now))));
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_sad);
 criterion_main!(benches);

@@ -17,7 +17,8 @@ use crate::lifetime::{Expiry, LimitKind, Lifetimes};
 use crate::selector::Selector;
 use crate::spd::PolicyId;
 
-/// Handle of an installed SA (never reused within one `Sad`).
+/// Handle of an installed SA: slot index and generation, so a handle of a
+/// removed SA never finds a newer one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SaHandle(u64);
 
@@ -138,13 +139,12 @@ pub(crate) fn proto_name(p: IpsecProto) -> &'static str {
 
 /// The SAD.
 pub struct Sad<S> {
-    entries: HashMap<SaHandle, SadEntry<S>, foldhash::fast::RandomState>,
+    entries: slab::Slab<SadEntry<S>>,
     inbound: HashMap<InboundKey, SaHandle, foldhash::fast::RandomState>,
     by_addr: HashMap<(IpsecProto, IpAddr, IpAddr), Vec<SaHandle>, foldhash::fast::RandomState>,
     bound: HashMap<OutboundKey, SaHandle, foldhash::fast::RandomState>,
     deadlines: BTreeSet<(Instant, SaHandle, bool)>, // bool: hard
     pending: Vec<LifetimeEvent>,
-    next: u64,
 }
 
 impl<S> fmt::Debug for Sad<S> {
@@ -162,13 +162,12 @@ impl<S> Default for Sad<S> {
 impl<S> Sad<S> {
     pub fn new() -> Self {
         Sad {
-            entries: HashMap::default(),
+            entries: slab::Slab::new(),
             inbound: HashMap::default(),
             by_addr: HashMap::default(),
             bound: HashMap::default(),
             deadlines: BTreeSet::new(),
             pending: Vec::new(),
-            next: 1,
         }
     }
 
@@ -182,27 +181,26 @@ impl<S> Sad<S> {
         if self.inbound.contains_key(&ik) {
             return Err(SadError::DuplicateSpi { spi: info.spi, proto: info.proto, dst: info.dst });
         }
-        let h = SaHandle(self.next);
-        self.next += 1;
+        let (ak, bind, lt) = ((info.proto, info.src, info.dst), info.bind, info.lifetimes);
+        let counters = SaCounters { created: now, bytes: 0, packets: 0, last_used: None };
+        let h = self.entries.insert(SadEntry { info, state, counters, soft_fired: false, hard: None });
         self.inbound.insert(ik, h);
-        self.by_addr.entry((info.proto, info.src, info.dst)).or_default().push(h);
-        if let Some(b) = info.bind {
+        self.by_addr.entry(ak).or_default().push(h);
+        if let Some(b) = bind {
             self.bound.insert(b, h);
         }
-        if let Some(t) = info.lifetimes.soft.time.and_then(|d| now.checked_add(d)) {
+        if let Some(t) = lt.soft.time.and_then(|d| now.checked_add(d)) {
             self.deadlines.insert((t, h, false));
         }
-        if let Some(t) = info.lifetimes.hard.time.and_then(|d| now.checked_add(d)) {
+        if let Some(t) = lt.hard.time.and_then(|d| now.checked_add(d)) {
             self.deadlines.insert((t, h, true));
         }
-        let counters = SaCounters { created: now, bytes: 0, packets: 0, last_used: None };
-        self.entries.insert(h, SadEntry { info, state, counters, soft_fired: false, hard: None });
         Ok(h)
     }
 
     /// Removes an SA and all its index entries.
     pub fn remove(&mut self, h: SaHandle) -> Option<SadEntry<S>> {
-        let e = self.entries.remove(&h)?;
+        let e = self.entries.remove(h)?;
         let i = &e.info;
         self.inbound.remove(&i.inbound_key());
         let ak = (i.proto, i.src, i.dst);
@@ -250,19 +248,19 @@ impl<S> Sad<S> {
 
     #[inline]
     pub fn get(&self, h: SaHandle) -> Option<&SadEntry<S>> {
-        self.entries.get(&h)
+        self.entries.get(h)
     }
 
     #[inline]
     pub fn get_mut(&mut self, h: SaHandle) -> Option<&mut SadEntry<S>> {
-        self.entries.get_mut(&h)
+        self.entries.get_mut(h)
     }
 
     /// The SA bound to this key by the key manager, if live.
     #[inline]
     pub fn bound(&self, key: &OutboundKey) -> Option<SaHandle> {
         let h = self.bound.get(key)?;
-        self.entries.get(h).is_some_and(|e| e.hard.is_none()).then_some(*h)
+        self.entries.get(*h).is_some_and(|e| e.hard.is_none()).then_some(*h)
     }
 
     /// The SA serving request `index` of `policy` for `flow`: the bound SA if
@@ -283,7 +281,7 @@ impl<S> Sad<S> {
         let (src, dst) = req.tunnel.unwrap_or((flow.src, flow.dst));
         let cands = self.by_addr.get(&(req.proto, src, dst))?;
         cands.iter().rev().copied().find(|h| {
-            self.entries.get(h).is_some_and(|e| {
+            self.entries.get(*h).is_some_and(|e| {
                 e.hard.is_none()
                     && e.info.bind.is_none()
                     && e.info.mode.is_none_or(|m| m == req.mode)
@@ -300,7 +298,7 @@ impl<S> Sad<S> {
     /// crossings are reported by the next [`Sad::expire`].
     #[inline]
     pub fn account(&mut self, h: SaHandle, bytes: u64, now: Instant) -> Result<(), SadError> {
-        let e = self.entries.get_mut(&h).ok_or(SadError::NoSuchHandle(h))?;
+        let e = self.entries.get_mut(h).ok_or(SadError::NoSuchHandle(h))?;
         if let Some(limit) = e.hard {
             return Err(SadError::Expired { spi: e.info.spi, limit });
         }
@@ -332,7 +330,7 @@ impl<S> Sad<S> {
                 break;
             }
             self.deadlines.pop_first();
-            let Some(e) = self.entries.get_mut(&h) else { continue };
+            let Some(e) = self.entries.get_mut(h) else { continue };
             if hard {
                 if e.hard.is_none() {
                     e.hard = Some(LimitKind::Time);
@@ -361,12 +359,12 @@ impl<S> Sad<S> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// All SAs (unordered).
     pub fn iter(&self) -> impl Iterator<Item = (SaHandle, &SadEntry<S>)> {
-        self.entries.iter().map(|(h, e)| (*h, e))
+        self.entries.iter()
     }
 }
 
@@ -382,6 +380,8 @@ fn event(h: SaHandle, i: &SaInfo, expiry: Expiry, limit: LimitKind) -> LifetimeE
         bind: i.bind,
     }
 }
+
+mod slab;
 
 #[cfg(test)]
 mod tests;

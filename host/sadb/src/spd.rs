@@ -190,6 +190,9 @@ pub struct SpdStats {
     pub cache_evictions: u64,
 }
 
+/// The decider that decided a cached flow, and its version then.
+type DeciderStamp = (Arc<dyn PolicyDecider>, u64);
+
 #[derive(Clone)]
 struct Cached {
     generation: u64,
@@ -197,7 +200,7 @@ struct Cached {
     /// Index into `entries` (valid within one generation); `u32::MAX`: none.
     entry_idx: u32,
     /// The decider and its version when delegated.
-    decider: Option<(Arc<dyn PolicyDecider>, u64)>,
+    decider: Option<DeciderStamp>,
     lookup: Arc<Lookup>,
 }
 
@@ -398,7 +401,7 @@ impl Spd {
         &self,
         idx: Option<usize>,
         flow: &Flow,
-    ) -> (Lookup, Option<(Arc<dyn PolicyDecider>, u64)>, Cache) {
+    ) -> (Lookup, Option<DeciderStamp>, Cache) {
         let Some(i) = idx else {
             let l = Lookup {
                 entry_id: None,

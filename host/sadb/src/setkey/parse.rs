@@ -561,7 +561,7 @@ fn parse_num<T: std::str::FromStr>(w: &str) -> Option<T> {
 
 fn decode_hex(h: &str) -> Option<Zeroizing<Vec<u8>>> {
     let b = h.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| match c {
