@@ -61,7 +61,9 @@ pub enum Level {
 pub struct SaRequest {
     pub proto: IpsecProto,
     pub mode: IpsecMode,
-    /// Tunnel endpoints (local, remote); `None` in transport mode.
+    /// Tunnel endpoints as the outer header's (source, destination), as setkey
+    /// writes them: (local, remote) for `out`/`fwd` policies, (remote, local)
+    /// for `in` policies. `None` in transport mode.
     pub tunnel: Option<(IpAddr, IpAddr)>,
     pub level: Level,
 }
