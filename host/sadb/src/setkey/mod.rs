@@ -30,9 +30,11 @@
 //!   and `null` need one.
 //! * Integrity algorithms (`-A`): `hmac-sha256`, `hmac-sha384`, `hmac-sha512`
 //!   (RFC 4868, keys of 32/48/64 bytes, ICVs truncated to half).
-//! * Priorities follow Linux: a lower value wins; `def` is 2^31, `high` 2^30,
-//!   `low` 3·2^30; `prio N` is the absolute value. A policy without `prio`
-//!   gets `def`.
+//! * Priorities as ipsec-tools' libipsec computes them: the stored value is
+//!   the Linux kernel's (a lower value wins); `def` is 2^31, `high` 2^30, `low`
+//!   3·2^30; `prio N` is `def − N` (a larger N is more important), `prio -N`
+//!   is `def + N`, `prio high +N` is `high − N`, `prio low -N` is `low + N`.
+//!   A policy without `prio` gets `def`.
 //! * `-f` (padding / cyclic-sequence options) is accepted and ignored with a
 //!   warning (see [`parse_str_with_warnings`]).
 //! * `-lh`/`-ls` (hard/soft lifetime in seconds) and `-bh`/`-bs` (in bytes) are

@@ -450,29 +450,51 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// `N`, or `low|def|high` optionally followed by `+N`/`-N` (or `+ N`).
+    /// ipsec-tools' priority grammar (libipsec policy_parse.y), where a
+    /// larger user-facing number means "more important" and the stored value
+    /// is the kernel's (lower wins):
+    /// `prio N` → def − N; `prio -N` → def + N; `prio low|def|high` → base;
+    /// `prio BASE +N` → base − N; `prio BASE -N` → base + N.
     fn priority(&mut self) -> R<u32> {
         let hint = "expected a priority: a number, or low, def or high with an optional +N or -N";
         let (w, t) = self.word(hint)?;
+        let range = "expected a priority that stays within 0..=4294967295";
+        let apply = |s: &Self, base: u32, up: bool, off: u64, at: &Token| -> R<u32> {
+            let v = if up { i64::from(base) - off as i64 } else { i64::from(base) + off as i64 };
+            u32::try_from(v).map_err(|_| s.err_at(at, range))
+        };
         let base = match w.as_str() {
             "low" => PRIORITY_LOW,
             "def" | "default" => PRIORITY_DEFAULT,
             "high" => PRIORITY_HIGH,
-            n => return parse_num::<u32>(n).ok_or_else(|| self.err_at(&t, hint)),
+            "-" => {
+                let (n, nt) = self.word(hint)?;
+                let off = parse_num::<u32>(&n).ok_or_else(|| self.err_at(&nt, hint))?;
+                return apply(self, PRIORITY_DEFAULT, false, u64::from(off), &nt);
+            }
+            n => {
+                let (neg, digits) = match n.strip_prefix('-') {
+                    Some(d) => (true, d),
+                    None => (false, n),
+                };
+                let off = parse_num::<u32>(digits).ok_or_else(|| self.err_at(&t, hint))?;
+                return apply(self, PRIORITY_DEFAULT, !neg, u64::from(off), &t);
+            }
         };
         let sign_word = match self.peek() {
             Some(Token { kind: TokenKind::Word(s), .. }) if s.starts_with(['+', '-']) => s.clone(),
             _ => return Ok(base),
         };
         let st = self.need(hint)?;
-        let (neg, rest) = (sign_word.starts_with('-'), &sign_word[1..]);
-        let off: u32 = if rest.is_empty() {
-            self.number("expected a priority offset (a number)")?
+        let (up, rest) = (sign_word.starts_with('+'), &sign_word[1..]);
+        let (off, at): (u32, Token) = if rest.is_empty() {
+            let (n, nt) = self.word("expected a priority offset (a number)")?;
+            let off = parse_num(&n).ok_or_else(|| self.err_at(&nt, "expected a priority offset (a number)"))?;
+            (off, nt)
         } else {
-            parse_num(rest).ok_or_else(|| self.err_at(&st, hint))?
+            (parse_num(rest).ok_or_else(|| self.err_at(&st, hint))?, st)
         };
-        let v = if neg { base.checked_sub(off) } else { base.checked_add(off) };
-        v.ok_or_else(|| self.err_at(&st, "expected a priority offset that stays within 0..=4294967295"))
+        apply(self, base, up, u64::from(off), &at)
     }
 
     /// Requests up to and including the `;`.
@@ -493,7 +515,7 @@ impl<'a> Parser<'a> {
 
     fn request(&self, w: &str, t: &Token, hint: &str) -> R<SaRequest> {
         let parts: Vec<&str> = w.split('/').collect();
-        if parts.len() < 3 || parts.len() > 4 {
+        if parts.len() < 2 || parts.len() > 4 {
             return Err(self.err_at(t, hint));
         }
         let proto = match parts[0] {
@@ -506,13 +528,14 @@ impl<'a> Parser<'a> {
             "tunnel" => IpsecMode::Tunnel,
             _ => return Err(self.err_at(t, "expected transport or tunnel as the request's mode")),
         };
-        let tunnel = if parts[2].is_empty() {
+        let endpoints = parts.get(2).copied().unwrap_or("");
+        let tunnel = if endpoints.is_empty() {
             None
         } else {
             let bad = || {
                 self.err_at(t, "expected tunnel endpoints like 192.0.2.1-192.0.2.2 in the request")
             };
-            let (a, b) = parts[2].split_once('-').ok_or_else(bad)?;
+            let (a, b) = endpoints.split_once('-').ok_or_else(bad)?;
             let a: IpAddr = a.parse().map_err(|_| bad())?;
             let b: IpAddr = b.parse().map_err(|_| bad())?;
             if a.is_ipv4() != b.is_ipv4() {

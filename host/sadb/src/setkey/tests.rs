@@ -182,23 +182,32 @@ fn spdadd_forms() {
     assert_eq!(p.selector.src_port, None);
     assert_eq!(p.selector.dst_port, Some(443));
     assert_eq!(p.dir, Direction::Fwd);
-    assert_eq!(p.priority, 10);
+    assert_eq!(p.priority, PRIORITY_DEFAULT - 10);
     assert_eq!(p.action, Verdict::Bypass);
     let p = pol("spdadd ::/0 ::/0 icmp6 135,0 -P out prio def +5 discard;");
     assert_eq!(p.selector.proto, Some(58));
     assert_eq!((p.selector.src_port, p.selector.dst_port), (Some(135), Some(0)));
-    assert_eq!(p.priority, PRIORITY_DEFAULT + 5);
+    assert_eq!(p.priority, PRIORITY_DEFAULT - 5);
     assert_eq!(p.action, Verdict::Discard);
     let p = pol("spdadd 0.0.0.0/0 0.0.0.0/0 icmp 8 -P in priority high -10 none;");
     assert_eq!((p.selector.src_port, p.selector.dst_port), (Some(8), None));
-    assert_eq!(p.priority, PRIORITY_HIGH - 10);
+    assert_eq!(p.priority, PRIORITY_HIGH + 10);
     let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 udp -P out prio low - 1 none;");
-    assert_eq!(p.priority, PRIORITY_LOW - 1);
-    let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 47 -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/unique:3 ah/transport//use esp/transport//default esp/transport/;");
+    assert_eq!(p.priority, PRIORITY_LOW + 1);
+    let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 udp -P out prio -7 none;");
+    assert_eq!(p.priority, PRIORITY_DEFAULT + 7);
+    let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 udp -P out prio - 7 none;");
+    assert_eq!(p.priority, PRIORITY_DEFAULT + 7);
+    let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 udp -P out prio 2147483648 none;");
+    assert_eq!(p.priority, 0);
+    let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 udp -P out prio def + 3 none;");
+    assert_eq!(p.priority, PRIORITY_DEFAULT - 3);
+    let p = pol("spdadd 10.0.0.0/24 10.0.1.0/24 47 -P out ipsec esp/tunnel/192.0.2.1-192.0.2.2/unique:3 ah/transport//use esp/transport//default esp/transport/ ah/transport;");
     assert_eq!(p.selector.proto, Some(47));
     match p.action {
         Verdict::Protect(r) => {
-            assert_eq!(r.len(), 4);
+            assert_eq!(r.len(), 5);
+            assert_eq!(r[4].level, Level::Default);
             assert_eq!(r[0].tunnel, Some(("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap())));
             assert_eq!(r[0].level, Level::Unique(3));
             assert_eq!(r[1].level, Level::Use);
@@ -349,8 +358,12 @@ fn error_spdadd_parts() {
         "t.conf:1:40: expected a priority: a number, or low, def or high with an optional +N or -N, found 'top'");
     assert_eq!(err("spdadd 1.1.1.1 2.2.2.2 any -P out prio def +x none;"),
         "t.conf:1:44: expected a priority: a number, or low, def or high with an optional +N or -N, found '+x'");
-    assert_eq!(err("spdadd 1.1.1.1 2.2.2.2 any -P out prio high -2000000000 none;"),
-        "t.conf:1:45: expected a priority offset that stays within 0..=4294967295, found '-2000000000'");
+    assert_eq!(err("spdadd 1.1.1.1 2.2.2.2 any -P out prio high +2000000000 none;"),
+        "t.conf:1:45: expected a priority that stays within 0..=4294967295, found '+2000000000'");
+    assert_eq!(err("spdadd 1.1.1.1 2.2.2.2 any -P out prio 2147483649 none;"),
+        "t.conf:1:40: expected a priority that stays within 0..=4294967295, found '2147483649'");
+    assert_eq!(err("spdadd 1.1.1.1 2.2.2.2 any -P out prio - x none;"),
+        "t.conf:1:42: expected a priority: a number, or low, def or high with an optional +N or -N, found 'x'");
     assert_eq!(err("spdadd 1.1.1.1 2.2.2.2 any -P out ipsec;"),
         "t.conf:1:40: expected a request like esp/transport//require or esp/tunnel/192.0.2.1-192.0.2.2/require, found ';'");
 }
@@ -390,4 +403,33 @@ fn parse_file_reads_and_names_the_file() {
     let missing = dir.join("missing.conf");
     assert!(parse_file(&missing).unwrap_err().to_string().starts_with(&missing.display().to_string()));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Nothing panics on mangled input: every prefix of the seed file, and the
+/// seed with bytes replaced at pseudo-random places, parses or errors.
+#[test]
+fn mangled_input_never_panics() {
+    for cut in 0..SEED_FIXED.len() {
+        if SEED_FIXED.is_char_boundary(cut) {
+            let _ = parse_str("t", &SEED_FIXED[..cut]);
+        }
+    }
+    let alphabet = b" \t\n;#\"/-[]0x9aAz:.,+";
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..3000 {
+        let mut b = SEED_FIXED.as_bytes().to_vec();
+        for _ in 0..4 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let at = (x as usize) % b.len();
+            b[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+        }
+        let text = String::from_utf8_lossy(&b);
+        if let Err(e) = parse_str("t", &text) {
+            let msg = e.to_string();
+            assert!(msg.starts_with("t:"), "{msg}");
+            assert!(msg.contains("expected"), "{msg}");
+        }
+    }
 }
