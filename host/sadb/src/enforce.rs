@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use crate::decider::{Flow, IpsecMode, Level, SaRequest, Verdict};
+use crate::decider::{Direction, Flow, IpsecMode, Level, SaRequest, Verdict};
 use crate::sad::{SaHandle, SadEntry};
 use crate::sadb::Sadb;
 use crate::spd::PolicyId;
@@ -107,6 +107,31 @@ impl<S> Sadb<S> {
         now: Instant,
     ) -> Result<(), InboundDrop> {
         let r = self.inbound_decrypted(sas, flow, now);
+        match &r {
+            Ok(()) => self.in_stats.protected_accepted += 1,
+            Err(d) => self.in_stats.count(d),
+        }
+        r
+    }
+
+    /// [`Sadb::check_inbound_decrypted`] for a packet that may be for this
+    /// host (`in` policies) or routed on (`fwd` policies), when the caller
+    /// cannot tell: accepted if either direction accepts; counted once, and
+    /// the `in` verdict's reason is returned when both refuse.
+    pub fn check_inbound_decrypted_in_or_fwd(
+        &mut self,
+        sas: &[SaHandle],
+        flow: &Flow,
+        now: Instant,
+    ) -> Result<(), InboundDrop> {
+        let as_in = Flow { dir: Direction::In, ..flow.clone() };
+        let mut r = self.inbound_decrypted(sas, &as_in, now);
+        if r.is_err() {
+            let as_fwd = Flow { dir: Direction::Fwd, ..as_in };
+            if self.inbound_decrypted(sas, &as_fwd, now).is_ok() {
+                r = Ok(());
+            }
+        }
         match &r {
             Ok(()) => self.in_stats.protected_accepted += 1,
             Err(d) => self.in_stats.count(d),

@@ -136,6 +136,18 @@ add 192.0.2.2 192.0.2.1 esp 0x500 -m tunnel -E aes-gcm-16 0x0102030405060708090a
     let h = db.sad().inbound(0x500, IpsecProto::Esp, "192.0.2.1".parse().unwrap()).unwrap();
     db.check_inbound_decrypted(&[h], &flow("172.16.2.5", "172.16.1.7", Direction::In), now).unwrap_err();
     db.check_inbound_decrypted(&[h], &flow("172.16.1.5", "172.16.2.7", Direction::In), now).unwrap();
+    // A gateway: forwarded traffic is checked against fwd policies.
+    let fwd_text = "spdadd 172.16.3.0/24 172.16.4.0/24 any -P fwd ipsec esp/tunnel/192.0.2.2-192.0.2.1/require;";
+    db.apply_setkey(&parse_str("t", fwd_text).unwrap(), now, |s| Ok::<_, String>(s.spi)).unwrap();
+    let routed = flow("172.16.3.5", "172.16.4.7", Direction::In);
+    assert!(db.check_inbound_decrypted(&[h], &routed, now).is_err());
+    let before = db.inbound_stats();
+    assert_eq!(before.selector_mismatch, 2);
+    db.check_inbound_decrypted_in_or_fwd(&[h], &routed, now).unwrap();
+    assert!(db.check_inbound_decrypted_in_or_fwd(&[h], &flow("172.16.9.5", "172.16.2.7", Direction::In), now).is_err());
+    let after = db.inbound_stats();
+    assert_eq!(after.protected_accepted, before.protected_accepted + 1);
+    assert_eq!(after.selector_mismatch, before.selector_mismatch + 1);
     // Inner addresses outside every policy (default bypass) through a tunnel SA: dropped.
     let e = db.check_inbound_decrypted(&[h], &flow("8.8.8.8", "172.16.2.7", Direction::In), now).unwrap_err();
     assert!(matches!(e, InboundDrop::SelectorMismatch { spi: 0x500, policy: None }));
