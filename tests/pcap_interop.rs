@@ -76,9 +76,19 @@ fn build_case(name: &str, family: u8, tunnel: bool, mut sas: Vec<Sa>, dir: &Scra
             sa.proto, sa.spi, sa.mode, sa.scapy_e, sa.scapy_a, sa.esn
         ));
     }
+    if sas.len() > 1 {
+        // Bundles are chosen through the SPD, as the seed configures them:
+        // `spdadd ... -P out ipsec esp/transport//require ah/transport//require;`
+        let plen = if family == 4 { 32 } else { 128 };
+        let ends = if tunnel { format!("{src}-{dst}") } else { String::new() };
+        let reqs: Vec<String> = sas.iter().map(|sa| format!("{}/{}/{ends}/require", sa.proto, sa.mode)).collect();
+        writeln!(setkey, "spdadd {inner_src}/{plen} {inner_dst}/{plen} any -P out ipsec\n\t{};", reqs.join("\n\t")).unwrap();
+    }
     let setkey_path = dir.path(&format!("{name}.setkey.conf"));
     std::fs::write(&setkey_path, setkey).unwrap();
-    let spis: Vec<String> = if tunnel { sas.iter().map(|s| s.spi.to_string()).collect() } else { vec![] };
+    // Single tunnel SAs are picked with --spi; single transport SAs by address.
+    let spis: Vec<String> =
+        if tunnel && sas.len() == 1 { sas.iter().map(|s| s.spi.to_string()).collect() } else { vec![] };
     serde_like::Case(format!(
         r#"{{"name":"{name}","family":{family},"setkey":"{}","spis":[{}],"sas":[{}]}}"#,
         setkey_path.display(),

@@ -1,37 +1,140 @@
 //! The `esprit` command line.
 #![deny(unsafe_code)]
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 
+use anyhow::Result;
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod config;
+mod control;
+mod dataplane;
+mod demo;
+mod flow;
+mod keylog;
+mod outer;
 mod pcap;
 mod pcap_cmd;
+mod run;
+mod status;
+mod tun_setup;
 
 /// esprit: a userspace IPsec system with Wasm plugins.
 #[derive(Debug, Parser)]
 #[command(name = "esprit", version, about)]
 struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Run two esprit peers on this machine (rootless) and carry an HTTP request through their tunnel.
+    Demo {
+        /// Keep the peers running after the request (Ctrl-C to stop).
+        #[arg(long)]
+        keep: bool,
+        /// Folder for the generated configs and logs.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run the daemon.
+    Run(run::RunArgs),
+    /// Show SAs, policies and drop counters of a running daemon.
+    Status {
+        /// Control socket of the instance (see `control_socket` in its config).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Instance name (for the default socket path).
+        #[arg(long, default_value = "esprit")]
+        name: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
     /// Apply ESP/AH to capture files offline (keys from a setkey.conf).
     #[command(subcommand)]
     Pcap(pcap_cmd::PcapCmd),
 }
 
+#[derive(Debug, Subcommand)]
+enum PolicyCmd {
+    /// Explain which SPD entry (and plugin) decides a flow, e.g.
+    /// `esprit policy test "tcp 198.51.100.7:40000 -> 203.0.113.5:443"`.
+    Test {
+        /// `[in|out|fwd] PROTO SRC[:PORT] -> DST[:PORT]`.
+        flow: String,
+        /// Ask a running daemon through its control socket.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Or evaluate against a config file without a daemon.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
 fn main() {
-    if let Err(e) = run() {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    if let Err(e) = dispatch(cli.cmd) {
         eprintln!("esprit: {e:#}");
         std::process::exit(1);
     }
 }
 
-fn run() -> Result<()> {
-    let cli = Cli::parse();
-    match cli.cmd {
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ESPRIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Demo { keep, dir } => demo::run(demo::DemoOptions { keep, dir }),
+        Cmd::Run(args) => run::run(args),
+        Cmd::Status { socket, name, json } => {
+            let path = socket.unwrap_or_else(|| control::default_socket(&name));
+            let v = control::request(&path, &control::Request::Status)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", status::render_full(&v));
+            }
+            Ok(())
+        }
+        Cmd::Policy(PolicyCmd::Test { flow, socket, config }) => policy_test(&flow, socket, config),
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
     }
+}
+
+fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> Result<()> {
+    if let Some(cfg) = config {
+        let cfg = config::Config::load(&cfg)?;
+        let statements = run::load_statements(&cfg)?;
+        let mut db: esprit_sadb::Sadb<()> =
+            esprit_sadb::Sadb::from_setkey(&statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))?;
+        let f = flow::parse_flow(flow).map_err(anyhow::Error::msg)?;
+        println!("{}", db.spd_mut().explain(&f));
+        return Ok(());
+    }
+    let path = socket.unwrap_or_else(|| control::default_socket("esprit"));
+    let v = control::request(&path, &control::Request::PolicyTest { flow: flow.to_string() })?;
+    println!("{}", v["explanation"].as_str().unwrap_or_default());
+    Ok(())
 }

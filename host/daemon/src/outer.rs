@@ -7,7 +7,7 @@
 //! into esprit's TUN. IPv6 outer traffic uses ESP-in-UDP.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -60,9 +60,3 @@ pub fn send_raw_v4(s: &Socket, packet: &[u8]) -> io::Result<usize> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "short IPv4 packet"))?;
     s.send_to(packet, &SockAddr::from(SocketAddrV4::new(dst, 0)))
 }
-
-/// The peer's socket address for ESP-in-UDP.
-pub fn udp_peer(addr: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(addr, port)
-}
-

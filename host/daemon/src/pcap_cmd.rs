@@ -11,7 +11,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use esprit_crypto::Provider;
 use esprit_esp::{Protocol, Sa};
+use esprit_sadb::decider::Direction;
 use esprit_sadb::setkey::{self, Statement};
+use esprit_sadb::{Outbound, Sadb};
+use std::time::Instant;
+
+use crate::flow::flow_of;
 use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv6Packet};
 
 use crate::pcap::{self, link, udp_encap};
@@ -76,9 +81,32 @@ fn provider(name: Option<&str>) -> Result<&'static dyn Provider> {
     }
 }
 
-/// Loads the setkey file and keys every `add` statement.
-fn load_sas(path: &Path, provider: &dyn Provider) -> Result<Vec<Sa>> {
+/// The SAs of a setkey file, and its SPD when it has `spdadd` policies (then
+/// outbound packets are matched against the `out` policies, bundles included).
+struct Keys {
+    sas: Vec<Sa>,
+    spd: Option<Sadb<usize>>,
+}
+
+fn load_keys(path: &Path, provider: &dyn Provider) -> Result<Keys> {
     let statements = setkey::parse_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sas = load_sas(path, &statements, provider)?;
+    let spd = if statements.iter().any(|s| matches!(s, Statement::SpdAdd(_))) {
+        let mut next = 0usize;
+        let db = Sadb::from_setkey(&statements, Instant::now(), |_| -> Result<usize, std::convert::Infallible> {
+            next += 1;
+            Ok(next - 1)
+        })
+        .map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))?;
+        Some(db)
+    } else {
+        None
+    };
+    Ok(Keys { sas, spd })
+}
+
+/// Keys every `add` statement (after the last `flush`).
+fn load_sas(path: &Path, statements: &[Statement], provider: &dyn Provider) -> Result<Vec<Sa>> {
     let mut sas: Vec<Sa> = Vec::new();
     for st in statements {
         match st {
@@ -140,7 +168,7 @@ const BUF: usize = 65_536 + 1024;
 
 fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
     let provider = provider(args.crypto.as_deref())?;
-    let mut sas = load_sas(&args.setkey, provider)?;
+    let Keys { mut sas, mut spd } = load_keys(&args.setkey, provider)?;
     for spi in spis {
         if !sas.iter().any(|sa| sa.spi() == *spi) {
             bail!("--spi {spi:#x}: no such SA in {}", args.setkey.display());
@@ -158,7 +186,14 @@ fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
             continue;
         };
         let ip = &rec.data[off..];
-        let chain: Vec<usize> = if spis.is_empty() {
+        let chain: Vec<usize> = if let (true, Some(db)) = (spis.is_empty(), spd.as_mut()) {
+            match flow_of(ip, Direction::Out).map(|f| db.outbound(&f, Instant::now())) {
+                Some(Outbound::Protect { sas: b, .. }) => {
+                    b.as_slice().iter().filter_map(|h| db.sad().get(*h).map(|e| e.state)).collect()
+                }
+                _ => Vec::new(),
+            }
+        } else if spis.is_empty() {
             let found = addresses(ip).and_then(|(s, d)| {
                 sas.iter().position(|sa| sa.config().src == s && sa.config().dst == d)
             });
@@ -168,7 +203,7 @@ fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
         };
         if chain.is_empty() {
             out.write(rec.ts_sec, rec.ts_usec, &rec.data)?;
-            *stats.entry("passed (no SA for these addresses)".into()).or_default() += 1;
+            *stats.entry("passed (no policy or SA for this packet)".into()).or_default() += 1;
             continue;
         }
         a[..ip.len()].copy_from_slice(ip);
@@ -205,7 +240,7 @@ fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
 
 fn decap(args: &PcapArgs) -> Result<()> {
     let provider = provider(args.crypto.as_deref())?;
-    let mut sas = load_sas(&args.setkey, provider)?;
+    let Keys { mut sas, .. } = load_keys(&args.setkey, provider)?;
     let records = read_input(&args.input)?;
     let link = records.first().map(|r| r.link).unwrap_or(pcap::LinkType::Raw);
     let mut out = open_output(&args.out, link)?;

@@ -28,6 +28,7 @@ pub struct TunPlumbing {
     fwmark: u32,
     rules_v4: bool,
     rules_v6: bool,
+    routes: Vec<(String, Option<IpAddr>)>,
     nft_table: Option<String>,
 }
 
@@ -47,23 +48,25 @@ impl TunPlumbing {
     /// Routes `routes` (prefix, preferred source) into `dev` through table
     /// `table`, consulted only for packets without `fwmark`.
     pub fn install(dev: &str, table: u32, fwmark: u32, routes: &[(String, Option<IpAddr>)]) -> Result<TunPlumbing> {
-        let mut p = TunPlumbing { dev: dev.into(), table, fwmark, rules_v4: false, rules_v6: false, nft_table: None };
+        let mut p = TunPlumbing {
+            dev: dev.into(),
+            table,
+            fwmark,
+            rules_v4: false,
+            rules_v6: false,
+            routes: routes.to_vec(),
+            nft_table: None,
+        };
         let (t, m) = (table.to_string(), format!("{fwmark:#x}"));
-        for (prefix, src) in routes {
+        for (prefix, _) in routes {
             let fam = if is_v6(prefix) { "-6" } else { "-4" };
             let need_rule = if is_v6(prefix) { &mut p.rules_v6 } else { &mut p.rules_v4 };
             if !*need_rule {
                 run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])?;
                 *need_rule = true;
             }
-            let mut args = vec!["ip", fam, "route", "replace", prefix.as_str(), "dev", dev, "table", &t];
-            let s;
-            if let Some(src) = src {
-                s = src.to_string();
-                args.extend(["src", s.as_str()]);
-            }
-            run(&args)?;
         }
+        p.restore_routes()?;
         // Decrypted packets written into the TUN come from remote prefixes:
         // strict reverse-path filtering would drop them.
         let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter"), "0");
@@ -71,6 +74,26 @@ impl TunPlumbing {
             let _ = std::fs::write("/proc/sys/net/ipv4/conf/all/rp_filter", "2");
         }
         Ok(p)
+    }
+
+    /// (Re)installs the routes into the TUN (also after the device was recreated).
+    pub fn restore_routes(&self) -> Result<()> {
+        let t = self.table.to_string();
+        for (prefix, src) in &self.routes {
+            let fam = if is_v6(prefix) { "-6" } else { "-4" };
+            let mut args = vec!["ip", fam, "route", "replace", prefix.as_str(), "dev", self.dev.as_str(), "table", &t];
+            let s;
+            if let Some(src) = src {
+                s = src.to_string();
+                args.extend(["src", s.as_str()]);
+            }
+            run(&args)?;
+        }
+        Ok(())
+    }
+
+    pub fn table_name(&self) -> Option<&str> {
+        self.nft_table.as_deref()
     }
 
     /// Installs the nftables table enforcing `rules`. `ports` are the UDP ports
@@ -125,11 +148,6 @@ impl TunPlumbing {
         Ok(())
     }
 
-    /// Per-rule drop counters of the enforcement table: (label, packets).
-    pub fn enforcement_drops(&self) -> Vec<(String, u64)> {
-        let Some(table) = &self.nft_table else { return Vec::new() };
-        enforcement_drops(table)
-    }
 }
 
 /// Reads the counters of an esprit nftables table.

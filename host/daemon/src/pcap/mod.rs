@@ -5,4 +5,4 @@ pub mod file;
 pub mod link;
 pub mod udp_encap;
 
-pub use file::{LinkType, PcapError, Record, Writer};
+pub use file::{LinkType, Record, Writer};

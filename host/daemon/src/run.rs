@@ -1,0 +1,569 @@
+//! `esprit run --config FILE`: the daemon. One event loop (mio) owns the
+//! outer sockets and the inner side (TUN device or smoltcp netstack) and
+//! moves packets through the [`Dataplane`]; the control socket reads the
+//! same state under a lock.
+
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
+use esprit_sadb::decider::{Direction, Level, Verdict};
+use esprit_sadb::setkey::{self, Statement};
+use esprit_sadb::spd::Action;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use serde_json::json;
+use socket2::Socket;
+use tracing::{error, info, warn};
+
+use crate::config::{Config, Mode, OuterTransport, L4};
+use crate::control::{self, Request};
+use crate::dataplane::{Dataplane, Drop, Out};
+use crate::keylog::KeyLog;
+use crate::outer;
+use crate::pcap::{LinkType, Writer};
+use crate::tun_setup::{EnforceRule, TunPlumbing};
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The TOML configuration file.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Capture outer (protected) packets to this pcap file.
+    #[arg(long)]
+    pub pcap_outer: Option<PathBuf>,
+    /// Capture inner (plain) packets to this pcap file.
+    #[arg(long)]
+    pub pcap_inner: Option<PathBuf>,
+    /// Write every SA's keys in Wireshark's esp_sa format (secret!).
+    #[arg(long)]
+    pub keylog: Option<PathBuf>,
+}
+
+const UDP: Token = Token(0);
+const RAW_ESP: Token = Token(1);
+const RAW_AH: Token = Token(2);
+const INNER: Token = Token(3);
+
+/// Reads all setkey statements of a config: the files, then the inline text.
+pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
+    let mut all = Vec::new();
+    for f in &cfg.ipsec.setkey_files {
+        let path = cfg.resolve(f);
+        all.extend(setkey::parse_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    if let Some(text) = &cfg.ipsec.setkey {
+        let name = format!("{} [ipsec.setkey]", cfg.path.display());
+        all.extend(setkey::parse_str(&name, text).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    Ok(all)
+}
+
+pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8)> {
+    let (a, l) = s.split_once('/').unwrap_or((s, ""));
+    let addr: IpAddr = a.parse().with_context(|| format!("`{s}`: expected an address like 10.1.0.1/32"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = if l.is_empty() { max } else { l.parse().with_context(|| format!("`{s}`: bad prefix length"))? };
+    if len > max {
+        bail!("`{s}`: prefix length {len} is longer than {max}");
+    }
+    Ok((addr, len))
+}
+
+/// The inner side of this instance.
+enum Inner {
+    Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant> },
+    Netstack(Box<Netstack>),
+}
+
+struct Outer {
+    udp: Option<mio::net::UdpSocket>,
+    raw_esp: Option<Socket>,
+    raw_ah: Option<Socket>,
+    /// IPPROTO_RAW socket for bypass traffic in tun mode.
+    raw_clear: Option<Socket>,
+    local: Option<IpAddr>,
+}
+
+struct Captures {
+    outer: Option<Writer<BufWriter<File>>>,
+    inner: Option<Writer<BufWriter<File>>>,
+}
+
+impl Captures {
+    fn write(w: &mut Option<Writer<BufWriter<File>>>, pkt: &[u8]) {
+        if let Some(w) = w {
+            let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let _ = w.write(t.as_secs() as u32, t.subsec_micros(), pkt);
+        }
+    }
+    fn flush(&mut self) {
+        for w in [&mut self.outer, &mut self.inner].into_iter().flatten() {
+            let _ = w.flush();
+        }
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let cfg = Config::load(&args.config)?;
+    let provider = match &cfg.crypto {
+        Some(n) => esprit_crypto::provider_by_name(n)?,
+        None => esprit_crypto::default_provider(),
+    };
+    let statements = load_statements(&cfg)?;
+    let keylog = match &args.keylog {
+        Some(p) => Some(KeyLog::create(p).with_context(|| format!("creating key log {}", p.display()))?),
+        None => None,
+    };
+    let now = Instant::now();
+    let dp = Dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
+    info!(
+        name = %cfg.name,
+        sas = dp.sadb().sad().len(),
+        policies = dp.sadb().spd().len(),
+        crypto = provider.name(),
+        "esprit starting in {:?} mode",
+        cfg.mode
+    );
+    if keylog.is_some() {
+        warn!("--keylog is on: SA keys are being written to disk");
+    }
+    let shared = Arc::new(Mutex::new(dp));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+    }
+
+    let mut poll = Poll::new()?;
+    let mut outer = open_outer(&cfg, &poll)?;
+    let mut inner = open_inner(&cfg, &shared, &poll)?;
+    let nft_table = match &inner {
+        Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
+        _ => None,
+    };
+
+    let socket = cfg.control_socket.clone().unwrap_or_else(|| control::default_socket(&cfg.name));
+    {
+        let shared = Arc::clone(&shared);
+        let name = cfg.name.clone();
+        let mode = cfg.mode;
+        control::serve(&socket, move |req| {
+            let Ok(mut dp) = shared.lock() else { return json!({"error": "data plane lock poisoned"}) };
+            match req {
+                Request::Status => {
+                    let mut v = dp.status(Instant::now());
+                    v["name"] = json!(name);
+                    v["mode"] = json!(format!("{mode:?}").to_lowercase());
+                    if let Some(t) = &nft_table {
+                        let rules: Vec<_> = crate::tun_setup::enforcement_drops(t)
+                            .into_iter()
+                            .map(|(label, n)| json!({"rule": label, "dropped": n}))
+                            .collect();
+                        v["cleartext_enforcement"] = json!(rules);
+                    }
+                    v
+                }
+                Request::PolicyTest { flow } => match crate::flow::parse_flow(&flow) {
+                    Ok(f) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
+                    Err(e) => json!({ "error": e }),
+                },
+            }
+        })?;
+    }
+    info!(socket = %socket.display(), "control socket ready");
+
+    let mut caps = Captures {
+        outer: open_capture(args.pcap_outer.as_ref())?,
+        inner: open_capture(args.pcap_inner.as_ref())?,
+    };
+    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, &stop);
+    caps.flush();
+    let _ = std::fs::remove_file(&socket);
+    info!("esprit stopped");
+    result
+}
+
+fn open_capture(p: Option<&PathBuf>) -> Result<Option<Writer<BufWriter<File>>>> {
+    let Some(p) = p else { return Ok(None) };
+    let f = File::create(p).with_context(|| format!("creating {}", p.display()))?;
+    Ok(Some(Writer::new(BufWriter::new(f), LinkType::Raw)?))
+}
+
+fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
+    let privileged = cfg.mode == Mode::Tun;
+    let mut o = Outer { udp: None, raw_esp: None, raw_ah: None, raw_clear: None, local: None };
+    match cfg.outer.transport {
+        OuterTransport::Udp => {
+            let listen = cfg.outer.listen;
+            if listen.ip().is_unspecified() {
+                bail!(
+                    "{}: outer.listen = \"{listen}\": give the local address (e.g. \"192.0.2.1:4500\"); it is the destination of inbound SAs",
+                    cfg.path.display()
+                );
+            }
+            let s = outer::udp_socket(listen, privileged.then_some(cfg.outer.fwmark))?;
+            s.set_nonblocking(true)?;
+            let mut s = mio::net::UdpSocket::from_std(s);
+            poll.registry().register(&mut s, UDP, Interest::READABLE)?;
+            o.local = Some(listen.ip());
+            o.udp = Some(s);
+        }
+        OuterTransport::Raw => {
+            for (proto, tok) in [(outer::IPPROTO_ESP, RAW_ESP), (outer::IPPROTO_AH, RAW_AH)] {
+                let s = outer::raw_socket(proto, cfg.outer.fwmark)?;
+                s.set_nonblocking(true)?;
+                poll.registry().register(&mut SourceFd(&s.as_raw_fd()), tok, Interest::READABLE)?;
+                if proto == outer::IPPROTO_ESP {
+                    o.raw_esp = Some(s);
+                } else {
+                    o.raw_ah = Some(s);
+                }
+            }
+        }
+    }
+    if privileged {
+        if let Ok(s) = outer::raw_socket(255, cfg.outer.fwmark) {
+            o.raw_clear = Some(s);
+        }
+    }
+    Ok(o)
+}
+
+fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll) -> Result<Inner> {
+    let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+    match cfg.mode {
+        Mode::Netstack => {
+            let ns = cfg.netstack.as_ref().context("netstack section")?;
+            let addresses = ns.address.iter().map(|a| parse_prefix(a)).collect::<Result<Vec<_>>>()?;
+            let proto = |p: L4| match p {
+                L4::Tcp => esprit_netstack::Proto::Tcp,
+                L4::Udp => esprit_netstack::Proto::Udp,
+            };
+            let nc = NetstackConfig {
+                addresses,
+                mtu: ns.mtu.map(|m| m as usize).unwrap_or(1400),
+                forwards: ns
+                    .forward
+                    .iter()
+                    .map(|f| esprit_netstack::Forward { proto: proto(f.proto), listen: f.listen, remote: f.to })
+                    .collect(),
+                exposes: ns
+                    .expose
+                    .iter()
+                    .map(|e| esprit_netstack::Expose { proto: proto(e.proto), port: e.port, local: e.to })
+                    .collect(),
+                socks5: ns.socks5,
+                ..NetstackConfig::default()
+            };
+            let netstack = Netstack::new(nc).context("starting the netstack")?;
+            for a in netstack.listen_addrs() {
+                info!(listen = %a, "netstack TCP listener");
+            }
+            poll.registry().register(&mut SourceFd(&netstack.as_raw_fd()), INNER, Interest::READABLE)?;
+            Ok(Inner::Netstack(Box::new(netstack)))
+        }
+        Mode::Tun => {
+            let t = cfg.tun.clone().unwrap_or(crate::config::TunSection {
+                name: "esprit0".into(),
+                address: Vec::new(),
+                mtu: None,
+                routes: Vec::new(),
+                source: None,
+                table: 0x4553,
+            });
+            let mtu = t.mtu.unwrap_or_else(|| (1500 - dp.max_overhead().min(200)) as u32);
+            let tc = TunConfig {
+                name: Some(t.name.clone()),
+                addresses: t.address.iter().map(|a| parse_prefix(a)).collect::<Result<Vec<_>>>()?,
+                mtu: u16::try_from(mtu).unwrap_or(1400),
+                routes: Vec::new(),
+            };
+            let tun = Tun::create(&tc).map_err(|e| match e {
+                e @ TunError::NotPermitted(_) => anyhow::anyhow!("{e}"),
+                other => anyhow::anyhow!("creating TUN device {}: {other}", t.name),
+            })?;
+            tun_register(&tun, poll)?;
+            let mut routes: Vec<(String, Option<IpAddr>)> = t.routes.iter().map(|r| (r.clone(), t.source)).collect();
+            for p in dp.protected_prefixes() {
+                if !routes.iter().any(|(r, _)| *r == p) {
+                    routes.push((p, t.source));
+                }
+            }
+            let mut plumbing = TunPlumbing::install(tun.name(), t.table, cfg.outer.fwmark, &routes)?;
+            let rules = enforcement_rules(&dp);
+            let ports: Vec<u16> = vec![cfg.outer.listen.port()];
+            plumbing.enforce(&cfg.name, &rules, &ports)?;
+            info!(dev = tun.name(), mtu, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
+            Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None })
+        }
+    }
+}
+
+fn tun_register(tun: &Tun, poll: &Poll) -> io::Result<()> {
+    poll.registry().register(&mut SourceFd(&tun.as_raw_fd()), INNER, Interest::READABLE)
+}
+
+/// nftables rules for `in`/`fwd` policies that require IPsec.
+fn enforcement_rules(dp: &Dataplane) -> Vec<EnforceRule> {
+    dp.sadb()
+        .spd()
+        .entries()
+        .iter()
+        .filter(|e| e.dir != Direction::Out)
+        .filter(|e| match &e.action {
+            Action::Verdict(Verdict::Protect(reqs)) => reqs.iter().any(|r| r.level != Level::Use),
+            Action::Verdict(Verdict::Private) => true,
+            _ => false,
+        })
+        .map(|e| EnforceRule {
+            src: e.selector.src.to_string(),
+            dst: e.selector.dst.to_string(),
+            proto: e.selector.proto,
+            src_port: e.selector.src_port,
+            dst_port: e.selector.dst_port,
+            label: format!("policy {} {}", e.id, e.selector),
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_loop(
+    cfg: &Config,
+    shared: &Arc<Mutex<Dataplane>>,
+    poll: &mut Poll,
+    outer: &mut Outer,
+    inner: &mut Inner,
+    caps: &mut Captures,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let mut events = Events::with_capacity(256);
+    let mut buf = vec![0u8; 65_536];
+    let mut next_tick = Instant::now() + Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        let mut timeout = next_tick.saturating_duration_since(now).min(Duration::from_millis(250));
+        if let Inner::Netstack(ns) = inner {
+            if let Some(t) = ns.poll(now) {
+                timeout = timeout.min(t);
+            }
+            let mut dp = lock(shared)?;
+            ns.poll_outbound(&mut |pkt| {
+                Captures::write(&mut caps.inner, pkt);
+                send_out(cfg, outer, &mut dp, caps, pkt, Instant::now());
+            });
+        }
+        match poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                UDP => recv_udp(outer, inner, shared, caps, &mut buf)?,
+                RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut buf, ev.token())?,
+                INNER => {
+                    if let Inner::Tun { tun, gone_since, .. } = inner {
+                        read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut buf)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let now = Instant::now();
+        if now >= next_tick {
+            next_tick = now + Duration::from_secs(1);
+            for line in lock(shared)?.tick(now) {
+                info!("{line}");
+            }
+            caps.flush();
+            if let Inner::Tun { tun, cfg: tc, gone_since, plumbing } = inner {
+                if gone_since.is_some_and(|since| now.duration_since(since) >= Duration::from_secs(5)) {
+                    *gone_since = Some(now);
+                    match Tun::create(tc) {
+                        Ok(t) => {
+                            tun_register(&t, poll)?;
+                            if let Some(p) = plumbing {
+                                if let Err(e) = p.restore_routes() {
+                                    warn!("restoring routes: {e:#}");
+                                }
+                            }
+                            info!(dev = t.name(), "TUN device recreated");
+                            *tun = Some(t);
+                            *gone_since = None;
+                        }
+                        Err(e) => warn!("TUN device still missing: {e}"),
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lock(shared: &Arc<Mutex<Dataplane>>) -> Result<std::sync::MutexGuard<'_, Dataplane>> {
+    shared.lock().map_err(|_| anyhow::anyhow!("data plane lock poisoned"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_tun(
+    cfg: &Config,
+    tun: &mut Option<Tun>,
+    gone_since: &mut Option<Instant>,
+    poll: &Poll,
+    outer: &mut Outer,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    buf: &mut [u8],
+) -> Result<()> {
+    let Some(t) = tun.as_ref() else { return Ok(()) };
+    let mut dp = lock(shared)?;
+    for _ in 0..256 {
+        match t.recv(buf) {
+            Ok(Some(n)) => {
+                Captures::write(&mut caps.inner, &buf[..n]);
+                send_out(cfg, outer, &mut dp, caps, &buf[..n], Instant::now());
+            }
+            Ok(None) => break,
+            Err(e @ TunError::DeviceGone { .. }) => {
+                error!("{e}; the daemon keeps running and recreates the device");
+                let _ = poll.registry().deregister(&mut SourceFd(&t.as_raw_fd()));
+                *tun = None;
+                *gone_since = Some(Instant::now());
+                dp.count_drop(Drop::TunGone);
+                break;
+            }
+            Err(e) => {
+                warn!("TUN read: {e}");
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs an inner packet through the outbound policy and sends the result.
+fn send_out(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, pkt: &[u8], now: Instant) {
+    let r = match dp.outbound(pkt, now) {
+        None => return,
+        Some(Out::Protected(p)) => {
+            Captures::write(&mut caps.outer, p);
+            send_protected(cfg, outer, p)
+        }
+        Some(Out::Clear(p)) => match &outer.raw_clear {
+            Some(s) if p.first().map(|b| b >> 4) == Some(4) => outer::send_raw_v4(s, p).map(|_| ()),
+            _ => Err(io::Error::other(Drop::BypassUnroutable.as_str())),
+        },
+    };
+    if let Err(e) = r {
+        tracing::debug!("send: {e}");
+        dp.count_drop(Drop::SendError);
+    }
+}
+
+fn send_protected(cfg: &Config, outer: &Outer, p: &[u8]) -> io::Result<()> {
+    let v4 = p.first().map(|b| b >> 4) == Some(4);
+    let (hl, proto, dst) = if v4 && p.len() >= 20 {
+        let d = IpAddr::from([p[16], p[17], p[18], p[19]]);
+        (usize::from(p[0] & 0x0f) * 4, p[9], d)
+    } else if p.len() >= 40 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&p[24..40]);
+        (40, p[6], IpAddr::from(a))
+    } else {
+        return Err(io::Error::other("short packet"));
+    };
+    if let Some(udp) = &outer.udp {
+        if proto != 50 {
+            return Err(io::Error::other(Drop::AhInUdp.as_str()));
+        }
+        let to = SocketAddr::new(dst, cfg.peer_port(dst));
+        return udp.send_to(&p[hl..], to).map(|_| ());
+    }
+    let s = match proto {
+        50 => outer.raw_esp.as_ref(),
+        51 => outer.raw_ah.as_ref(),
+        _ => None,
+    };
+    match s {
+        Some(s) if v4 => outer::send_raw_v4(s, p).map(|_| ()),
+        _ => Err(io::Error::other("raw IPv6 outer packets are not supported; use outer.transport = \"udp\"")),
+    }
+}
+
+/// Hands a decrypted packet to the inner side; `false` if it had no room.
+fn deliver(inner: &mut Inner, caps: &mut Captures, pkt: &[u8]) -> bool {
+    Captures::write(&mut caps.inner, pkt);
+    match inner {
+        Inner::Netstack(ns) => ns.receive_inner(pkt),
+        Inner::Tun { tun: Some(t), .. } => t.send(pkt).unwrap_or(false),
+        Inner::Tun { tun: None, .. } => false,
+    }
+}
+
+fn recv_udp(
+    outer: &mut Outer,
+    inner: &mut Inner,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    buf: &mut [u8],
+) -> Result<()> {
+    let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(()) };
+    let mut dp = lock(shared)?;
+    for _ in 0..256 {
+        match udp.recv_from(buf) {
+            Ok((n, from)) => {
+                let now = Instant::now();
+                let full = dp.inbound_udp(&buf[..n], from, local, now).map(|pkt| deliver(inner, caps, pkt));
+                if full == Some(false) {
+                    dp.count_drop(Drop::InnerQueueFull);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // ICMP port unreachable from a peer that stopped answering, etc.
+            Err(e) => {
+                tracing::debug!("UDP receive: {e}");
+                dp.count_drop(Drop::SendError);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn recv_raw(
+    outer: &mut Outer,
+    inner: &mut Inner,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    buf: &mut [u8],
+    token: Token,
+) -> Result<()> {
+    let s = if token == RAW_ESP { &outer.raw_esp } else { &outer.raw_ah };
+    let Some(s) = s else { return Ok(()) };
+    let mut dp = lock(shared)?;
+    for _ in 0..256 {
+        match outer::recv_raw(s, buf) {
+            Ok(n) => {
+                Captures::write(&mut caps.outer, &buf[..n]);
+                let full = dp.inbound(&buf[..n], Instant::now()).map(|pkt| deliver(inner, caps, pkt));
+                if full == Some(false) {
+                    dp.count_drop(Drop::InnerQueueFull);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                warn!("raw receive: {e}");
+                break;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Rendering of the daemon's status (the control socket's JSON) for people.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A few lines: SAs with counters, and the drops.
+pub fn render_short(v: &Value) -> String {
+    let mut o = String::new();
+    for sa in v["sas"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "  SA {} {} {} {} -> {} {}: {} packets, {} bytes",
+            s(&sa["spi"]),
+            s(&sa["proto"]),
+            s(&sa["mode"]),
+            s(&sa["src"]),
+            s(&sa["dst"]),
+            s(&sa["transform"]),
+            s(&sa["packets"]),
+            s(&sa["bytes"])
+        );
+    }
+    let c = &v["counters"];
+    let _ = writeln!(
+        o,
+        "  packets: {} protected out, {} decrypted in, {} clear out",
+        s(&c["out_protected"]),
+        s(&c["in_decrypted"]),
+        s(&c["out_clear"])
+    );
+    let drops = v["drops"].as_object();
+    match drops {
+        Some(d) if !d.is_empty() => {
+            let list: Vec<String> = d.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            let _ = writeln!(o, "  drops: {}", list.join(", "));
+        }
+        _ => {
+            let _ = writeln!(o, "  drops: none");
+        }
+    }
+    o
+}
+
+/// The full table of `esprit status`.
+pub fn render_full(v: &Value) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "esprit {} ({} mode), up {} s", s(&v["name"]), s(&v["mode"]), s(&v["uptime_s"]));
+    let _ = writeln!(o, "\nSecurity Associations:");
+    let sas = v["sas"].as_array().cloned().unwrap_or_default();
+    if sas.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
+    for sa in &sas {
+        let _ = writeln!(
+            o,
+            "  {} {:<3} {:<9} {} -> {}  {}{}  reqid {}  window {}  {} pkts {} bytes  age {} s{}",
+            s(&sa["spi"]),
+            s(&sa["proto"]),
+            s(&sa["mode"]),
+            s(&sa["src"]),
+            s(&sa["dst"]),
+            s(&sa["transform"]),
+            if sa["esn"] == Value::Bool(true) { " esn" } else { "" },
+            s(&sa["reqid"]),
+            s(&sa["replay_window"]),
+            s(&sa["packets"]),
+            s(&sa["bytes"]),
+            s(&sa["age_s"]),
+            if sa["expired"] == Value::Bool(true) { "  EXPIRED" } else { "" }
+        );
+        let _ = writeln!(o, "      engine: {}", s(&sa["engine"]));
+    }
+    let _ = writeln!(o, "\nSecurity Policies (in evaluation order):");
+    for p in v["policies"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "  {}  [{} hits]", s(&p["policy"]), s(&p["hits"]));
+    }
+    let _ = writeln!(o, "\nCounters:");
+    for (k, n) in v["counters"].as_object().into_iter().flatten() {
+        let _ = writeln!(o, "  {k:<16} {}", s(n));
+    }
+    let _ = writeln!(o, "\nDrops by reason:");
+    match v["drops"].as_object() {
+        Some(d) if !d.is_empty() => {
+            for (k, n) in d {
+                let _ = writeln!(o, "  {:>10}  {k}", s(n));
+            }
+        }
+        _ => {
+            let _ = writeln!(o, "  (none)");
+        }
+    }
+    if let Some(rules) = v["cleartext_enforcement"].as_array() {
+        let _ = writeln!(o, "\nCleartext from protected peers (dropped by the kernel filter esprit installed):");
+        for r in rules {
+            let _ = writeln!(o, "  {:>10}  {}", s(&r["dropped"]), s(&r["rule"]));
+        }
+    }
+    for k in ["spd", "inbound", "outbound", "acquires"] {
+        let _ = writeln!(o, "\n{k}: {}", s(&v[k]));
+    }
+    o
+}
