@@ -145,6 +145,9 @@ pub struct Sad<S> {
     bound: HashMap<OutboundKey, SaHandle, foldhash::fast::RandomState>,
     deadlines: BTreeSet<(Instant, SaHandle, bool)>, // bool: hard
     pending: Vec<LifetimeEvent>,
+    /// Bumped whenever the set of usable SAs changes (insert, remove, flush,
+    /// hard expiry), so memoized outbound resolutions go stale.
+    generation: u64,
 }
 
 impl<S> fmt::Debug for Sad<S> {
@@ -168,6 +171,7 @@ impl<S> Sad<S> {
             bound: HashMap::default(),
             deadlines: BTreeSet::new(),
             pending: Vec::new(),
+            generation: 1,
         }
     }
 
@@ -183,6 +187,7 @@ impl<S> Sad<S> {
         }
         let (ak, bind, lt) = ((info.proto, info.src, info.dst), info.bind, info.lifetimes);
         let counters = SaCounters { created: now, bytes: 0, packets: 0, last_used: None };
+        self.generation += 1;
         let h = self.entries.insert(SadEntry { info, state, counters, soft_fired: false, hard: None });
         self.inbound.insert(ik, h);
         self.by_addr.entry(ak).or_default().push(h);
@@ -201,6 +206,7 @@ impl<S> Sad<S> {
     /// Removes an SA and all its index entries.
     pub fn remove(&mut self, h: SaHandle) -> Option<SadEntry<S>> {
         let e = self.entries.remove(h)?;
+        self.generation += 1;
         let i = &e.info;
         self.inbound.remove(&i.inbound_key());
         let ak = (i.proto, i.src, i.dst);
@@ -232,6 +238,7 @@ impl<S> Sad<S> {
 
     /// Removes every SA (`flush`).
     pub fn flush(&mut self) {
+        self.generation += 1;
         self.entries.clear();
         self.inbound.clear();
         self.by_addr.clear();
@@ -315,6 +322,7 @@ impl<S> Sad<S> {
         }
         if let Some(limit) = lt.hard.volume_reached(c.bytes, c.packets) {
             e.hard = Some(limit);
+            self.generation += 1;
             self.pending.push(event(h, &e.info, Expiry::Hard, limit));
             // Like Linux, the packet that reaches the limit is the last one sent.
         }
@@ -334,6 +342,7 @@ impl<S> Sad<S> {
             if hard {
                 if e.hard.is_none() {
                     e.hard = Some(LimitKind::Time);
+                    self.generation += 1;
                     out.push(event(h, &e.info, Expiry::Hard, LimitKind::Time));
                 }
             } else if !e.soft_fired && e.hard.is_none() {
@@ -352,6 +361,11 @@ impl<S> Sad<S> {
     /// When [`Sad::expire`] next has time-based work (for the event loop's timer).
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|d| d.0)
+    }
+
+    /// Changes whenever the set of usable SAs changes.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn len(&self) -> usize {

@@ -247,8 +247,29 @@ impl<S> Sadb<S> {
     /// each request. A missing SA for a `default|require|unique` request
     /// raises an ACQUIRE (deduplicated); a missing `use` SA is skipped.
     pub fn outbound(&mut self, flow: &Flow, now: Instant) -> Outbound {
-        let l = self.spd.lookup(flow, now);
-        let r = match (&l.verdict, l.entry_id) {
+        let (l, memo) = self.spd.lookup_memo(flow, now);
+        let r = match memo {
+            Some((g, r)) if g == self.sad.generation() => r,
+            _ => {
+                let r = self.resolve(&l, flow, now);
+                if !matches!(r, Outbound::Acquiring { .. }) {
+                    self.spd.set_memo(flow, (self.sad.generation(), r));
+                }
+                r
+            }
+        };
+        match r {
+            Outbound::Bypass { .. } => self.out_stats.bypass += 1,
+            Outbound::Discard { .. } => self.out_stats.discard += 1,
+            Outbound::Protect { .. } => self.out_stats.protect += 1,
+            Outbound::Acquiring { .. } => self.out_stats.no_sa += 1,
+        }
+        r
+    }
+
+    /// The SAs for a looked-up flow (see [`Sadb::outbound`]).
+    fn resolve(&mut self, l: &crate::spd::Lookup, flow: &Flow, now: Instant) -> Outbound {
+        match (&l.verdict, l.entry_id) {
             (Verdict::Bypass, p) => Outbound::Bypass { policy: p },
             (Verdict::Discard, p) => Outbound::Discard { policy: p },
             (_, None) => Outbound::Discard { policy: None },
@@ -293,14 +314,7 @@ impl<S> Sadb<S> {
                     }
                 }
             }
-        };
-        match r {
-            Outbound::Bypass { .. } => self.out_stats.bypass += 1,
-            Outbound::Discard { .. } => self.out_stats.discard += 1,
-            Outbound::Protect { .. } => self.out_stats.protect += 1,
-            Outbound::Acquiring { .. } => self.out_stats.no_sa += 1,
         }
-        r
     }
 
     #[cold]

@@ -202,7 +202,13 @@ struct Cached {
     /// The decider and its version when delegated.
     decider: Option<DeciderStamp>,
     lookup: Arc<Lookup>,
+    /// What the Sadb resolved this flow to, stamped with the SAD generation.
+    memo: Option<Memo>,
 }
+
+/// A flow's outbound resolution memoized in its cache slot by [`crate::Sadb`]:
+/// (SAD generation, result).
+pub(crate) type Memo = (u64, crate::sadb::Outbound);
 
 /// The SPD. Not `Sync` by itself: the daemon owns one per worker or puts it
 /// behind a lock; lookups take `&mut self` to update the cache and counters.
@@ -349,6 +355,12 @@ impl Spd {
     /// entries (and maybe a decider call) on a miss.
     #[inline]
     pub fn lookup(&mut self, flow: &Flow, now: Instant) -> Arc<Lookup> {
+        self.lookup_memo(flow, now).0
+    }
+
+    /// [`Spd::lookup`] plus the memo stored in the flow's cache slot.
+    #[inline]
+    pub(crate) fn lookup_memo(&mut self, flow: &Flow, now: Instant) -> (Arc<Lookup>, Option<Memo>) {
         self.stats.lookups += 1;
         let key = FlowKey::from(flow);
         if let Some(c) = self.cache.get_mut(&key) {
@@ -360,10 +372,10 @@ impl Spd {
                 if let Some(e) = self.entries.get_mut(c.entry_idx as usize) {
                     e.hits += 1;
                 }
-                return Arc::clone(&c.lookup);
+                return (Arc::clone(&c.lookup), c.memo);
             }
         }
-        self.lookup_miss(key, flow, now)
+        (self.lookup_miss(key, flow, now), None)
     }
 
     #[cold]
@@ -391,6 +403,7 @@ impl Spd {
                 entry_idx: idx.map_or(u32::MAX, |i| i as u32),
                 decider,
                 lookup: Arc::clone(&lookup),
+                memo: None,
             },
         );
         lookup
@@ -457,6 +470,13 @@ impl Spd {
                     (l, Some((Arc::clone(d), version)), ttl)
                 }
             },
+        }
+    }
+
+    /// Stores a memo in the flow's cache slot (if the flow is cached).
+    pub(crate) fn set_memo(&mut self, flow: &Flow, memo: Memo) {
+        if let Some(c) = self.cache.get_mut(&FlowKey::from(flow)) {
+            c.memo = Some(memo);
         }
     }
 

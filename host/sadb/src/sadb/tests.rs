@@ -269,3 +269,33 @@ fn engine_state_from_setkey() {
         o => panic!("{o:?}"),
     }
 }
+
+#[test]
+fn memoized_resolution_follows_sad_changes() {
+    let text = "\
+spdadd 192.168.0.0/24 10.1.2.3/32 any -P out ipsec esp/transport//require;
+add 192.168.0.1 10.1.2.3 esp 0x1001 -ph 2 -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;
+";
+    let now = Instant::now();
+    let mut db: Sadb<u32> = Sadb::from_setkey(&parse_str("t", text).unwrap(), now, |s| Ok::<_, String>(s.spi)).unwrap();
+    let f = flow("192.168.0.1", "10.1.2.3", Direction::Out);
+    let h = match db.outbound(&f, now) {
+        Outbound::Protect { sas, .. } => sas.as_slice()[0],
+        o => panic!("{o:?}"),
+    };
+    assert!(matches!(db.outbound(&f, now), Outbound::Protect { .. })); // memoized
+    db.sad_mut().account(h, 100, now).unwrap();
+    db.sad_mut().account(h, 100, now).unwrap(); // reaches the hard packet limit
+    assert!(matches!(db.outbound(&f, now), Outbound::Acquiring { raised: true, .. }));
+    // A new SA is picked up at once.
+    let spec = match &parse_str("t", text).unwrap()[1] {
+        Statement::Add(s) => SaInfo { spi: 0x1002, lifetimes: Default::default(), ..SaInfo::from(s) },
+        _ => unreachable!(),
+    };
+    let h2 = db.add_sa(spec, 0x1002, now).unwrap();
+    match db.outbound(&f, now) {
+        Outbound::Protect { sas, .. } => assert_eq!(sas.as_slice(), &[h2]),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(db.outbound_stats().protect, 3);
+}
