@@ -139,7 +139,9 @@ fn raw(t: Transform, p: &'static dyn Provider, size: usize) -> Raw {
 }
 
 /// Encapsulate / decapsulate closures over one SA pair.
-fn engine(t: Transform, p: &'static dyn Provider, size: usize) -> (Box<dyn FnMut()>, Box<dyn FnMut()>) {
+type Bench = Box<dyn FnMut()>;
+
+fn engine(t: Transform, p: &'static dyn Provider, size: usize) -> (Bench, Bench) {
     let cfg = config(t);
     let mut tx = Sa::new(cfg.clone(), p).unwrap();
     let mut rx = Sa::new(cfg, p).unwrap();

@@ -33,7 +33,7 @@ impl Bundle {
         let mut len = 0;
         for (i, sa) in self.sas.iter_mut().enumerate() {
             // Alternate buffers so that the last SA writes into `out`.
-            let to_out = (n - 1 - i) % 2 == 0;
+            let to_out = (n - 1 - i).is_multiple_of(2);
             len = match (i == 0, to_out) {
                 (true, true) => sa.encapsulate(packet, out)?.len(),
                 (true, false) => sa.encapsulate(packet, scratch)?.len(),
@@ -60,7 +60,7 @@ impl Bundle {
         let n = self.sas.len();
         let mut len = 0;
         for (i, sa) in self.sas.iter_mut().rev().enumerate() {
-            let to_out = (n - 1 - i) % 2 == 0;
+            let to_out = (n - 1 - i).is_multiple_of(2);
             let input: &[u8] = match (i == 0, to_out) {
                 (true, _) => packet,
                 (false, true) => &scratch[..len],

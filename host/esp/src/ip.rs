@@ -255,6 +255,8 @@ impl OuterTemplate {
         }
     }
 
+    /// Length of the header this template writes (20 or 40).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.len
     }

@@ -29,3 +29,10 @@ pub use demux::peek_spi;
 pub use drop::{DropCounters, DropReason};
 pub use sa::Sa;
 pub use stats::SaStats;
+
+// SAs move between worker threads (one per core, DESIGN.md §3).
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Sa>();
+    send_sync::<Bundle>();
+};

@@ -42,7 +42,7 @@ fn truncated_at_every_length() {
                     assert!(rx.decapsulate(&p, &mut out).is_err(), "{} cut {cut}", t.name());
                 }
                 assert_eq!(rx.stats().packets_in, 0);
-                assert_eq!(rx.decapsulate(&enc, &mut out).map(|p| p.len()).is_ok(), true);
+                assert!(rx.decapsulate(&enc, &mut out).is_ok());
             }
         }
     }

@@ -165,7 +165,7 @@ impl Repr {
     /// packet with this field zero, RFC 4302 §3.3.3.1).
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<()> {
         let len = self.buffer_len();
-        if len % 4 != 0 || len / 4 < 3 || len / 4 - 2 > 255 {
+        if !len.is_multiple_of(4) || len / 4 < 3 || len / 4 - 2 > 255 {
             return Err(Error::BadLength);
         }
         check(len, packet.buffer.as_ref().len())?;
