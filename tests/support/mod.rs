@@ -3,6 +3,8 @@
 //! (CI, where `CI=true`).
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -65,6 +65,19 @@ impl Netns {
         pid
     }
 
+    /// Starts a process in the namespace that the caller waits for (killed
+    /// on drop of the returned guard if still running).
+    pub fn start(&self, args: &[&str], log: &std::path::Path) -> ChildGuard {
+        let f = std::fs::File::create(log).expect("log file");
+        let child = self
+            .cmd(args)
+            .stdout(Stdio::from(f.try_clone().expect("dup log")))
+            .stderr(Stdio::from(f))
+            .spawn()
+            .expect("spawn in netns");
+        ChildGuard(Some(child))
+    }
+
     /// Waits until `args` succeeds inside the namespace (or panics after `timeout`).
     pub fn wait_for(&self, args: &[&str], timeout: Duration) {
         let start = Instant::now();
@@ -114,4 +127,35 @@ pub fn can_netns() -> bool {
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
     }
     ok
+}
+
+/// A child process killed on drop unless it was waited for.
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    /// Waits up to `timeout` for the process to exit; panics if it does not.
+    pub fn wait(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut c = self.0.take().expect("child");
+        let start = Instant::now();
+        loop {
+            if let Some(st) = c.try_wait().expect("try_wait") {
+                return st;
+            }
+            if start.elapsed() > timeout {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("process did not finish within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -300,13 +300,10 @@ impl Dataplane {
             return None;
         };
         let handles: Vec<SaHandle> = used.iter().flatten().copied().collect();
-        if self.sadb.check_inbound_decrypted(&handles, &flow, now).is_err() {
-            // The SPD may also have a `fwd` policy for transit traffic.
-            let fwd = esprit_sadb::decider::Flow { dir: Direction::Fwd, ..flow };
-            if self.sadb.check_inbound_decrypted(&handles, &fwd, now).is_err() {
-                self.drop(Drop::InboundPolicy);
-                return None;
-            }
+        // `in` policies for this host, `fwd` ones for transit traffic.
+        if self.sadb.check_inbound_decrypted_in_or_fwd(&handles, &flow, now).is_err() {
+            self.drop(Drop::InboundPolicy);
+            return None;
         }
         self.counters.in_decrypted += 1;
         Some(len)
@@ -415,7 +412,12 @@ impl Dataplane {
                     "bytes": e.counters.bytes,
                     "packets": e.counters.packets,
                     "age_s": now.saturating_duration_since(e.counters.created).as_secs(),
-                    "engine": format!("{st:?}"),
+                    "engine": {
+                        "packets_out": st.packets_out, "bytes_out": st.bytes_out,
+                        "packets_in": st.packets_in, "bytes_in": st.bytes_in,
+                        "drops_in": st.drops_in.iter().map(|(r, n)| format!("{}: {n}", r.as_str())).collect::<Vec<_>>(),
+                        "drops_out": st.drops_out.iter().map(|(r, n)| format!("{}: {n}", r.as_str())).collect::<Vec<_>>(),
+                    },
                     "expired": e.is_expired(),
                 })
             })

@@ -144,8 +144,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
 
     let mut poll = Poll::new()?;
-    let mut outer = open_outer(&cfg, &poll)?;
+    // The inner side first: in tun mode it gives the clearest error without privileges.
     let mut inner = open_inner(&cfg, &shared, &poll)?;
+    let mut outer = open_outer(&cfg, &poll)?;
     let nft_table = match &inner {
         Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
         _ => None,
@@ -460,7 +461,10 @@ fn send_out(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures
         }
         Some(Out::Clear(p)) => match &outer.raw_clear {
             Some(s) if p.first().map(|b| b >> 4) == Some(4) => outer::send_raw_v4(s, p).map(|_| ()),
-            _ => Err(io::Error::other(Drop::BypassUnroutable.as_str())),
+            _ => {
+                dp.count_drop(Drop::BypassUnroutable);
+                return;
+            }
         },
     };
     if let Err(e) = r {

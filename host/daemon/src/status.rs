@@ -77,11 +77,25 @@ pub fn render_full(v: &Value) -> String {
             s(&sa["age_s"]),
             if sa["expired"] == Value::Bool(true) { "  EXPIRED" } else { "" }
         );
-        let _ = writeln!(o, "      engine: {}", s(&sa["engine"]));
+        let e = &sa["engine"];
+        let mut line = format!(
+            "      out {} pkts {} bytes, in {} pkts {} bytes",
+            s(&e["packets_out"]),
+            s(&e["bytes_out"]),
+            s(&e["packets_in"]),
+            s(&e["bytes_in"])
+        );
+        for k in ["drops_in", "drops_out"] {
+            let d: Vec<String> = e[k].as_array().into_iter().flatten().map(s).collect();
+            if !d.is_empty() {
+                line.push_str(&format!("; {k}: {}", d.join(", ")));
+            }
+        }
+        let _ = writeln!(o, "{line}");
     }
     let _ = writeln!(o, "\nSecurity Policies (in evaluation order):");
     for p in v["policies"].as_array().into_iter().flatten() {
-        let _ = writeln!(o, "  {}  [{} hits]", s(&p["policy"]), s(&p["hits"]));
+        let _ = writeln!(o, "  {}", s(&p["policy"]));
     }
     let _ = writeln!(o, "\nCounters:");
     for (k, n) in v["counters"].as_object().into_iter().flatten() {

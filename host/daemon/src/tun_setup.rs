@@ -67,6 +67,10 @@ impl TunPlumbing {
             }
         }
         p.restore_routes()?;
+        // Without IPv6 routes the TUN needs no IPv6 (no router solicitations).
+        if !routes.iter().any(|(r, _)| is_v6(r)) {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{dev}/disable_ipv6"), "1");
+        }
         // Decrypted packets written into the TUN come from remote prefixes:
         // strict reverse-path filtering would drop them.
         let _ = std::fs::write(format!("/proc/sys/net/ipv4/conf/{dev}/rp_filter"), "0");

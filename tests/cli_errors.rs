@@ -1,0 +1,160 @@
+//! Bad input through the CLI, as a user meets it: broken config and setkey
+//! lines name file:line:col and what was expected; nothing half-loads; a
+//! running daemon survives garbage on its outer socket and counts it.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{esprit_bin, Scratch};
+
+fn esprit(args: &[&str]) -> Output {
+    Command::new(esprit_bin()).args(args).output().expect("run esprit")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn seed_example(f: &str) -> String {
+    format!("{}/../../examples/seed/{f}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_seed_typo_is_refused_with_file_line_col() {
+    let dir = Scratch::new("cli-typo");
+    let out = esprit(&["pcap", "decap", "--setkey", &seed_example("seed-typo.setkey.conf"), "--in", "/dev/null", "--out", dir.path("o.pcap").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("seed-typo.setkey.conf:8:20: expected an IPv4 or IPv6 address like 192.168.0.0/24"), "{e}");
+    assert!(e.contains("found '192.168.0.0.0/24'"), "{e}");
+}
+
+fn run_config(dir: &Scratch, toml: &str, setkey: &str) -> Output {
+    std::fs::write(dir.path("k.conf"), setkey).unwrap();
+    let cfg = dir.path("c.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    esprit(&["run", "--config", cfg.to_str().unwrap()])
+}
+
+const NETSTACK: &str = "mode = \"netstack\"\n[outer]\nlisten = \"127.0.0.1:0\"\n[netstack]\naddress = [\"10.0.0.1/32\"]\n[ipsec]\nsetkey_files = [\"k.conf\"]\n";
+
+#[test]
+fn bad_setkey_lines_fail_the_whole_load() {
+    let dir = Scratch::new("cli-setkey");
+    let cases = [
+        ("add 10.0.0.1 10.0.0.2 esp 0x100 -E blowfish-cbc 0x0011;", "k.conf:1:"),
+        ("add 10.0.0.1 10.0.0.2 esp 0x100 -E aes-gcm-16 0x0011;", "k.conf:1:"),
+        ("add 10.0.0.1 10.0.0.2 esp 0x100 -E aes-gcm-16 0x00112233445566778899aabbccddeeff00112233\n", "k.conf:"),
+        (
+            "add 10.0.0.1 10.0.0.2 esp 0x100 -E aes-gcm-16 0x00112233445566778899aabbccddeeff00112233;\n\
+             add 10.0.0.3 10.0.0.2 esp 0x100 -E aes-gcm-16 0x00112233445566778899aabbccddeeff00112233;",
+            "already exists",
+        ),
+    ];
+    for (setkey, want) in cases {
+        let out = run_config(&dir, NETSTACK, setkey);
+        assert!(!out.status.success(), "accepted: {setkey}");
+        let e = stderr(&out);
+        assert!(e.contains(want), "for {setkey:?}: {e}");
+    }
+}
+
+#[test]
+fn bad_config_keys_name_the_line() {
+    let dir = Scratch::new("cli-config");
+    let out = run_config(&dir, "mode = \"netstack\"\n[outer]\nlisten_port = 4500\n", "");
+    let e = stderr(&out);
+    assert!(e.contains("c.toml:3:1: unknown field `listen_port`"), "{e}");
+}
+
+#[test]
+fn policy_test_explains_from_a_config() {
+    let out = esprit(&["policy", "test", "-c", &seed_example("host-192.168.0.1.toml"), "tcp 192.168.0.1:40000 -> 10.1.2.3:443"]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(s.contains("policy #1") && s.contains("esp/transport//require ah/transport//require"), "{s}");
+    let out = esprit(&["policy", "test", "-c", &seed_example("host-192.168.0.1.toml"), "tcp 1.2.3.4 to 5.6.7.8"]);
+    assert!(stderr(&out).contains("expected `->`"), "{}", stderr(&out));
+}
+
+#[test]
+fn daemon_survives_garbage_on_its_outer_socket() {
+    let dir = Scratch::new("cli-garbage");
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    std::fs::write(
+        dir.path("k.conf"),
+        "add 127.0.0.1 127.0.0.1 esp 0x100 -m tunnel -E aes-gcm-16 0x00112233445566778899aabbccddeeff00112233;\n",
+    )
+    .unwrap();
+    let sock = dir.path("c.sock");
+    let cfg = dir.path("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "mode = \"netstack\"\ncontrol_socket = \"{}\"\n[outer]\nlisten = \"127.0.0.1:{port}\"\n[netstack]\naddress = [\"10.0.0.1/32\"]\n[ipsec]\nsetkey_files = [\"k.conf\"]\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(esprit_bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while esprit(&["status", "--socket", sock.to_str().unwrap()]).status.code() != Some(0) {
+        assert!(start.elapsed() < Duration::from_secs(10), "daemon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = ("127.0.0.1", port);
+    tx.send_to(b"abc", to).unwrap(); // too short
+    tx.send_to(&[0xff], to).unwrap(); // NAT keepalive
+    tx.send_to(&[0, 0, 0, 0, 1, 2, 3, 4, 5, 6], to).unwrap(); // IKE marker
+    tx.send_to(&[0, 0, 0x99, 0x99, 0, 0, 0, 1, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9], to).unwrap(); // unknown SPI
+    let mut bad = vec![0, 0, 1, 0, 0, 0, 0, 1];
+    bad.extend_from_slice(&[0x55; 40]);
+    tx.send_to(&bad, to).unwrap(); // known SPI, bad ICV
+    tx.send_to(&bad, to).unwrap(); // ...twice
+    std::thread::sleep(Duration::from_millis(300));
+    let out = esprit(&["status", "--json", "--socket", sock.to_str().unwrap()]);
+    assert!(out.status.success(), "daemon died: {}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v["drops"]["garbage on the UDP socket"], 1, "{v}");
+    assert_eq!(v["drops"]["unknown SPI"], 1, "{v}");
+    assert_eq!(v["drops"]["ICV mismatch"], 2, "{v}");
+    assert_eq!(v["counters"]["nat_keepalives"], 1, "{v}");
+    assert_eq!(v["counters"]["ike_messages"], 1, "{v}");
+}
+
+#[test]
+fn tun_mode_without_privileges_names_netstack_mode() {
+    if !support::is_root() {
+        // Already unprivileged: run directly.
+        let dir = Scratch::new("cli-tun");
+        let out = run_config(&dir, "mode = \"tun\"\n[outer]\nlisten = \"127.0.0.1:0\"\n[ipsec]\nsetkey_files = [\"k.conf\"]\n", "");
+        assert!(stderr(&out).contains("netstack"), "{}", stderr(&out));
+        return;
+    }
+    let dir = Scratch::new("cli-tun");
+    let _ = Command::new("chmod").args(["-R", "a+rwX", dir.0.to_str().unwrap()]).output();
+    let _ = Command::new("chmod").args(["a+x", env!("CARGO_TARGET_TMPDIR")]).output();
+    std::fs::write(dir.path("k.conf"), "").unwrap();
+    let cfg = dir.path("c.toml");
+    std::fs::write(&cfg, "mode = \"tun\"\n[outer]\nlisten = \"127.0.0.1:0\"\n[ipsec]\nsetkey_files = [\"k.conf\"]\n").unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(esprit_bin())
+        .args(["run", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("tun mode needs root or CAP_NET_ADMIN") && e.contains("netstack"), "{e}");
+}
