@@ -138,7 +138,7 @@ fn seed_transport_esp_and_ah_between_two_hosts() {
 
     // Capture the wire while traffic flows.
     let cap = dir.path("wire.pcap");
-    let tcpdump = a.start(&["tcpdump", "-i", "v0", "-U", "--immediate-mode", "-B", "16384", "-w", cap.to_str().unwrap(), "ip"], &dir.path("tcpdump.log"));
+    let tcpdump = a.start(&["tcpdump", "-i", "v0", "-U", "--immediate-mode", "-B", "16384", "-c", "4000", "-w", cap.to_str().unwrap(), "ip"], &dir.path("tcpdump.log"));
     std::thread::sleep(Duration::from_millis(500));
     assert!(ping(&a, "10.1.2.3", &[]), "ping through ESP+AH failed");
     transfer(&b, ("10.1.2.3", 5001), &a, &["10.1.2.3", "5001", &MB100.to_string()], &dir, "seed-100MB");
@@ -310,7 +310,7 @@ fn host_to_host_sa_nested_in_gateway_tunnel() {
         std::fs::write(dir.path(&format!("{name}.setkey.conf")), setkey).unwrap();
         let sock = dir.path(&format!("{name}.sock"));
         let cfg = format!(
-            "name = \"c-{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\ntransport = \"raw\"\n[tun]\nname = \"esp{name}\"\nsource = \"{me}\"\n[ipsec]\nsetkey_files = [\"{name}.setkey.conf\"]\n",
+            "name = \"c-{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\ntransport = \"raw\"\n[tun]\nname = \"esp{name}\"\nsource = \"{me}\"\n# nested in the gateways' tunnel: leave room for both ESP layers\nmtu = 1360\n[ipsec]\nsetkey_files = [\"{name}.setkey.conf\"]\n",
             sock.display()
         );
         let cfg_path = dir.path(&format!("{name}.toml"));
