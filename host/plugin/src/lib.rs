@@ -1,1 +1,41 @@
-//! esprit-plugin (wasmtime host): see issue 4
+//! esprit-plugin: the wasmtime host for esprit's Wasm plugins (issue 4,
+//! DESIGN.md §2 "plugin").
+//!
+//! - [`engine::PluginEngine`]: one wasmtime `Engine` (pooling allocator,
+//!   epoch interruption, lean feature set) plus its epoch ticker thread.
+//! - [`policy::PolicyPlugin`]: a loaded `policy` world plugin; implements
+//!   [`esprit_sadb::decider::PolicyDecider`] with fault containment
+//!   (deadline, memory cap, traps → failure verdict, quarantine).
+//! - [`reload::HotPolicy`]: a policy plugin that follows its files (`notify`),
+//!   swapped atomically.
+//! - [`auth::AuthPlugin`]: a loaded `auth` world plugin (minimal: load + call).
+//! - [`build::ensure_plugins_built`]: builds `plugins/` to wasm for tests.
+//!
+//! The WIT contract lives in `sdk/wit` (`esprit:plugin@0.1.0`); each WIT
+//! version gets its own binding module ([`v0_1`]), as Zed's extension host
+//! does, so a later 0.2 can be served beside it.
+#![deny(unsafe_code)]
+
+pub mod auth;
+pub mod build;
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod error;
+pub mod fault;
+pub mod flow_text;
+pub mod host_crypto;
+pub mod loader;
+pub mod policy;
+pub mod reload;
+pub mod state;
+pub mod v0_1;
+
+pub use config::{FailureVerdict, PluginSettings, PluginSpec};
+pub use engine::{EngineSettings, PluginEngine};
+pub use error::PluginError;
+pub use fault::{FaultKind, FaultStats};
+pub use flow_text::parse_flow;
+pub use policy::{Explanation, PolicyPlugin};
+pub use reload::HotPolicy;
+

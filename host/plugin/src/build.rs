@@ -1,0 +1,137 @@
+//! Building the project's plugins for tests and benches, with no manual step:
+//! the README's `cargo test --workspace` calls [`ensure_plugins_built`],
+//! which installs the `wasm32-wasip2` target if missing and runs
+//! `cargo build --release --target wasm32-wasip2 --manifest-path plugins/Cargo.toml`
+//! into `<workspace>/target/wasm` (a separate target dir, so the outer
+//! cargo's lock on `target/` is never waited on). Concurrent callers build
+//! once: a process-wide `OnceLock` plus an exclusive lock on
+//! `target/wasm/.build.lock` across processes.
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The esprit workspace root (two levels above this crate).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_else(|| here.to_path_buf())
+}
+
+/// `<workspace>/target/wasm`.
+pub fn wasm_target_dir() -> PathBuf {
+    workspace_root().join("target").join("wasm")
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+fn lock_file() -> Result<File, String> {
+    let dir = wasm_target_dir();
+    fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let f = File::create(dir.join(".build.lock")).map_err(|e| format!("lock file: {e}"))?;
+    f.lock().map_err(|e| format!("lock: {e}"))?;
+    Ok(f)
+}
+
+/// Install the `wasm32-wasip2` target with rustup if it is missing.
+pub fn ensure_wasm_target() -> Result<(), String> {
+    let out = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match out {
+        Ok(o) if String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") => Ok(()),
+        Ok(_) => run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"])),
+        // No rustup: assume the toolchain has the target (the build says otherwise).
+        Err(_) => Ok(()),
+    }
+}
+
+fn build_plugins() -> Result<PathBuf, String> {
+    let _guard = lock_file()?;
+    ensure_wasm_target()?;
+    let root = workspace_root();
+    run(Command::new(cargo())
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(root.join("plugins").join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", wasm_target_dir())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET"))?;
+    Ok(wasm_target_dir().join("wasm32-wasip2").join("release"))
+}
+
+/// Build `plugins/` (once per process) and return the directory holding the
+/// `.wasm` files (`allowlist.wasm`, `per_port_sa.wasm`, ...).
+pub fn ensure_plugins_built() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT.get_or_init(build_plugins).clone()
+}
+
+/// Path of one built plugin by crate name (`-` becomes `_`).
+pub fn plugin_path(crate_name: &str) -> Result<PathBuf, String> {
+    let p = ensure_plugins_built()?.join(format!("{}.wasm", crate_name.replace('-', "_")));
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!("{} was not built", p.display()))
+    }
+}
+
+/// The componentize-py version the Python example is built with.
+pub const COMPONENTIZE_PY: &str = "0.25.1";
+
+fn componentize_py() -> Option<PathBuf> {
+    let out = Command::new("python3").args(["-c", "import shutil;print(shutil.which('componentize-py') or '')"]).output().ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if s.is_empty() {
+        None
+    } else {
+        Some(PathBuf::from(s))
+    }
+}
+
+fn build_python() -> Result<PathBuf, String> {
+    let _guard = lock_file()?;
+    let root = workspace_root();
+    let src = root.join("examples").join("plugins").join("python-policy");
+    let out = wasm_target_dir().join("python_policy.wasm");
+    let newest_input = ["app.py", "../../../sdk/wit/types.wit", "../../../sdk/wit/host.wit", "../../../sdk/wit/worlds.wit"]
+        .iter()
+        .filter_map(|f| fs::metadata(src.join(f)).and_then(|m| m.modified()).ok())
+        .max();
+    if let (Ok(m), Some(i)) = (fs::metadata(&out).and_then(|m| m.modified()), newest_input) {
+        if m > i {
+            return Ok(out);
+        }
+    }
+    let tool = match componentize_py() {
+        Some(t) => t,
+        None => {
+            run(Command::new("python3").args(["-m", "pip", "install", "--quiet", &format!("componentize-py=={COMPONENTIZE_PY}")]))?;
+            componentize_py().ok_or("componentize-py installed but not on PATH")?
+        }
+    };
+    run(Command::new(tool)
+        .arg("-d")
+        .arg(root.join("sdk").join("wit"))
+        .args(["-w", "esprit:plugin/policy@0.1.0", "componentize", "--stub-wasi", "app", "-o"])
+        .arg(&out)
+        .current_dir(&src))?;
+    Ok(out)
+}
+
+/// Build the Python policy (`examples/plugins/python-policy`) with
+/// componentize-py `--stub-wasi`, installing componentize-py with pip if
+/// missing; rebuilt only when its inputs changed.
+pub fn ensure_python_policy_built() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT.get_or_init(build_python).clone()
+}

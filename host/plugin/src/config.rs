@@ -1,0 +1,218 @@
+//! Per-plugin settings and the plugin spec file (TOML).
+//!
+//! ```toml
+//! name = "allowlist"
+//! path = "allowlist.wasm"      # relative to the spec file's directory
+//! deadline_us = 1000           # per call (default 1 ms)
+//! memory_mib = 16              # linear memory cap (default 16 MiB)
+//! on_failure = "discard"       # or "bypass" (fail open); default fail closed
+//! quarantine_after = 5         # consecutive faults before quarantine
+//! quarantine_ms = 1000         # quarantine length, then re-instantiate
+//! self_check = true            # decide a probe flow before accepting a load
+//!
+//! [config]                     # the plugin's own section (host.config-get)
+//! allow = ["10.0.0.0/8", "192.0.2.0/24:443"]
+//! ```
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use esprit_sadb::decider::Verdict;
+
+use crate::error::PluginError;
+
+/// The verdict a faulting plugin's flows get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureVerdict {
+    /// Fail closed (default).
+    Discard,
+    /// Fail open.
+    Bypass,
+}
+
+impl FailureVerdict {
+    /// The SPD verdict.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            FailureVerdict::Discard => Verdict::Discard,
+            FailureVerdict::Bypass => Verdict::Bypass,
+        }
+    }
+}
+
+/// Limits and failure behaviour of one plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// Per-call deadline (epoch interruption).
+    pub deadline: Duration,
+    /// Deadline of `init` (instantiation-time work).
+    pub init_deadline: Duration,
+    /// Linear memory cap in bytes.
+    pub memory_limit: usize,
+    /// Verdict on a fault.
+    pub on_failure: FailureVerdict,
+    /// How long the SPD may cache a failure verdict.
+    pub failure_cache_ttl: Duration,
+    /// Consecutive faults before the plugin is quarantined.
+    pub quarantine_after: u32,
+    /// How long a quarantine lasts before re-instantiation is tried.
+    pub quarantine_for: Duration,
+    /// Run one probe decision at load time and reject the plugin if it faults.
+    pub self_check: bool,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
+            deadline: Duration::from_millis(1),
+            init_deadline: Duration::from_secs(1),
+            memory_limit: 16 << 20,
+            on_failure: FailureVerdict::Discard,
+            failure_cache_ttl: Duration::from_secs(1),
+            quarantine_after: 5,
+            quarantine_for: Duration::from_secs(1),
+            self_check: true,
+        }
+    }
+}
+
+/// One plugin as the operator configured it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSpec {
+    /// Name used in logs, status and `policy test`.
+    pub name: String,
+    /// Path of the `.wasm` component.
+    pub path: PathBuf,
+    /// Limits and failure behaviour.
+    pub settings: PluginSettings,
+    /// The plugin's own config section, flattened (see [`flatten_section`]).
+    pub config: BTreeMap<String, String>,
+}
+
+impl PluginSpec {
+    /// A spec with default settings and an empty config section.
+    pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
+        PluginSpec { name: name.into(), path: path.into(), settings: PluginSettings::default(), config: BTreeMap::new() }
+    }
+
+    /// Builder: set one config key.
+    pub fn with_config(mut self, key: &str, value: &str) -> Self {
+        self.config.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Parse a spec file; a relative `path` is resolved against `base_dir`.
+    pub fn from_toml(text: &str, base_dir: &Path, file: &Path) -> Result<Self, PluginError> {
+        let bad = |reason: String| PluginError::Config { path: file.to_path_buf(), reason };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        Self::from_table(&table, base_dir).map_err(bad)
+    }
+
+    /// Parse a spec from a TOML table (e.g. one `[[plugin]]` of the daemon config).
+    pub fn from_table(table: &toml::Table, base_dir: &Path) -> Result<Self, String> {
+        let name = table.get("name").and_then(|v| v.as_str()).ok_or("missing string `name`")?;
+        let path = table.get("path").and_then(|v| v.as_str()).ok_or("missing string `path`")?;
+        let mut spec = PluginSpec::new(name, base_dir.join(path));
+        let s = &mut spec.settings;
+        for (key, value) in table {
+            let int = || value.as_integer().filter(|v| *v >= 0).map(|v| v as u64).ok_or(format!("`{key}` must be a non-negative integer"));
+            match key.as_str() {
+                "name" | "path" => {}
+                "deadline_us" => s.deadline = Duration::from_micros(int()?.max(1)),
+                "init_deadline_ms" => s.init_deadline = Duration::from_millis(int()?.max(1)),
+                "memory_mib" => s.memory_limit = usize::try_from(int()?).map_err(|e| e.to_string())?.saturating_mul(1 << 20),
+                "quarantine_after" => s.quarantine_after = u32::try_from(int()?).map_err(|e| e.to_string())?.max(1),
+                "quarantine_ms" => s.quarantine_for = Duration::from_millis(int()?),
+                "failure_cache_ms" => s.failure_cache_ttl = Duration::from_millis(int()?),
+                "self_check" => s.self_check = value.as_bool().ok_or("`self_check` must be a boolean")?,
+                "on_failure" => {
+                    s.on_failure = match value.as_str() {
+                        Some("discard") => FailureVerdict::Discard,
+                        Some("bypass") => FailureVerdict::Bypass,
+                        _ => return Err("`on_failure` must be \"discard\" or \"bypass\"".into()),
+                    }
+                }
+                "config" => {
+                    let section = value.as_table().ok_or("`config` must be a table")?;
+                    spec.config = flatten_section(section)?;
+                }
+                other => return Err(format!("unknown key `{other}`")),
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// Flatten a plugin's config section for `host.config-get`: strings as they
+/// are, numbers/booleans/datetimes in TOML syntax, arrays of scalars joined
+/// with ","; nested tables are rejected.
+pub fn flatten_section(section: &toml::Table) -> Result<BTreeMap<String, String>, String> {
+    fn scalar(key: &str, v: &toml::Value) -> Result<String, String> {
+        match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            toml::Value::Datetime(d) => Ok(d.to_string()),
+            _ => Err(format!("config `{key}`: only scalars and arrays of scalars are allowed")),
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (key, v) in section {
+        let s = match v {
+            toml::Value::Array(items) => items.iter().map(|i| scalar(key, i)).collect::<Result<Vec<_>, _>>()?.join(","),
+            other => scalar(key, other)?,
+        };
+        out.insert(key.clone(), s);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PluginSpec, PluginError> {
+        PluginSpec::from_toml(text, Path::new("/etc/esprit"), Path::new("/etc/esprit/p.toml"))
+    }
+
+    #[test]
+    fn full_spec() {
+        let s = parse(
+            "name = \"a\"\npath = \"a.wasm\"\ndeadline_us = 500\nmemory_mib = 32\non_failure = \"bypass\"\n\
+             quarantine_after = 3\nself_check = false\n[config]\nallow = [\"10.0.0.0/8\", \"192.0.2.1\"]\nport = 443\n",
+        )
+        .expect("parse");
+        assert_eq!(s.path, PathBuf::from("/etc/esprit/a.wasm"));
+        assert_eq!(s.settings.deadline, Duration::from_micros(500));
+        assert_eq!(s.settings.memory_limit, 32 << 20);
+        assert_eq!(s.settings.on_failure, FailureVerdict::Bypass);
+        assert_eq!(s.settings.quarantine_after, 3);
+        assert!(!s.settings.self_check);
+        assert_eq!(s.config["allow"], "10.0.0.0/8,192.0.2.1");
+        assert_eq!(s.config["port"], "443");
+    }
+
+    #[test]
+    fn defaults_fail_closed() {
+        let s = parse("name = \"a\"\npath = \"/x.wasm\"").expect("parse");
+        assert_eq!(s.settings, PluginSettings::default());
+        assert_eq!(s.settings.on_failure.verdict(), Verdict::Discard);
+    }
+
+    #[test]
+    fn bad_specs_rejected() {
+        for bad in [
+            "path = \"a.wasm\"",
+            "name = \"a\"",
+            "name = \"a\"\npath = \"a\"\nbogus = 1",
+            "name = \"a\"\npath = \"a\"\ndeadline_us = -1",
+            "name = \"a\"\npath = \"a\"\non_failure = \"maybe\"",
+            "name = \"a\"\npath = \"a\"\n[config]\nt = { x = 1 }",
+            "name = \"a\"\npath = \"a\"\nconfig = 3",
+            "name = ",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

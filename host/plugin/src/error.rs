@@ -1,0 +1,54 @@
+//! Errors of loading and running plugins.
+use std::path::PathBuf;
+
+/// Why a plugin could not be loaded (a running plugin never returns an
+/// error to the SPD: faults become the failure verdict, see [`crate::fault`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component (truncated, a core
+    /// module, garbage).
+    #[error("plugin {name}: not a valid WebAssembly component: {reason}")]
+    Compile { name: String, reason: String },
+    /// The component imports something this host does not provide (e.g. a
+    /// different `esprit:plugin` WIT version).
+    #[error("plugin {name}: imports `{import}`, which this host does not provide (host speaks esprit:plugin@{host_version}{hint})")]
+    UnknownImport {
+        name: String,
+        import: String,
+        host_version: &'static str,
+        hint: String,
+    },
+    /// The component does not export the world's functions with the right types.
+    #[error("plugin {name}: does not implement world `{world}` of esprit:plugin@{host_version}: {reason}")]
+    WrongWorld {
+        name: String,
+        world: &'static str,
+        host_version: &'static str,
+        reason: String,
+    },
+    /// Instantiation failed (e.g. initial memory above the memory cap).
+    #[error("plugin {name}: instantiation failed: {reason}")]
+    Instantiate { name: String, reason: String },
+    /// The plugin's `init` rejected its config, or trapped.
+    #[error("plugin {name}: init failed: {reason}")]
+    Init { name: String, reason: String },
+    /// The plugin faulted on the self-check decision after loading.
+    #[error("plugin {name}: self-check failed: {reason}")]
+    SelfCheck { name: String, reason: String },
+    /// The plugin spec / config file is invalid.
+    #[error("plugin config {path}: {reason}")]
+    Config { path: PathBuf, reason: String },
+    /// Engine creation failed.
+    #[error("wasm engine: {0}")]
+    Engine(String),
+    /// File watching failed.
+    #[error("watching {path}: {reason}")]
+    Watch { path: PathBuf, reason: String },
+}

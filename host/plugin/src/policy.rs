@@ -1,0 +1,275 @@
+//! A loaded `policy` world plugin and its [`PolicyDecider`] implementation.
+//!
+//! One instance per plugin is reused for every call (behind a mutex). A fault
+//! (trap, deadline, memory cap) drops the instance, answers the configured
+//! failure verdict, counts and logs the fault with the plugin's name and
+//! version; the next call re-instantiates from the `InstancePre`. After
+//! `quarantine_after` consecutive faults the plugin is quarantined for
+//! `quarantine_for`: calls get the failure verdict without entering Wasm.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use esprit_sadb::decider::{Decision, Direction, Flow, PolicyDecider};
+use wasmtime::Store;
+
+use crate::config::PluginSpec;
+use crate::convert::{decision_from_wit, flow_to_wit, needs_sa};
+use crate::engine::PluginEngine;
+use crate::error::PluginError;
+use crate::fault::{classify, FaultCounters, FaultKind, FaultStats};
+use crate::host_crypto::KeyStore;
+use crate::loader;
+use crate::state::HostState;
+use crate::v0_1::policy::{Policy, PolicyPre};
+use crate::v0_1::WIT_VERSION;
+
+struct Live {
+    instance: Option<(Store<HostState>, Policy)>,
+    consecutive_faults: u32,
+    quarantined_until: Option<Instant>,
+}
+
+/// A decision together with who made it, for `esprit policy test`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    /// Plugin name.
+    pub plugin: String,
+    /// Plugin version (hash of code + config + settings).
+    pub plugin_version: u64,
+    /// WIT package version the plugin speaks.
+    pub wit_version: &'static str,
+    /// The decision (its `explanation` is the plugin's own string, or the
+    /// host's fault description).
+    pub decision: Decision,
+    /// Set when the decision is the failure verdict because of a fault.
+    pub fault: Option<FaultKind>,
+}
+
+impl std::fmt::Display for Explanation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "plugin {} v{:016x} (esprit:plugin@{}): {:?}", self.plugin, self.plugin_version, self.wit_version, self.decision.verdict)?;
+        if let Some(k) = self.decision.sa_key {
+            write!(f, ", sa-key {k:#x}")?;
+        }
+        if let Some(t) = self.decision.cache_ttl {
+            write!(f, ", cache {} ms", t.as_millis())?;
+        }
+        write!(f, ": {}", self.decision.explanation)
+    }
+}
+
+/// A loaded policy plugin.
+pub struct PolicyPlugin {
+    spec: PluginSpec,
+    version: u64,
+    engine: PluginEngine,
+    pre: PolicyPre<HostState>,
+    config: Arc<BTreeMap<String, String>>,
+    keys: Arc<KeyStore>,
+    live: Mutex<Live>,
+    counters: FaultCounters,
+}
+
+impl std::fmt::Debug for PolicyPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyPlugin").field("name", &self.spec.name).field("version", &format_args!("{:016x}", self.version)).finish()
+    }
+}
+
+/// The probe flow of the load-time self-check.
+fn probe_flow() -> Flow {
+    Flow { src: [192, 0, 2, 1].into(), dst: [198, 51, 100, 1].into(), proto: 6, src_port: 49152, dst_port: 443, dir: Direction::Out, iface: None }
+}
+
+impl PolicyPlugin {
+    /// Load the plugin file named by `spec` (see [`PolicyPlugin::from_bytes`]).
+    pub fn load(engine: &PluginEngine, spec: PluginSpec) -> Result<Self, PluginError> {
+        let bytes = loader::read(&spec.path)?;
+        Self::from_bytes(engine, spec, &bytes, Arc::default())
+    }
+
+    /// Compile, link, instantiate, run `init`, and (unless disabled) one
+    /// probe decision that must not fault. Any failure rejects the plugin.
+    pub fn from_bytes(engine: &PluginEngine, spec: PluginSpec, bytes: &[u8], keys: Arc<KeyStore>) -> Result<Self, PluginError> {
+        let (pre, version) = loader::prepare(engine, &spec, bytes, |l| {
+            Policy::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(l, |s| s)
+        })?;
+        let pre = PolicyPre::new(pre).map_err(|e| PluginError::WrongWorld {
+            name: spec.name.clone(),
+            world: "policy",
+            host_version: WIT_VERSION,
+            reason: format!("{e:#}"),
+        })?;
+        let config = Arc::new(spec.config.clone());
+        let plugin = PolicyPlugin {
+            spec,
+            version,
+            engine: engine.clone(),
+            pre,
+            config,
+            keys,
+            live: Mutex::new(Live { instance: None, consecutive_faults: 0, quarantined_until: None }),
+            counters: FaultCounters::default(),
+        };
+        let instance = plugin.instantiate().map_err(|(kind, reason)| match kind {
+            FaultKind::Instantiate if !reason.starts_with("init") => PluginError::Instantiate { name: plugin.spec.name.clone(), reason },
+            _ => PluginError::Init { name: plugin.spec.name.clone(), reason },
+        })?;
+        plugin.lock().instance = Some(instance);
+        if plugin.spec.settings.self_check {
+            let e = plugin.explain(&probe_flow());
+            if let Some(kind) = e.fault {
+                return Err(PluginError::SelfCheck { name: plugin.spec.name.clone(), reason: format!("{kind}: {}", e.decision.explanation) });
+            }
+        }
+        tracing::info!(plugin = %plugin.spec.name, version = format_args!("{:016x}", version), "policy plugin loaded");
+        Ok(plugin)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new instance from the `InstancePre`, with `init` run under its deadline.
+    fn instantiate(&self) -> Result<(Store<HostState>, Policy), (FaultKind, String)> {
+        self.counters.instantiations.fetch_add(1, Relaxed);
+        let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
+        store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.init_deadline));
+        let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), format!("{e:#}")))?;
+        match policy.call_init(&mut store) {
+            Ok(Ok(())) => Ok((store, policy)),
+            Ok(Err(msg)) => Err((FaultKind::Instantiate, format!("init rejected the config: {msg}"))),
+            Err(e) => Err((FaultKind::Instantiate, format!("init trapped ({}): {e:#}", classify(&e)))),
+        }
+    }
+
+    /// Plugin name.
+    pub fn plugin_name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The spec this plugin was loaded from.
+    pub fn spec(&self) -> &PluginSpec {
+        &self.spec
+    }
+
+    /// Fault counters.
+    pub fn stats(&self) -> FaultStats {
+        self.counters.snapshot()
+    }
+
+    /// Whether the plugin is quarantined right now.
+    pub fn is_quarantined(&self) -> bool {
+        self.lock().quarantined_until.is_some_and(|t| Instant::now() < t)
+    }
+
+    /// Decide `flow` and say who decided and why (for `esprit policy test`).
+    pub fn explain(&self, flow: &Flow) -> Explanation {
+        self.counters.calls.fetch_add(1, Relaxed);
+        let (decision, fault) = match self.call(flow) {
+            Ok(d) => (d, None),
+            Err((kind, msg)) => (self.failure(kind, &msg), Some(kind)),
+        };
+        Explanation { plugin: self.spec.name.clone(), plugin_version: self.version, wit_version: WIT_VERSION, decision, fault }
+    }
+
+    fn failure(&self, kind: FaultKind, msg: &str) -> Decision {
+        Decision {
+            verdict: self.spec.settings.on_failure.verdict(),
+            cache_ttl: Some(self.spec.settings.failure_cache_ttl),
+            sa_key: None,
+            explanation: format!(
+                "plugin {} v{:016x} failed ({kind}): {msg}; applying the failure verdict {:?}",
+                self.spec.name, self.version, self.spec.settings.on_failure
+            ),
+        }
+    }
+
+    fn call(&self, flow: &Flow) -> Result<Decision, (FaultKind, String)> {
+        let mut live = self.lock();
+        if let Some(until) = live.quarantined_until {
+            if Instant::now() < until {
+                self.counters.record(FaultKind::Quarantined);
+                return Err((FaultKind::Quarantined, format!("after {} consecutive faults", live.consecutive_faults)));
+            }
+            live.quarantined_until = None;
+        }
+        let result = match live.instance.take() {
+            Some(inst) => Ok(inst),
+            None => self.instantiate(),
+        }
+        .and_then(|(mut store, policy)| {
+            let r = self.call_instance(&mut store, &policy, flow);
+            if r.is_ok() {
+                live.instance = Some((store, policy));
+            }
+            r
+        });
+        match result {
+            Ok(d) => {
+                live.consecutive_faults = 0;
+                Ok(d)
+            }
+            Err((kind, msg)) => {
+                // The instance (if any) was dropped: a trapped component
+                // instance cannot be re-entered; the next call re-instantiates.
+                self.counters.record(kind);
+                live.consecutive_faults = live.consecutive_faults.saturating_add(1);
+                tracing::warn!(plugin = %self.spec.name, version = format_args!("{:016x}", self.version), fault = %kind, consecutive = live.consecutive_faults, "plugin fault: {msg}");
+                if live.consecutive_faults >= self.spec.settings.quarantine_after {
+                    live.quarantined_until = Some(Instant::now() + self.spec.settings.quarantine_for);
+                    self.counters.quarantines.fetch_add(1, Relaxed);
+                    tracing::error!(plugin = %self.spec.name, version = format_args!("{:016x}", self.version), "plugin quarantined for {:?} after {} consecutive faults", self.spec.settings.quarantine_for, live.consecutive_faults);
+                }
+                Err((kind, msg))
+            }
+        }
+    }
+
+    fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow) -> Result<Decision, (FaultKind, String)> {
+        let wflow = flow_to_wit(flow);
+        store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.deadline));
+        let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), format!("decide: {e:#}")))?;
+        let verdict_uses_sa = matches!(d.verdict, crate::v0_1::wit::Verdict::Protect(_) | crate::v0_1::wit::Verdict::PrivateOrClear | crate::v0_1::wit::Verdict::Private);
+        let key = if verdict_uses_sa {
+            policy.call_sa_key(&mut *store, &wflow).map_err(|e| (classify(&e), format!("sa-key: {e:#}")))?
+        } else {
+            None
+        };
+        let d = decision_from_wit(d, key);
+        debug_assert!(key.is_none() || needs_sa(&d.verdict));
+        Ok(d)
+    }
+}
+
+fn classify_inst(e: &wasmtime::Error) -> FaultKind {
+    match classify(e) {
+        FaultKind::OutOfMemory => FaultKind::OutOfMemory,
+        _ => FaultKind::Instantiate,
+    }
+}
+
+impl PolicyDecider for PolicyPlugin {
+    fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn decide(&self, flow: &Flow) -> Decision {
+        self.explain(flow).decision
+    }
+}
+
+/// Load a policy plugin from a spec file (TOML, see [`crate::config`]).
+pub fn load_spec_file(engine: &PluginEngine, spec_file: &Path) -> Result<PolicyPlugin, PluginError> {
+    let text = std::fs::read_to_string(spec_file).map_err(|source| PluginError::Read { path: spec_file.to_path_buf(), source })?;
+    let base = spec_file.parent().unwrap_or(Path::new("."));
+    let spec = PluginSpec::from_toml(&text, base, spec_file)?;
+    PolicyPlugin::load(engine, spec)
+}

@@ -1,0 +1,23 @@
+//! Test support: the shared engine, built plugins, flows.
+#![allow(dead_code)]
+use std::path::PathBuf;
+
+use esprit_plugin::{build, parse_flow, PluginEngine, PluginSpec};
+use esprit_sadb::decider::Flow;
+
+pub fn engine() -> PluginEngine {
+    PluginEngine::shared().expect("engine")
+}
+
+/// Path of a built plugin (builds `plugins/` on first use).
+pub fn wasm(crate_name: &str) -> PathBuf {
+    build::plugin_path(crate_name).expect("plugins build")
+}
+
+pub fn spec(name: &str, crate_name: &str) -> PluginSpec {
+    PluginSpec::new(name, wasm(crate_name))
+}
+
+pub fn flow(text: &str) -> Flow {
+    parse_flow(text).expect("flow")
+}
