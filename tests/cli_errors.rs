@@ -158,3 +158,20 @@ fn tun_mode_without_privileges_names_netstack_mode() {
     let e = stderr(&out);
     assert!(e.contains("tun mode needs root or CAP_NET_ADMIN") && e.contains("netstack"), "{e}");
 }
+
+#[test]
+fn every_example_config_loads() {
+    let root = format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for dir in std::fs::read_dir(&root).unwrap().flatten() {
+        for f in std::fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+            let p = f.path();
+            if p.extension().is_some_and(|e| e == "toml") && p.parent().is_some_and(|d| !d.ends_with("plugins")) {
+                let out = esprit(&["policy", "test", "-c", p.to_str().unwrap(), "tcp 10.0.0.1:1 -> 10.0.0.2:2"]);
+                assert!(out.status.success(), "{}: {}", p.display(), stderr(&out));
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 4, "only {n} example configs found");
+}

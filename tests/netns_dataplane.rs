@@ -284,6 +284,21 @@ fn tunnel_mode_between_gateways() {
     assert!(after >= before + 3, "cleartext into the protected site not counted: {before} -> {after}");
     let st2 = status(&s.gw2, &s.socks[1]);
     assert_eq!(drops(&st2, "decrypted packet does not match its policy"), 0, "{st2}");
+
+    // The TUN device is removed under the daemon: logged, counted, the daemon
+    // keeps running and recreates it (with its routes) within seconds.
+    s.gw1.run(&["ip", "link", "del", "espgw1"]);
+    let start = std::time::Instant::now();
+    loop {
+        let up = s.gw1.output(&["ip", "link", "show", "espgw1"]).status.success();
+        if up && ping(&s.h1, "10.2.0.10", &[]) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "TUN was not recreated");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let st = status(&s.gw1, &s.socks[0]);
+    assert!(drops(&st, "TUN device disappeared") >= 1, "{st}");
 }
 
 /// (c) Nesting: an H1↔H2 transport SA carried inside the GW1↔GW2 tunnel
