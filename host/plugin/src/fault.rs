@@ -39,7 +39,7 @@ pub fn classify(err: &wasmtime::Error) -> FaultKind {
         };
     }
     let msg = format!("{err:#}");
-    if msg.contains("memory growth failure") || msg.contains("memory minimum size") || msg.contains("exceeds memory limits") {
+    if msg.contains("growing memory") || msg.contains("memory growth failure") || msg.contains("memory minimum size") || msg.contains("exceeds memory limits") {
         FaultKind::OutOfMemory
     } else {
         FaultKind::Trap

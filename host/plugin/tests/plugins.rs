@@ -28,7 +28,8 @@ fn allowlist_decides_from_its_table() {
     // A bare host entry matches any port/proto.
     assert!(matches!(p.decide(&flow("udp 10.0.0.1:5 -> 192.0.2.9:53")).verdict, Verdict::Protect(_)));
     // Inbound flows match on the source (the remote).
-    assert!(matches!(p.decide(&flow("tcp 203.0.113.7:50000 -> 10.0.0.1:443 in")).verdict, Verdict::Discard));
+    assert!(matches!(p.decide(&flow("tcp 203.0.113.7:50000 -> 10.0.0.1:443 in")).verdict, Verdict::Protect(_)));
+    assert!(matches!(p.decide(&flow("tcp 203.0.113.7:50000 -> 10.0.0.1:22 in")).verdict, Verdict::Discard));
     assert!(matches!(p.decide(&flow("udp 192.0.2.9:53 -> 10.0.0.1:5000 in")).verdict, Verdict::Protect(_)));
     assert_eq!(p.stats().faults(), 0);
 }

@@ -13,7 +13,7 @@ use esprit_plugin::HotPolicy;
 use esprit_sadb::decider::{PolicyDecider, Verdict};
 
 fn spec_text(wasm_path: &str, tag: &str) -> String {
-    format!("name = \"hot\"\npath = \"{wasm_path}\"\n[config]\nallow = [\"0.0.0.0/0\"]\ntag = \"{tag}\"\n")
+    format!("name = \"hot\"\npath = \"{wasm_path}\"\ndeadline_us = 100000\n[config]\nallow = [\"0.0.0.0/0\"]\ntag = \"{tag}\"\n")
 }
 
 fn write_atomic(path: &Path, text: &str) {

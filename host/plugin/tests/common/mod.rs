@@ -14,8 +14,13 @@ pub fn wasm(crate_name: &str) -> PathBuf {
     build::plugin_path(crate_name).expect("plugins build")
 }
 
+/// A spec with a generous deadline: the test machine is shared and an epoch
+/// deadline is wall-clock time, so a preempted call could miss 1 ms. Tests
+/// of the deadline itself set it explicitly.
 pub fn spec(name: &str, crate_name: &str) -> PluginSpec {
-    PluginSpec::new(name, wasm(crate_name))
+    let mut s = PluginSpec::new(name, wasm(crate_name));
+    s.settings.deadline = std::time::Duration::from_millis(100);
+    s
 }
 
 pub fn flow(text: &str) -> Flow {
