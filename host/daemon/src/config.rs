@@ -52,6 +52,12 @@ pub struct Config {
     pub netstack: Option<NetstackSection>,
     #[serde(default)]
     pub ipsec: IpsecSection,
+    /// Wasm policy plugins, each described by a plugin spec file (hot reloaded).
+    #[serde(default)]
+    pub plugin: Vec<PluginSection>,
+    /// SPD entries decided by a plugin (added beside the setkey policies).
+    #[serde(default)]
+    pub policy: Vec<PolicySection>,
     /// Where the file was read from (relative paths resolve against its folder).
     #[serde(skip)]
     pub path: PathBuf,
@@ -190,6 +196,36 @@ pub struct IpsecSection {
     /// Anti-replay window for SAs that do not set one (default 4096).
     #[serde(default)]
     pub replay_window: Option<u32>,
+}
+
+/// `[[plugin]] spec = "allowlist.toml"`: the spec names the plugin, its
+/// `.wasm`, limits and its own `[config]`; esprit watches both files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSection {
+    pub spec: PathBuf,
+}
+
+/// `[[policy]]`: an SPD entry whose verdict comes from a policy plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Source and destination prefixes, e.g. "10.1.0.0/16" (default: any IPv4).
+    #[serde(default)]
+    pub src: Option<String>,
+    #[serde(default)]
+    pub dst: Option<String>,
+    /// "tcp", "udp", "icmp", "icmp6", "any" or a number (default any).
+    #[serde(default)]
+    pub proto: Option<String>,
+    /// "out" (default), "in" or "fwd".
+    #[serde(default)]
+    pub dir: Option<String>,
+    /// Lower wins (Linux semantics; setkey's default is 2147483648).
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// Name of the plugin that decides.
+    pub plugin: String,
 }
 
 impl Config {

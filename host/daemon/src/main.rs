@@ -15,6 +15,7 @@ mod keylog;
 mod outer;
 mod pcap;
 mod pcap_cmd;
+mod plugins;
 mod run;
 mod status;
 mod tun_setup;
@@ -133,6 +134,7 @@ fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> 
         let statements = run::load_statements(&cfg)?;
         let mut db: esprit_sadb::Sadb<()> =
             esprit_sadb::Sadb::from_setkey(&statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))?;
+        let _plugins = plugins::install(&cfg, &mut db, false)?;
         let f = flow::parse_flow(flow).map_err(anyhow::Error::msg)?;
         println!("{}", db.spd_mut().explain(&f));
         return Ok(());

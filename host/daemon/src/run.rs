@@ -123,8 +123,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
     let now = Instant::now();
-    let dp = Dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
+    let mut dp = Dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
+    let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
+    let plugin_list = plugins.as_ref().map(|p| p.loaded.clone()).unwrap_or_default();
     info!(
         name = %cfg.name,
         sas = dp.sadb().sad().len(),
@@ -164,6 +166,9 @@ pub fn run(args: RunArgs) -> Result<()> {
                     let mut v = dp.status(Instant::now());
                     v["name"] = json!(name);
                     v["mode"] = json!(format!("{mode:?}").to_lowercase());
+                    if !plugin_list.is_empty() {
+                        v["plugins"] = json!(plugin_list.iter().map(|h| crate::plugins::status(h)).collect::<Vec<_>>());
+                    }
                     if let Some(t) = &nft_table {
                         let rules: Vec<_> = crate::tun_setup::enforcement_drops(t)
                             .into_iter()

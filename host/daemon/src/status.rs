@@ -118,6 +118,22 @@ pub fn render_full(v: &Value) -> String {
             let _ = writeln!(o, "  {:>10}  {}", s(&r["dropped"]), s(&r["rule"]));
         }
     }
+    if let Some(pl) = v["plugins"].as_array() {
+        let _ = writeln!(o, "\nPolicy plugins:");
+        for p in pl {
+            let _ = writeln!(
+                o,
+                "  {} version {}  reloads {} (rejected {})  quarantined {}  faults {}{}",
+                s(&p["name"]),
+                s(&p["version"]),
+                s(&p["reloads"]),
+                s(&p["rejected_reloads"]),
+                s(&p["quarantined"]),
+                s(&p["faults"]),
+                p["last_error"].as_str().map(|e| format!("\n      last reload error: {e}")).unwrap_or_default()
+            );
+        }
+    }
     for k in ["spd", "inbound", "outbound", "acquires"] {
         let _ = writeln!(o, "\n{k}: {}", s(&v[k]));
     }

@@ -1,0 +1,104 @@
+//! Wasm policy plugins in the daemon: loads each `[[plugin]]` spec (watched
+//! for hot reload), registers it as a decider of the SPD, and adds the
+//! `[[policy]]` entries that delegate to it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use esprit_plugin::{EngineSettings, HotPolicy, PluginEngine};
+use esprit_sadb::decider::Direction;
+use esprit_sadb::selector::{IpPrefix, Selector};
+use esprit_sadb::spd::{Action, NewPolicy};
+use esprit_sadb::{Sadb, SadbControl};
+use tracing::info;
+
+use crate::config::{Config, PolicySection};
+use crate::run::parse_prefix;
+
+/// Keeps the engine and the watchers alive.
+pub struct Plugins {
+    _engine: PluginEngine,
+    pub loaded: Vec<Arc<HotPolicy>>,
+}
+
+/// Loads the plugins of `cfg` into `sadb`. `watch`: follow file changes.
+pub fn install<S>(cfg: &Config, sadb: &mut Sadb<S>, watch: bool) -> Result<Option<Plugins>> {
+    if cfg.plugin.is_empty() && cfg.policy.is_empty() {
+        return Ok(None);
+    }
+    let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
+    let mut loaded = Vec::new();
+    for p in &cfg.plugin {
+        let spec = cfg.resolve(&p.spec);
+        let hot = if watch { HotPolicy::watch(&engine, &spec) } else { HotPolicy::load(&engine, &spec) }
+            .with_context(|| format!("loading policy plugin {}", spec.display()))?;
+        let hot = Arc::new(hot);
+        info!(plugin = esprit_sadb::decider::PolicyDecider::name(hot.as_ref()), spec = %spec.display(), "policy plugin loaded");
+        sadb.spd_mut().set_decider(hot.clone());
+        loaded.push(hot);
+    }
+    for (i, p) in cfg.policy.iter().enumerate() {
+        let at = || format!("{}: [[policy]] #{} ({} -> {})", cfg.path.display(), i + 1, p.src.as_deref().unwrap_or("any"), p.dst.as_deref().unwrap_or("any"));
+        if !loaded.iter().any(|h| esprit_sadb::decider::PolicyDecider::name(h.as_ref()) == p.plugin) {
+            bail!("{}: no [[plugin]] is named `{}`", at(), p.plugin);
+        }
+        let policy = new_policy(p).with_context(at)?;
+        sadb.add_policy(policy).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+    }
+    Ok(Some(Plugins { _engine: engine, loaded }))
+}
+
+fn prefix(s: Option<&str>, like: Option<IpAddr>) -> Result<IpPrefix> {
+    match s {
+        Some(s) => {
+            let (a, l) = parse_prefix(s)?;
+            IpPrefix::new(a, l).map_err(|e| anyhow::anyhow!("`{s}`: {e}"))
+        }
+        None => Ok(IpPrefix::any_of_family(like.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))),
+    }
+}
+
+fn new_policy(p: &PolicySection) -> Result<NewPolicy> {
+    let src = prefix(p.src.as_deref(), None)?;
+    let dst = prefix(p.dst.as_deref(), Some(src.addr()))?;
+    let src = if p.src.is_none() { IpPrefix::any_of_family(dst.addr()) } else { src };
+    if src.addr().is_ipv4() != dst.addr().is_ipv4() {
+        bail!("src and dst are of different address families");
+    }
+    let proto = match p.proto.as_deref() {
+        None | Some("any") => None,
+        Some("tcp") => Some(6),
+        Some("udp") => Some(17),
+        Some("icmp") => Some(1),
+        Some("icmp6") | Some("ipv6-icmp") => Some(58),
+        Some(n) => Some(n.parse::<u8>().map_err(|_| anyhow::anyhow!("proto `{n}`: expected tcp, udp, icmp, icmp6, any or a number"))?),
+    };
+    let dir = match p.dir.as_deref() {
+        None | Some("out") => Direction::Out,
+        Some("in") => Direction::In,
+        Some("fwd") => Direction::Fwd,
+        Some(d) => bail!("dir `{d}`: expected out, in or fwd"),
+    };
+    Ok(NewPolicy {
+        selector: Selector { src, dst, proto, src_port: None, dst_port: None },
+        dir,
+        priority: p.priority.unwrap_or(esprit_sadb::setkey::PRIORITY_DEFAULT),
+        action: Action::Delegate(p.plugin.clone()),
+    })
+}
+
+/// One plugin's line in `esprit status`.
+pub fn status(h: &HotPolicy) -> serde_json::Value {
+    use esprit_sadb::decider::PolicyDecider;
+    let cur = h.current();
+    serde_json::json!({
+        "name": h.name(),
+        "version": format!("{:016x}", h.version()),
+        "reloads": h.swaps(),
+        "rejected_reloads": h.rejected(),
+        "last_error": h.last_error(),
+        "quarantined": cur.is_quarantined(),
+        "faults": format!("{:?}", cur.stats()),
+    })
+}
