@@ -143,7 +143,9 @@ fn seed_transport_esp_and_ah_between_two_hosts() {
     assert!(ping(&a, "10.1.2.3", &[]), "ping through ESP+AH failed");
     transfer(&b, ("10.1.2.3", 5001), &a, &["10.1.2.3", "5001", &MB100.to_string()], &dir, "seed-100MB");
     std::thread::sleep(Duration::from_millis(500));
-    let _ = std::process::Command::new("kill").args(["-INT", &tcpdump_pid(&a)]).output();
+    if let Some(pid) = tcpdump_pid(&a) {
+        let _ = std::process::Command::new("kill").args(["-INT", &pid]).output();
+    }
     drop(tcpdump);
 
     let st_a = status(&a, &socks[0].1);
@@ -168,14 +170,14 @@ fn seed_transport_esp_and_ah_between_two_hosts() {
     verify_capture(&cap, &keylog, &ex.join("keys.setkey.conf"), &dir);
 }
 
-fn tcpdump_pid(ns: &Netns) -> String {
+fn tcpdump_pid(ns: &Netns) -> Option<String> {
     let out = std::process::Command::new("ip").args(["netns", "pids", &ns.name]).output().unwrap();
     for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
         if std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim() == "tcpdump").unwrap_or(false) {
-            return pid.to_string();
+            return Some(pid.to_string());
         }
     }
-    "0".into()
+    None
 }
 
 fn verify_capture(cap: &Path, keylog: &Path, setkey: &Path, dir: &Scratch) {
