@@ -121,7 +121,7 @@ fn sh(args: &[&str]) {
 
 /// Whether this process can create network namespaces (root).
 pub fn can_netns() -> bool {
-    let name = format!("esp-probe-{}", std::process::id());
+    let name = format!("esp-probe-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
     let ok = Command::new("ip").args(["netns", "add", &name]).output().map(|o| o.status.success()).unwrap_or(false);
     if ok {
         let _ = Command::new("ip").args(["netns", "del", &name]).output();

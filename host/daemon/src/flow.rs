@@ -54,50 +54,6 @@ pub fn flow_of(pkt: &[u8], dir: Direction) -> Option<Flow> {
     Some(Flow { src, dst, proto, src_port, dst_port, dir, iface: None })
 }
 
-/// Parses the flow syntax of `esprit policy test`:
-/// `PROTO SRC[:PORT] -> DST[:PORT]` (IPv6 addresses in brackets with a port),
-/// e.g. `tcp 198.51.100.7:40000 -> 203.0.113.5:443` or `icmp 10.0.0.1 -> 10.0.0.2`.
-/// An optional leading `in`/`out`/`fwd` sets the direction (default out).
-pub fn parse_flow(s: &str) -> Result<Flow, String> {
-    let mut words: Vec<&str> = s.split_whitespace().collect();
-    let dir = match words.first().copied() {
-        Some("in") => Some(Direction::In),
-        Some("out") => Some(Direction::Out),
-        Some("fwd") => Some(Direction::Fwd),
-        _ => None,
-    };
-    if dir.is_some() {
-        words.remove(0);
-    }
-    let [proto, src, arrow, dst] = words[..] else {
-        return Err(format!("expected `PROTO SRC[:PORT] -> DST[:PORT]`, found `{s}`"));
-    };
-    if arrow != "->" {
-        return Err(format!("expected `->` between source and destination, found `{arrow}`"));
-    }
-    let proto = match proto {
-        "tcp" => 6,
-        "udp" => 17,
-        "icmp" => 1,
-        "icmp6" | "ipv6-icmp" => 58,
-        "any" => 0,
-        n => n.parse::<u8>().map_err(|_| format!("unknown protocol `{n}` (tcp, udp, icmp, icmp6 or a number)"))?,
-    };
-    let endpoint = |e: &str| -> Result<(IpAddr, u16), String> {
-        if let Ok(sa) = e.parse::<std::net::SocketAddr>() {
-            return Ok((sa.ip(), sa.port()));
-        }
-        e.trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<IpAddr>()
-            .map(|ip| (ip, 0))
-            .map_err(|_| format!("`{e}` is not an address like 192.0.2.1, 192.0.2.1:443 or [2001:db8::1]:443"))
-    };
-    let (src, src_port) = endpoint(src)?;
-    let (dst, dst_port) = endpoint(dst)?;
-    Ok(Flow { src, dst, proto, src_port, dst_port, dir: dir.unwrap_or(Direction::Out), iface: None })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,16 +88,5 @@ mod tests {
         let mut p = vec![0x60, 0, 0, 0, 0, 0, 0, 64];
         p.extend_from_slice(&[0; 32]);
         assert!(flow_of(&p, Direction::Out).is_none());
-    }
-
-    #[test]
-    fn policy_test_syntax() {
-        let f = parse_flow("tcp 198.51.100.7:40000 -> 203.0.113.5:443").unwrap();
-        assert_eq!((f.proto, f.src_port, f.dst_port, f.dir), (6, 40000, 443, Direction::Out));
-        let f = parse_flow("in icmp6 [2001:db8::1] -> 2001:db8::2").unwrap();
-        assert_eq!((f.proto, f.dir), (58, Direction::In));
-        assert!(parse_flow("tcp 1.2.3.4 to 5.6.7.8").unwrap_err().contains("`->`"));
-        assert!(parse_flow("sctp 1.2.3.4 -> 5.6.7.8").unwrap_err().contains("unknown protocol"));
-        assert!(parse_flow("tcp 1.2.3.4.5 -> 5.6.7.8").unwrap_err().contains("not an address"));
     }
 }

@@ -75,7 +75,7 @@ enum PolicyCmd {
     /// Explain which SPD entry (and plugin) decides a flow, e.g.
     /// `esprit policy test "tcp 198.51.100.7:40000 -> 203.0.113.5:443"`.
     Test {
-        /// `[in|out|fwd] PROTO SRC[:PORT] -> DST[:PORT]`.
+        /// `PROTO SRC[:PORT] -> DST[:PORT] [in|out|fwd]`.
         flow: String,
         /// Ask a running daemon through its control socket.
         #[arg(long)]
@@ -135,7 +135,7 @@ fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> 
         let mut db: esprit_sadb::Sadb<()> =
             esprit_sadb::Sadb::from_setkey(&statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))?;
         let _plugins = plugins::install(&cfg, &mut db, false)?;
-        let f = flow::parse_flow(flow).map_err(anyhow::Error::msg)?;
+        let f = esprit_plugin::parse_flow(flow).map_err(anyhow::Error::msg)?;
         println!("{}", db.spd_mut().explain(&f));
         return Ok(());
     }

@@ -178,7 +178,7 @@ pub fn run(args: RunArgs) -> Result<()> {
                     }
                     v
                 }
-                Request::PolicyTest { flow } => match crate::flow::parse_flow(&flow) {
+                Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
                     Ok(f) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
                     Err(e) => json!({ "error": e }),
                 },
