@@ -299,9 +299,14 @@ impl Dataplane {
             self.drop(Drop::NotIp);
             return None;
         };
-        let handles: Vec<SaHandle> = used.iter().flatten().copied().collect();
+        // The SAs that were removed, without a per-packet allocation.
+        let first = used[0]?;
+        let mut handles = [first; 4];
+        for (slot, h) in handles.iter_mut().zip(used.iter()) {
+            *slot = h.unwrap_or(first);
+        }
         // `in` policies for this host, `fwd` ones for transit traffic.
-        if self.sadb.check_inbound_decrypted_in_or_fwd(&handles, &flow, now).is_err() {
+        if self.sadb.check_inbound_decrypted_in_or_fwd(&handles[..layers], &flow, now).is_err() {
             self.drop(Drop::InboundPolicy);
             return None;
         }
