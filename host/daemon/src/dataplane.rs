@@ -186,6 +186,30 @@ impl Dataplane {
             }
             Outbound::Protect { sas, .. } => sas,
         };
+        // The common case, one tunnel-mode ESP SA: place the packet after the
+        // SA's headroom and encrypt it where it lies (one copy, not two).
+        if let [h] = sas.as_slice() {
+            let hr = self.sadb.sad().get(*h).and_then(|e| e.state.tunnel_headroom());
+            if let Some(hr) = hr.filter(|hr| hr + pkt.len() + 256 <= self.a.len()) {
+                if self.sadb.sad_mut().account(*h, pkt.len() as u64, now).is_err() {
+                    self.drop(Drop::SaExpired);
+                    return None;
+                }
+                self.a[hr..hr + pkt.len()].copy_from_slice(pkt);
+                let e = self.sadb.sad_mut().get_mut(*h)?;
+                return match e.state.encapsulate_in_place(&mut self.a, pkt.len()) {
+                    Ok(p) => {
+                        let len = p.len();
+                        self.counters.out_protected += 1;
+                        Some(Out::Protected(&self.a[..len]))
+                    }
+                    Err(r) => {
+                        self.engine_drops.count(r);
+                        None
+                    }
+                };
+            }
+        }
         let mut a = std::mem::take(&mut self.a);
         let mut b = std::mem::take(&mut self.b);
         let n = pkt.len().min(a.len());

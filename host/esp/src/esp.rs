@@ -93,6 +93,18 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
     out[icv_start - 2] = pad_len as u8;
     out[icv_start - 1] = next_header;
 
+    seal(sa, out, h, padded, total, seq)?;
+    Ok((total, seq))
+}
+
+/// Encrypts and authenticates an ESP packet laid out in `out[..total]`:
+/// `[IP header (h bytes)][SPI|seq][IV][plaintext|padding|trailer][ICV]`.
+#[inline]
+fn seal(sa: &Sa, out: &mut [u8], h: usize, padded: usize, total: usize, seq: u64) -> Result<(), DropReason> {
+    let cfg = &sa.cfg;
+    let iv_start = h + HEADER_LEN;
+    let ct_start = iv_start + sa.iv_len;
+    let icv_start = ct_start + padded;
     match &sa.keys {
         Keys::Aead { aead, salt } => {
             // RFC 4106 §3.1 / RFC 7634 §2: the 64-bit sequence number is the IV.
@@ -116,6 +128,47 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
         Keys::NullHmac { integ } => mac(&**integ, cfg.esn, seq, &mut out[h..total], icv_start - h),
         Keys::Ah { .. } => return Err(DropReason::Unsupported),
     }
+    Ok(())
+}
+
+/// Outbound ESP in tunnel mode without copying the payload: the inner packet
+/// already sits at `buf[headroom..headroom + len]` (headroom = outer header +
+/// ESP header + IV, see [`Sa::tunnel_headroom`]); the outer header and ESP
+/// header are written in front of it, padding and ICV after it, and the
+/// payload is encrypted where it lies.
+pub(crate) fn encapsulate_in_place(sa: &mut Sa, buf: &mut [u8], len: usize) -> Result<(usize, u64), DropReason> {
+    if sa.cfg.mode != Mode::Tunnel {
+        return Err(DropReason::Unsupported);
+    }
+    let h = sa.outer.len();
+    let ct_start = h + HEADER_LEN + sa.iv_len;
+    let inner = buf.get(ct_start..ct_start + len).ok_or(DropReason::BufferTooSmall)?;
+    let (v6, plen) = ip::inner_packet(inner)?;
+    // What the outer header copies from the inner one (TOS/traffic class, DF).
+    let mut ih = [0u8; 8];
+    ih.copy_from_slice(&inner[..8]);
+    let next_header = if v6 { ip::PROTO_IPV6 } else { ip::PROTO_IPV4 };
+    let padded = align(plen + TRAILER_LEN, sa.block);
+    let pad_len = padded - plen - TRAILER_LEN;
+    let icv_start = ct_start + padded;
+    let total = icv_start + sa.icv_len;
+    if total > buf.len() {
+        return Err(DropReason::BufferTooSmall);
+    }
+    if total - if sa.cfg.dst.is_ipv6() { ip::IPV6_HEADER_LEN } else { 0 } > usize::from(u16::MAX) {
+        return Err(DropReason::TooBig);
+    }
+    let seq = sa.next_seq()?;
+    sa.outer.emit(buf, &ih, total, sa.ident)?;
+    buf[h..h + 4].copy_from_slice(&sa.cfg.spi.to_be_bytes());
+    buf[h + 4..h + 8].copy_from_slice(&(seq as u32).to_be_bytes());
+    let pt_end = ct_start + plen;
+    for (i, b) in buf[pt_end..pt_end + pad_len].iter_mut().enumerate() {
+        *b = (i + 1) as u8;
+    }
+    buf[icv_start - 2] = pad_len as u8;
+    buf[icv_start - 1] = next_header;
+    seal(sa, buf, h, padded, total, seq)?;
     Ok((total, seq))
 }
 

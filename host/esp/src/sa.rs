@@ -155,6 +155,39 @@ impl Sa {
         }
     }
 
+    /// Bytes in front of the inner packet that [`Sa::encapsulate_in_place`]
+    /// needs (outer header + ESP header + IV); `None` unless this is a
+    /// tunnel-mode ESP SA.
+    pub fn tunnel_headroom(&self) -> Option<usize> {
+        (self.cfg.protocol == Protocol::Esp && self.cfg.mode == Mode::Tunnel)
+            .then(|| self.outer.len() + esprit_wire::esp::HEADER_LEN + self.iv_len)
+    }
+
+    /// Like [`Sa::encapsulate`] for tunnel-mode ESP, but without copying the
+    /// packet: the inner packet of `len` bytes must already be at
+    /// `buf[self.tunnel_headroom()?..]`, and `buf` must have room for the
+    /// trailer and ICV after it ([`Sa::overhead`]). The outer packet is
+    /// written at `buf[..n]`; the inner packet is encrypted where it lies.
+    pub fn encapsulate_in_place<'a>(&mut self, buf: &'a mut [u8], len: usize) -> Result<&'a mut [u8], DropReason> {
+        let r = match self.cfg.protocol {
+            Protocol::Esp => esp::encapsulate_in_place(self, buf, len),
+            Protocol::Ah => Err(DropReason::Unsupported),
+        };
+        match r {
+            Ok((n, seq)) => {
+                self.seq_out = seq;
+                self.ident = self.ident.wrapping_add(1);
+                self.stats.packets_out += 1;
+                self.stats.bytes_out += n as u64;
+                Ok(&mut buf[..n])
+            }
+            Err(e) => {
+                self.stats.drops_out.count(e);
+                Err(e)
+            }
+        }
+    }
+
     /// Verifies and removes one layer of protection from a full outer IP
     /// packet (raw ESP/AH, IPv4 or IPv6); writes the inner IP packet into `out`.
     pub fn decapsulate<'a>(&mut self, packet: &[u8], out: &'a mut [u8]) -> Result<&'a mut [u8], DropReason> {
