@@ -261,9 +261,18 @@ fn backpressure_keeps_buffers_bounded() {
         read += c.read(&mut buf).unwrap();
         std::thread::sleep(Duration::from_millis(10));
     }
-    let w_before = written.load(std::sync::atomic::Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(500));
-    let w_after = written.load(std::sync::atomic::Ordering::SeqCst);
+    // Once nobody reads, the kernel buffers on the way fill up (their size is
+    // autotuned, so this takes a moment) and then the server must stall.
+    let stall_deadline = Instant::now() + Duration::from_secs(15);
+    let (mut w_before, mut w_after);
+    loop {
+        w_before = written.load(std::sync::atomic::Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(700));
+        w_after = written.load(std::sync::atomic::Ordering::SeqCst);
+        if w_before == w_after || Instant::now() > stall_deadline {
+            break;
+        }
+    }
     let (sa, sb, max_buffered, max_queue) = pair.stats.lock().unwrap().clone();
     eprintln!(
         "slow reader: read {read} B, server wrote {w_after} B; max buffered in a netstack {max_buffered} B, max queue {max_queue} pkts; A {sa:?} B {sb:?}"
