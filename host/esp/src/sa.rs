@@ -140,13 +140,21 @@ impl Sa {
             Protocol::Esp => esp::encapsulate(self, packet, out),
             Protocol::Ah => ah::encapsulate(self, packet, out),
         };
+        let n = self.account_out(r)?;
+        Ok(&mut out[..n])
+    }
+
+    /// Books an outbound result: commits the sequence number and counters,
+    /// or counts the drop. Returns the outer packet length.
+    #[inline]
+    fn account_out(&mut self, r: Result<(usize, u64), DropReason>) -> Result<usize, DropReason> {
         match r {
             Ok((n, seq)) => {
                 self.seq_out = seq;
                 self.ident = self.ident.wrapping_add(1);
                 self.stats.packets_out += 1;
                 self.stats.bytes_out += n as u64;
-                Ok(&mut out[..n])
+                Ok(n)
             }
             Err(e) => {
                 self.stats.drops_out.count(e);
@@ -173,19 +181,8 @@ impl Sa {
             Protocol::Esp => esp::encapsulate_in_place(self, buf, len),
             Protocol::Ah => Err(DropReason::Unsupported),
         };
-        match r {
-            Ok((n, seq)) => {
-                self.seq_out = seq;
-                self.ident = self.ident.wrapping_add(1);
-                self.stats.packets_out += 1;
-                self.stats.bytes_out += n as u64;
-                Ok(&mut buf[..n])
-            }
-            Err(e) => {
-                self.stats.drops_out.count(e);
-                Err(e)
-            }
-        }
+        let n = self.account_out(r)?;
+        Ok(&mut buf[..n])
     }
 
     /// Verifies and removes one layer of protection from a full outer IP
