@@ -1,7 +1,11 @@
-//! A loaded `auth` world plugin (minimal for now: load and call; the IKE
-//! engine drives it later). Faults are contained like policy faults: the
-//! instance is dropped and the call returns an error (authentication fails
-//! closed).
+//! A loaded `auth` world plugin: the IKE engine calls `produce` for our AUTH
+//! payload and `verify` for the peer's (RFC 7296 §2.15). Faults are contained
+//! like policy faults: the instance is dropped and the call returns an error
+//! (authentication fails closed).
+//!
+//! The context's `sk_p` (the signer's SK_pi/SK_pr) is handed only to plugins
+//! whose `method()` is 13, NULL authentication (RFC 7619 §2.1), the one
+//! method that needs it; every other plugin sees it empty.
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +18,8 @@ use crate::fault::classify;
 use crate::host_crypto::KeyStore;
 use crate::loader;
 use crate::state::HostState;
-pub use crate::v0_1::auth::AuthContext;
+pub use crate::v0_1::auth::{AuthContext, IkeRole};
+pub use crate::v0_1::policy::esprit::plugin::crypto::HashAlg;
 use crate::v0_1::auth::{Auth, AuthPre};
 use crate::v0_1::WIT_VERSION;
 
@@ -27,7 +32,12 @@ pub struct AuthPlugin {
     config: Arc<BTreeMap<String, String>>,
     keys: Arc<KeyStore>,
     live: Mutex<Option<(Store<HostState>, Auth)>>,
+    /// The plugin's `method()`, asked once at load.
+    method: u8,
 }
+
+/// IKEv2 Auth Method 13: NULL authentication (RFC 7619).
+pub const METHOD_NULL: u8 = 13;
 
 impl AuthPlugin {
     /// Compile, link, instantiate and `init` an auth plugin; `keys` are the
@@ -43,9 +53,10 @@ impl AuthPlugin {
             reason: format!("{e:#}"),
         })?;
         let config = Arc::new(spec.config.clone());
-        let p = AuthPlugin { spec, version, engine: engine.clone(), pre, config, keys, live: Mutex::new(None) };
+        let mut p = AuthPlugin { spec, version, engine: engine.clone(), pre, config, keys, live: Mutex::new(None), method: 0 };
         let inst = p.instantiate().map_err(|reason| PluginError::Init { name: p.spec.name.clone(), reason })?;
         *p.live.lock().unwrap_or_else(|e| e.into_inner()) = Some(inst);
+        p.method = p.with(|s, a| a.call_method(s)).map_err(|reason| PluginError::Init { name: p.spec.name.clone(), reason })?;
         Ok(p)
     }
 
@@ -85,18 +96,39 @@ impl AuthPlugin {
         }
     }
 
-    /// The IKEv2 Auth Method the plugin implements.
+    /// The IKEv2 Auth Method the plugin implements (asked once at load).
     pub fn method(&self) -> Result<u8, String> {
-        self.with(|s, a| a.call_method(s))
+        Ok(self.method)
+    }
+
+    /// The name from the plugin spec.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// `ctx` as this plugin may see it: without SK_p unless it is a NULL
+    /// authentication plugin.
+    fn scoped<'a>(&self, ctx: &'a AuthContext) -> std::borrow::Cow<'a, AuthContext> {
+        if self.method == METHOD_NULL || ctx.sk_p.is_empty() {
+            std::borrow::Cow::Borrowed(ctx)
+        } else {
+            let mut c = ctx.clone();
+            c.sk_p = Vec::new();
+            std::borrow::Cow::Owned(c)
+        }
     }
 
     /// Produce our AUTH data.
     pub fn produce(&self, ctx: &AuthContext) -> Result<Vec<u8>, String> {
-        self.with(|s, a| a.call_produce(s, ctx))?
+        let ctx = self.scoped(ctx);
+        self.with(|s, a| a.call_produce(s, &ctx))?
     }
 
-    /// Verify the peer's AUTH data.
+    /// Verify the peer's AUTH data: `Ok(true)` authenticated, `Ok(false)` a
+    /// wrong AUTH value, `Err` a reason to log (no key for the peer,
+    /// certificate problems, a fault).
     pub fn verify(&self, ctx: &AuthContext, auth_data: &[u8]) -> Result<bool, String> {
-        self.with(|s, a| a.call_verify(s, ctx, auth_data))?
+        let ctx = self.scoped(ctx);
+        self.with(|s, a| a.call_verify(s, &ctx, auth_data))?
     }
 }

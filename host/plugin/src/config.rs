@@ -12,7 +12,18 @@
 //!
 //! [config]                     # the plugin's own section (host.config-get)
 //! allow = ["10.0.0.0/8", "192.0.2.0/24:443"]
+//!
+//! [config_files]               # more config keys, each the UTF-8 text of a file
+//! ca = "cacert.pem"            # (path relative to the spec file's directory)
 //! ```
+//!
+//! `[config]` values are flattened by [`flatten_section`]; a nested table
+//! (`[config.secrets.b]`) becomes dotted keys (`secrets.b.secret`).
+//! `[config_files]` entries are read when the spec is parsed (at load and at
+//! every reload of the spec) and appear through `host.config-get` under their
+//! own key, so a plugin cannot tell them from inline text (e.g. the x509-auth
+//! plugin's `ca`). A key may be in one of the two tables, not both. Editing
+//! only the referenced file does not trigger a hot reload; touch the spec.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -113,6 +124,7 @@ impl PluginSpec {
         let name = table.get("name").and_then(|v| v.as_str()).ok_or("missing string `name`")?;
         let path = table.get("path").and_then(|v| v.as_str()).ok_or("missing string `path`")?;
         let mut spec = PluginSpec::new(name, base_dir.join(path));
+        let mut file_values = BTreeMap::new();
         let s = &mut spec.settings;
         for (key, value) in table {
             let int = || value.as_integer().filter(|v| *v >= 0).map(|v| v as u64).ok_or(format!("`{key}` must be a non-negative integer"));
@@ -134,10 +146,26 @@ impl PluginSpec {
                 }
                 "config" => {
                     let section = value.as_table().ok_or("`config` must be a table")?;
-                    spec.config = flatten_section(section)?;
+                    spec.config.extend(flatten_section(section)?);
+                }
+                "config_files" => {
+                    let files = value.as_table().ok_or("`config_files` must be a table of file paths")?;
+                    for (k, v) in files {
+                        let rel = v.as_str().ok_or(format!("config_files `{k}` must be a string (a file path)"))?;
+                        let path = base_dir.join(rel);
+                        let text = std::fs::read_to_string(&path)
+                            .map_err(|e| format!("config_files `{k}`: cannot read {} as UTF-8 text: {e}", path.display()))?;
+                        file_values.insert(k.clone(), text);
+                    }
                 }
                 other => return Err(format!("unknown key `{other}`")),
             }
+        }
+        for (k, text) in file_values {
+            if spec.config.contains_key(&k) {
+                return Err(format!("config key `{k}` is set in both [config] and [config_files]; keep one"));
+            }
+            spec.config.insert(k, text);
         }
         Ok(spec)
     }
@@ -145,8 +173,15 @@ impl PluginSpec {
 
 /// Flatten a plugin's config section for `host.config-get`: strings as they
 /// are, numbers/booleans/datetimes in TOML syntax, arrays of scalars joined
-/// with ","; nested tables are rejected.
+/// with ","; nested tables become dotted keys (`a.b.c`); tables inside
+/// arrays are rejected.
 pub fn flatten_section(section: &toml::Table) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    flatten_into(section, "", &mut out)?;
+    Ok(out)
+}
+
+fn flatten_into(section: &toml::Table, prefix: &str, out: &mut BTreeMap<String, String>) -> Result<(), String> {
     fn scalar(key: &str, v: &toml::Value) -> Result<String, String> {
         match v {
             toml::Value::String(s) => Ok(s.clone()),
@@ -157,15 +192,19 @@ pub fn flatten_section(section: &toml::Table) -> Result<BTreeMap<String, String>
             _ => Err(format!("config `{key}`: only scalars and arrays of scalars are allowed")),
         }
     }
-    let mut out = BTreeMap::new();
     for (key, v) in section {
+        let key = format!("{prefix}{key}");
         let s = match v {
-            toml::Value::Array(items) => items.iter().map(|i| scalar(key, i)).collect::<Result<Vec<_>, _>>()?.join(","),
-            other => scalar(key, other)?,
+            toml::Value::Table(t) => {
+                flatten_into(t, &format!("{key}."), out)?;
+                continue;
+            }
+            toml::Value::Array(items) => items.iter().map(|i| scalar(&key, i)).collect::<Result<Vec<_>, _>>()?.join(","),
+            other => scalar(&key, other)?,
         };
-        out.insert(key.clone(), s);
+        out.insert(key, s);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -208,11 +247,36 @@ mod tests {
             "name = \"a\"\npath = \"a\"\nbogus = 1",
             "name = \"a\"\npath = \"a\"\ndeadline_us = -1",
             "name = \"a\"\npath = \"a\"\non_failure = \"maybe\"",
-            "name = \"a\"\npath = \"a\"\n[config]\nt = { x = 1 }",
+            "name = \"a\"\npath = \"a\"\n[config]\nt = [{ x = 1 }]",
+            "name = \"a\"\npath = \"a\"\n[config_files]\nca = 3",
+            "name = \"a\"\npath = \"a\"\n[config_files]\nca = \"/nonexistent/ca.pem\"",
             "name = \"a\"\npath = \"a\"\nconfig = 3",
             "name = ",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn nested_tables_flatten_to_dotted_keys() {
+        let s = parse("name = \"a\"\npath = \"a\"\n[config.secrets.b]\nid = \"b.example\"\nsecret = \"x, y\"\n").expect("parse");
+        assert_eq!(s.config["secrets.b.id"], "b.example");
+        assert_eq!(s.config["secrets.b.secret"], "x, y");
+    }
+
+    #[test]
+    fn config_files_are_read_relative_to_the_spec() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").expect("write");
+        let text = "name = \"a\"\npath = \"a.wasm\"\n[config]\nx = 1\n[config_files]\nca = \"ca.pem\"\n";
+        let s = PluginSpec::from_toml(text, dir.path(), &dir.path().join("p.toml")).expect("parse");
+        assert_eq!(s.config["ca"], "-----BEGIN CERTIFICATE-----\n");
+        assert_eq!(s.config["x"], "1");
+        let both = "name = \"a\"\npath = \"a.wasm\"\n[config]\nca = \"inline\"\n[config_files]\nca = \"ca.pem\"\n";
+        let err = PluginSpec::from_toml(both, dir.path(), &dir.path().join("p.toml")).expect_err("both");
+        assert!(err.to_string().contains("both [config] and [config_files]"), "{err}");
+        let missing = "name = \"a\"\npath = \"a.wasm\"\n[config_files]\nca = \"nope.pem\"\n";
+        let err = PluginSpec::from_toml(missing, dir.path(), &dir.path().join("p.toml")).expect_err("missing");
+        assert!(err.to_string().contains("nope.pem") && err.to_string().contains("p.toml"), "{err}");
     }
 }

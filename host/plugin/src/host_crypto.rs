@@ -53,7 +53,10 @@ impl KeyStore {
                     .map_err(|_| bad())?,
                 scheme,
             ),
-            SignatureScheme::RsaPssSha256 | SignatureScheme::RsaPkcs1Sha256 => {
+            SignatureScheme::RsaPssSha256
+            | SignatureScheme::RsaPkcs1Sha256
+            | SignatureScheme::RsaPkcs1Sha384
+            | SignatureScheme::RsaPkcs1Sha512 => {
                 PrivateKey::Rsa(signature::RsaKeyPair::from_pkcs8(pkcs8_der).map_err(|_| bad())?)
             }
         };
@@ -71,11 +74,18 @@ impl KeyStore {
                 .sign(&rng, message)
                 .map(|sig| sig.as_ref().to_vec())
                 .map_err(|_| "ECDSA signing failed".to_string()),
-            (PrivateKey::Rsa(k), SignatureScheme::RsaPssSha256 | SignatureScheme::RsaPkcs1Sha256) => {
-                let padding: &'static dyn signature::RsaEncoding = if scheme == SignatureScheme::RsaPssSha256 {
-                    &signature::RSA_PSS_SHA256
-                } else {
-                    &signature::RSA_PKCS1_SHA256
+            (
+                PrivateKey::Rsa(k),
+                SignatureScheme::RsaPssSha256
+                | SignatureScheme::RsaPkcs1Sha256
+                | SignatureScheme::RsaPkcs1Sha384
+                | SignatureScheme::RsaPkcs1Sha512,
+            ) => {
+                let padding: &'static dyn signature::RsaEncoding = match scheme {
+                    SignatureScheme::RsaPssSha256 => &signature::RSA_PSS_SHA256,
+                    SignatureScheme::RsaPkcs1Sha384 => &signature::RSA_PKCS1_SHA384,
+                    SignatureScheme::RsaPkcs1Sha512 => &signature::RSA_PKCS1_SHA512,
+                    _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut sig = vec![0u8; k.public_modulus_len()];
                 k.sign(padding, &rng, message, &mut sig).map_err(|_| "RSA signing failed".to_string())?;
@@ -110,6 +120,8 @@ pub fn hmac(alg: HashAlg, key: &[u8], data: &[u8]) -> Vec<u8> {
 }
 
 /// Verify a signature; malformed keys or signatures verify as `false`.
+/// `public_key` is a DER SubjectPublicKeyInfo (the WIT contract; aws-lc-rs
+/// parses it for every scheme) or the scheme's bare key encoding.
 pub fn verify(scheme: SignatureScheme, public_key: &[u8], message: &[u8], sig: &[u8]) -> bool {
     let alg: &'static dyn signature::VerificationAlgorithm = match scheme {
         SignatureScheme::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1,
@@ -117,6 +129,8 @@ pub fn verify(scheme: SignatureScheme, public_key: &[u8], message: &[u8], sig: &
         SignatureScheme::Ed25519 => &signature::ED25519,
         SignatureScheme::RsaPssSha256 => &signature::RSA_PSS_2048_8192_SHA256,
         SignatureScheme::RsaPkcs1Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+        SignatureScheme::RsaPkcs1Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+        SignatureScheme::RsaPkcs1Sha512 => &signature::RSA_PKCS1_2048_8192_SHA512,
     };
     signature::UnparsedPublicKey::new(alg, public_key).verify(message, sig).is_ok()
 }
@@ -155,5 +169,54 @@ mod tests {
         assert!(ks.sign("host", SignatureScheme::EcdsaP256Sha256, b"x").is_err());
         assert!(ks.insert_pkcs8("bad", SignatureScheme::Ed25519, &[1, 2, 3]).is_err());
         assert!(!format!("{ks:?}").contains(&format!("{:?}", doc.as_ref())));
+    }
+
+    /// The WIT contract: every scheme verifies with a DER SubjectPublicKeyInfo.
+    #[test]
+    fn verify_takes_spki_for_every_scheme() {
+        let rng = SystemRandom::new();
+        let ed = signature::Ed25519KeyPair::generate_pkcs8(&rng).expect("keygen");
+        let p256 = signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &rng).expect("keygen");
+        let p384 = signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &rng).expect("keygen");
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("keygen");
+        let rsa_doc = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&rsa).expect("pkcs8");
+        let rsa_spki = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(rsa.public_key())
+            .expect("spki")
+            .as_ref()
+            .to_vec();
+        let spki = |kp: &signature::EcdsaKeyPair| {
+            aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(kp.public_key())
+                .expect("spki")
+                .as_ref()
+                .to_vec()
+        };
+        let p256_kp = signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, p256.as_ref()).expect("p256");
+        let p384_kp = signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P384_SHA384_ASN1_SIGNING, p384.as_ref()).expect("p384");
+        let ed_kp = signature::Ed25519KeyPair::from_pkcs8(ed.as_ref()).expect("ed");
+        let ed_spki = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::PublicKeyX509Der>::as_der(ed_kp.public_key())
+            .expect("spki")
+            .as_ref()
+            .to_vec();
+        let mut ks = KeyStore::default();
+        ks.insert_pkcs8("ed", SignatureScheme::Ed25519, ed.as_ref()).expect("ed");
+        ks.insert_pkcs8("p256", SignatureScheme::EcdsaP256Sha256, p256.as_ref()).expect("p256");
+        ks.insert_pkcs8("p384", SignatureScheme::EcdsaP384Sha384, p384.as_ref()).expect("p384");
+        for s in [SignatureScheme::RsaPssSha256, SignatureScheme::RsaPkcs1Sha256, SignatureScheme::RsaPkcs1Sha384, SignatureScheme::RsaPkcs1Sha512] {
+            ks.insert_pkcs8(&format!("{s:?}"), s, rsa_doc.as_ref()).expect("rsa");
+        }
+        let cases = [
+            ("ed".to_string(), SignatureScheme::Ed25519, ed_spki),
+            ("p256".to_string(), SignatureScheme::EcdsaP256Sha256, spki(&p256_kp)),
+            ("p384".to_string(), SignatureScheme::EcdsaP384Sha384, spki(&p384_kp)),
+            (format!("{:?}", SignatureScheme::RsaPssSha256), SignatureScheme::RsaPssSha256, rsa_spki.clone()),
+            (format!("{:?}", SignatureScheme::RsaPkcs1Sha256), SignatureScheme::RsaPkcs1Sha256, rsa_spki.clone()),
+            (format!("{:?}", SignatureScheme::RsaPkcs1Sha384), SignatureScheme::RsaPkcs1Sha384, rsa_spki.clone()),
+            (format!("{:?}", SignatureScheme::RsaPkcs1Sha512), SignatureScheme::RsaPkcs1Sha512, rsa_spki),
+        ];
+        for (handle, scheme, spki) in cases {
+            let sig = ks.sign(&handle, scheme, b"octets").expect("sign");
+            assert!(verify(scheme, &spki, b"octets", &sig), "{scheme:?} with SPKI");
+            assert!(!verify(scheme, &spki, b"octetz", &sig), "{scheme:?} wrong message");
+        }
     }
 }

@@ -4,7 +4,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{engine, spec};
-use esprit_plugin::auth::{AuthContext, AuthPlugin};
+use esprit_plugin::auth::{AuthContext, AuthPlugin, IkeRole};
 use esprit_plugin::host_crypto;
 use esprit_plugin::v0_1::policy::esprit::plugin::crypto::HashAlg;
 use esprit_plugin::v0_1::wit::Identity;
@@ -12,10 +12,13 @@ use esprit_plugin::v0_1::wit::Identity;
 fn ctx(octets: &[u8]) -> AuthContext {
     AuthContext {
         method: 2,
+        prf: HashAlg::Sha256,
+        role: IkeRole::Initiator,
         local_id: Identity::Fqdn("a.example".into()),
         peer_id: Identity::Fqdn("b.example".into()),
         signed_octets: octets.to_vec(),
         peer_certs: vec![],
+        sk_p: vec![],
     }
 }
 
