@@ -1,0 +1,79 @@
+//! What the operator configured, as the IKE core needs it.
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use crate::message::{Identity, TrafficSelector};
+use crate::proposal::ProposalSpec;
+
+/// IPsec mode of a CHILD_SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Tunnel,
+    Transport,
+}
+
+/// One CHILD_SA template.
+#[derive(Debug, Clone)]
+pub struct ChildConfig {
+    pub name: String,
+    pub proposals: Vec<ProposalSpec>,
+    pub mode: Mode,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    /// CHILD_SA rekey interval.
+    pub rekey: Option<Duration>,
+}
+
+/// One peer (a swanctl "connection").
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub name: String,
+    /// `None`: respond to any address.
+    pub remote: Option<IpAddr>,
+    pub remote_port: u16,
+    pub local_id: Identity,
+    /// `None`: any identity the auth backend accepts.
+    pub remote_id: Option<Identity>,
+    /// Auth backend (plugin) name.
+    pub auth: String,
+    pub ike: Vec<ProposalSpec>,
+    pub children: Vec<ChildConfig>,
+    /// Our certificate (DER), sent in a CERT payload.
+    pub cert: Option<Vec<u8>>,
+    /// SHA-1 hashes of trusted CA public keys, sent in CERTREQ (RFC 7296 §3.7).
+    pub certreq: Vec<Vec<u8>>,
+    pub ike_rekey: Option<Duration>,
+    pub dpd: Option<Duration>,
+    /// Initiator: request a virtual IPv4 address (CP CFG_REQUEST).
+    pub request_vip: bool,
+    /// Responder: hand out virtual IPv4 addresses from this pool.
+    pub pool: Option<(Ipv4Addr, u8)>,
+}
+
+/// Endpoint-wide settings.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Half-open IKE SAs above which COOKIEs are demanded (RFC 7296 §2.6).
+    pub cookie_threshold: usize,
+    pub retransmit_timeout: Duration,
+    pub retransmit_tries: u32,
+    /// NAT-T keepalive interval (RFC 3948 §2.3).
+    pub keepalive: Duration,
+    /// How long a half-open responder SA may live.
+    pub half_open_timeout: Duration,
+    /// The NAT-T port we use (our 4500).
+    pub natt_port: u16,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            cookie_threshold: 64,
+            retransmit_timeout: Duration::from_secs(1),
+            retransmit_tries: 5,
+            keepalive: Duration::from_secs(20),
+            half_open_timeout: Duration::from_secs(30),
+            natt_port: 4500,
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! What the endpoint asks its host to do: send datagrams, install and
+//! remove CHILD_SAs, and report IKE SA state.
+use std::net::{Ipv4Addr, SocketAddr};
+
+use zeroize::Zeroizing;
+
+use crate::config::Mode;
+use crate::message::{Identity, TrafficSelector};
+use crate::proposal::ChildAlgs;
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Our address and port to send from (the port says which socket).
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// Prefix the 4-byte non-ESP marker (RFC 3948 §2.2): on NAT-T ports.
+    pub non_esp_marker: bool,
+    pub data: Vec<u8>,
+}
+
+/// A negotiated CHILD_SA pair to install.
+pub struct ChildSaUp {
+    pub conn: String,
+    pub child: String,
+    /// Stable per CHILD_SA lineage (kept across rekeys).
+    pub reqid: u32,
+    pub mode: Mode,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// ESP in UDP (NAT detected).
+    pub encap: bool,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub algs: ChildAlgs,
+    /// Inbound keys: encryption (AEAD: key | 4-byte salt) and integrity.
+    pub enc_in: Zeroizing<Vec<u8>>,
+    pub integ_in: Zeroizing<Vec<u8>>,
+    pub enc_out: Zeroizing<Vec<u8>>,
+    pub integ_out: Zeroizing<Vec<u8>>,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    /// The inbound SPI of the SA this one replaces (rekey).
+    pub replaces: Option<u32>,
+}
+
+impl std::fmt::Debug for ChildSaUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildSaUp")
+            .field("conn", &self.conn)
+            .field("child", &self.child)
+            .field("spi_in", &format_args!("{:08x}", self.spi_in))
+            .field("spi_out", &format_args!("{:08x}", self.spi_out))
+            .field("algs", &self.algs.name())
+            .field("local_ts", &self.local_ts)
+            .field("remote_ts", &self.remote_ts)
+            .field("replaces", &self.replaces)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something the host should act on or log.
+#[derive(Debug)]
+pub enum Event {
+    /// An IKE SA is authenticated and usable.
+    IkeUp { conn: String, local: SocketAddr, remote: SocketAddr, peer_id: Identity, algs: String, rekeyed: bool },
+    /// An IKE SA is gone (deleted, failed, dead peer).
+    IkeDown { conn: String, remote: SocketAddr, reason: String },
+    /// Install this CHILD_SA.
+    ChildUp(ChildSaUp),
+    /// Remove this CHILD_SA (both SPIs).
+    ChildDown { conn: String, child: String, reqid: u32, spi_in: u32, spi_out: u32, local: SocketAddr, remote: SocketAddr },
+    /// Establishing failed before any CHILD_SA existed (OE falls back on this).
+    SetupFailed { conn: String, remote: SocketAddr, reason: String },
+    /// The responder assigned us a virtual IP.
+    VirtualIp { conn: String, addr: Ipv4Addr },
+}

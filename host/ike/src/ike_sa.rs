@@ -1,0 +1,345 @@
+//! One IKE SA: its keys, message-ID windows, the request in flight with its
+//! retransmissions, and its CHILD_SAs. Exchanges live in `exchange/`.
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use esprit_crypto::Provider;
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::auth::AuthBackend;
+use crate::config::{EndpointConfig, Mode, PeerConfig};
+use crate::dh::KeyExchange;
+use crate::event::{Event, Transmit};
+use crate::keymat::IkeKeys;
+use crate::message::payload::emit_chain;
+use crate::message::{Header, Identity, Payload, TrafficSelector};
+use crate::proposal::{ChildAlgs, IkeAlgs};
+use crate::sk::SkCrypto;
+use crate::stats::Stats;
+use crate::types::{flags, ExchangeType, IkeSpi};
+
+/// Everything an exchange needs besides its IKE SA.
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub cfg: &'a EndpointConfig,
+    pub peers: &'a [PeerConfig],
+    pub rng: &'a mut dyn RngCore,
+    pub auth: &'a mut dyn AuthBackend,
+    pub provider: &'static dyn Provider,
+    pub events: &'a mut VecDeque<Event>,
+    pub transmits: &'a mut VecDeque<Transmit>,
+    pub stats: &'a mut Stats,
+    pub next_reqid: &'a mut u32,
+    /// Virtual IPs handed out, per conn pool.
+    pub leases: &'a mut Vec<(String, Ipv4Addr)>,
+}
+
+impl Ctx<'_> {
+    pub fn spi32(&mut self) -> u32 {
+        loop {
+            let v = self.rng.next_u32();
+            // SPIs 0..=255 are reserved (RFC 4303 §2.1).
+            if v > 255 {
+                return v;
+            }
+        }
+    }
+    pub fn nonce(&mut self) -> Vec<u8> {
+        let mut n = vec![0u8; 32];
+        self.rng.fill_bytes(&mut n);
+        n
+    }
+    pub fn reqid(&mut self) -> u32 {
+        *self.next_reqid += 1;
+        *self.next_reqid
+    }
+}
+
+/// IKE SA life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IkeState {
+    /// Initiator: IKE_SA_INIT sent.
+    InitSent,
+    /// Responder: IKE_SA_INIT answered, waiting for IKE_AUTH.
+    HalfOpen,
+    /// Initiator: IKE_AUTH sent.
+    AuthSent,
+    Established,
+    /// Replaced by a rekeyed IKE SA; waiting for the delete.
+    Rekeyed,
+    /// Being deleted or failed: the endpoint removes it.
+    Dead,
+}
+
+/// A CHILD_SA as the IKE SA tracks it.
+#[derive(Debug, Clone)]
+pub struct ChildSa {
+    pub cfg: usize,
+    pub name: String,
+    pub reqid: u32,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub algs: ChildAlgs,
+    pub mode: Mode,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub rekey_at: Option<Instant>,
+    /// A rekey of this SA is in progress (by us).
+    pub rekeying: bool,
+    /// Nonces of the exchange that created it (collision tie-break, §2.8.1).
+    pub nonces: (Vec<u8>, Vec<u8>),
+    /// We initiated the exchange that created it.
+    pub created_by_us: bool,
+}
+
+/// A request of ours that waits for its response.
+pub(crate) struct InFlight {
+    pub mid: u32,
+    pub datagram: Vec<u8>,
+    pub sent: u32,
+    pub next_at: Instant,
+    pub pending: Pending,
+}
+
+/// What we asked, so the response can be handled.
+pub(crate) enum Pending {
+    SaInit { child: Option<usize> },
+    Auth { child: Option<usize>, spi_in: u32 },
+    CreateChild { child: usize, spi_in: u32, nonce: Vec<u8>, ke: Option<KeyExchange>, rekey_of: Option<u32> },
+    RekeyIke { new_spi: IkeSpi, nonce: Vec<u8>, ke: Option<KeyExchange> },
+    DeleteChild { spis: Vec<u32> },
+    DeleteIke,
+    Dpd,
+}
+
+/// Work to start when the request window is free.
+#[derive(Debug, Clone)]
+pub(crate) enum Task {
+    CreateChild { child: usize, local_ts: Option<Vec<TrafficSelector>>, remote_ts: Option<Vec<TrafficSelector>> },
+    RekeyChild { spi_in: u32 },
+    RekeyIke,
+    DeleteChild { spi_in: u32 },
+    DeleteIke,
+    Dpd,
+}
+
+/// One IKE SA.
+pub struct IkeSa {
+    pub(crate) peer: usize,
+    pub(crate) initiator: bool,
+    pub(crate) spi_i: IkeSpi,
+    pub(crate) spi_r: IkeSpi,
+    pub(crate) state: IkeState,
+    pub(crate) local: SocketAddr,
+    pub(crate) remote: SocketAddr,
+    pub(crate) nat: bool,
+    pub(crate) algs: Option<IkeAlgs>,
+    pub(crate) keys: Option<IkeKeys>,
+    pub(crate) sk: Option<SkCrypto>,
+    pub(crate) ni: Vec<u8>,
+    pub(crate) nr: Vec<u8>,
+    pub(crate) ke: Option<KeyExchange>,
+    pub(crate) dh_group: u16,
+    pub(crate) init_request: Vec<u8>,
+    pub(crate) init_response: Vec<u8>,
+    pub(crate) cookie: Option<Vec<u8>>,
+    pub(crate) next_mid: u32,
+    pub(crate) peer_mid: u32,
+    pub(crate) last_response: Option<(u32, Vec<u8>)>,
+    pub(crate) in_flight: Option<InFlight>,
+    pub(crate) tasks: VecDeque<Task>,
+    pub(crate) children: Vec<ChildSa>,
+    pub(crate) peer_id: Option<Identity>,
+    pub(crate) created: Instant,
+    pub(crate) last_heard: Instant,
+    pub(crate) rekey_at: Option<Instant>,
+    pub(crate) dpd_at: Option<Instant>,
+    pub(crate) keepalive_at: Option<Instant>,
+    pub(crate) vip: Option<Ipv4Addr>,
+    /// Set when this SA replaced another (IKE rekey): children moved in.
+    pub(crate) rekeyed_from: bool,
+    pub(crate) peer_signature_hashes: bool,
+    /// A rekeyed successor the endpoint must add to its table.
+    pub(crate) spawned: Option<Box<IkeSa>>,
+}
+
+impl IkeSa {
+    pub(crate) fn new(peer: usize, initiator: bool, spi_i: IkeSpi, spi_r: IkeSpi, local: SocketAddr, remote: SocketAddr, now: Instant) -> IkeSa {
+        IkeSa {
+            peer,
+            initiator,
+            spi_i,
+            spi_r,
+            state: if initiator { IkeState::InitSent } else { IkeState::HalfOpen },
+            local,
+            remote,
+            nat: false,
+            algs: None,
+            keys: None,
+            sk: None,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            ke: None,
+            dh_group: 0,
+            init_request: Vec::new(),
+            init_response: Vec::new(),
+            cookie: None,
+            next_mid: 0,
+            peer_mid: 0,
+            last_response: None,
+            in_flight: None,
+            tasks: VecDeque::new(),
+            children: Vec::new(),
+            peer_id: None,
+            created: now,
+            last_heard: now,
+            rekey_at: None,
+            dpd_at: None,
+            keepalive_at: None,
+            vip: None,
+            rekeyed_from: false,
+            peer_signature_hashes: false,
+            spawned: None,
+        }
+    }
+
+    /// Our SPI (the table key).
+    pub fn local_spi(&self) -> IkeSpi {
+        if self.initiator {
+            self.spi_i
+        } else {
+            self.spi_r
+        }
+    }
+
+    pub fn state(&self) -> IkeState {
+        self.state
+    }
+
+    fn header(&self, exchange: ExchangeType, mid: u32, response: bool) -> Header {
+        let mut f = 0;
+        if self.initiator {
+            f |= flags::INITIATOR;
+        }
+        if response {
+            f |= flags::RESPONSE;
+        }
+        Header { spi_i: self.spi_i, spi_r: self.spi_r, next_payload: 0, major: 2, minor: 0, exchange, flags: f, message_id: mid, length: 0 }
+    }
+
+    /// An unencrypted message (IKE_SA_INIT).
+    pub(crate) fn plain_message(&self, exchange: ExchangeType, mid: u32, response: bool, payloads: &[Payload]) -> Vec<u8> {
+        let mut h = self.header(exchange, mid, response);
+        let mut body = Vec::new();
+        h.next_payload = emit_chain(payloads, &mut body);
+        h.length = (crate::message::HEADER_LEN + body.len()) as u32;
+        let mut m = Vec::with_capacity(h.length as usize);
+        h.emit(&mut m);
+        m.extend_from_slice(&body);
+        m
+    }
+
+    /// An encrypted message.
+    pub(crate) fn sealed_message(&self, ctx: &mut Ctx<'_>, exchange: ExchangeType, mid: u32, response: bool, payloads: &[Payload]) -> Vec<u8> {
+        let mut inner = Zeroizing::new(Vec::new());
+        let first = emit_chain(payloads, &mut inner);
+        let h = self.header(exchange, mid, response);
+        match &self.sk {
+            Some(sk) => sk.seal(h, first, &inner, None, ctx.rng),
+            None => Vec::new(),
+        }
+    }
+
+    pub(crate) fn transmit(&mut self, ctx: &mut Ctx<'_>, data: Vec<u8>) {
+        ctx.stats.sent += 1;
+        ctx.transmits.push_back(Transmit { local: self.local, remote: self.remote, non_esp_marker: self.remote.port() != 500, data });
+        if let Some(k) = ctx.cfg.keepalive.checked_add(Duration::ZERO) {
+            if self.nat {
+                self.keepalive_at = Some(ctx.now + k);
+            }
+        }
+    }
+
+    /// Sends a new request and keeps it for retransmission.
+    pub(crate) fn send_request(&mut self, ctx: &mut Ctx<'_>, exchange: ExchangeType, payloads: &[Payload], pending: Pending) {
+        let mid = self.next_mid;
+        self.next_mid = self.next_mid.wrapping_add(1);
+        let data = if exchange == ExchangeType::IkeSaInit {
+            self.plain_message(exchange, mid, false, payloads)
+        } else {
+            self.sealed_message(ctx, exchange, mid, false, payloads)
+        };
+        self.in_flight = Some(InFlight { mid, datagram: data.clone(), sent: 1, next_at: ctx.now + ctx.cfg.retransmit_timeout, pending });
+        self.transmit(ctx, data);
+    }
+
+    /// Sends (and remembers, for retransmitted requests) a response.
+    pub(crate) fn send_response(&mut self, ctx: &mut Ctx<'_>, exchange: ExchangeType, mid: u32, payloads: &[Payload]) {
+        let data = if exchange == ExchangeType::IkeSaInit {
+            self.plain_message(exchange, mid, true, payloads)
+        } else {
+            self.sealed_message(ctx, exchange, mid, true, payloads)
+        };
+        self.last_response = Some((mid, data.clone()));
+        self.transmit(ctx, data);
+    }
+
+    /// The nearest deadline of this SA.
+    pub(crate) fn next_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut upd = |x: Option<Instant>| {
+            if let Some(x) = x {
+                t = Some(t.map_or(x, |y| y.min(x)));
+            }
+        };
+        upd(self.in_flight.as_ref().map(|f| f.next_at));
+        if self.state == IkeState::Established {
+            upd(self.rekey_at);
+            upd(self.dpd_at);
+            upd(self.keepalive_at);
+            for c in &self.children {
+                if !c.rekeying {
+                    upd(c.rekey_at);
+                }
+            }
+        }
+        t
+    }
+
+    pub(crate) fn find_child(&self, spi_in: u32) -> Option<usize> {
+        self.children.iter().position(|c| c.spi_in == spi_in)
+    }
+
+    pub(crate) fn emit_child_down(&self, ctx: &mut Ctx<'_>, c: &ChildSa) {
+        ctx.events.push_back(Event::ChildDown {
+            conn: ctx.peers[self.peer].name.clone(),
+            child: c.name.clone(),
+            reqid: c.reqid,
+            spi_in: c.spi_in,
+            spi_out: c.spi_out,
+            local: self.local,
+            remote: self.remote,
+        });
+    }
+
+    /// Tears down every CHILD_SA and marks the SA dead.
+    pub(crate) fn die(&mut self, ctx: &mut Ctx<'_>, reason: &str) {
+        let children = std::mem::take(&mut self.children);
+        for c in &children {
+            self.emit_child_down(ctx, c);
+        }
+        if matches!(self.state, IkeState::InitSent | IkeState::AuthSent | IkeState::HalfOpen) {
+            ctx.events.push_back(Event::SetupFailed { conn: ctx.peers[self.peer].name.clone(), remote: self.remote, reason: reason.to_string() });
+        } else if self.state != IkeState::Rekeyed {
+            ctx.events.push_back(Event::IkeDown { conn: ctx.peers[self.peer].name.clone(), remote: self.remote, reason: reason.to_string() });
+        }
+        if let Some(v) = self.vip.take() {
+            ctx.leases.retain(|(_, a)| *a != v);
+        }
+        self.state = IkeState::Dead;
+        self.in_flight = None;
+        self.tasks.clear();
+    }
+}
