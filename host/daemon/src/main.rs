@@ -11,6 +11,7 @@ mod control;
 mod dataplane;
 mod demo;
 mod flow;
+mod import;
 mod keylog;
 mod outer;
 mod pcap;
@@ -68,6 +69,9 @@ enum Cmd {
     /// Apply ESP/AH to capture files offline (keys from a setkey.conf).
     #[command(subcommand)]
     Pcap(pcap_cmd::PcapCmd),
+    /// Import another IPsec system's configuration (racoon.conf + setkey.conf).
+    #[command(subcommand)]
+    Import(import::ImportCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +129,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Policy(PolicyCmd::Test { flow, socket, config }) => policy_test(&flow, socket, config),
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
+        Cmd::Import(cmd) => import::run(cmd),
     }
 }
 
