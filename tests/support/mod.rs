@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod swan;
 
 use std::path::PathBuf;
 use std::process::Command;

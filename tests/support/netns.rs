@@ -107,6 +107,43 @@ impl Drop for Netns {
     }
 }
 
+/// The interop topology (documentation addresses): outer link 192.0.2.0/24,
+/// inner hosts on `lo` as /32 so the rest of each subnet stays routable
+/// through the tunnel.
+pub const OUTER_A: &str = "192.0.2.1";
+pub const OUTER_B: &str = "192.0.2.2";
+pub const INNER_A: &str = "203.0.113.1";
+pub const INNER_B: &str = "198.51.100.1";
+pub const NET_A: &str = "203.0.113.0/24";
+pub const NET_B: &str = "198.51.100.0/24";
+
+impl Netns {
+    /// Adds (replaces) an address on `dev`; IPv6 without DAD, usable at once.
+    pub fn addr(&self, dev: &str, cidr: &str) {
+        let mut args = vec!["ip", "addr", "replace", cidr, "dev", dev];
+        if cidr.contains(':') {
+            args.push("nodad");
+        }
+        self.run(&args);
+    }
+}
+
+/// Two namespaces joined by `veth0` (OUTER_A/24 in `a`, OUTER_B/24 in `b`),
+/// INNER_A/32 on `a`'s `lo` and INNER_B/32 on `b`'s `lo` (a gateway only
+/// routes a tunnel when it owns an address inside its local selector), and
+/// the outer link checked with ping.
+pub fn interop_pair(tag_a: &str, tag_b: &str) -> (Netns, Netns) {
+    let a = Netns::new(tag_a);
+    let b = Netns::new(tag_b);
+    veth(&a, "veth0", &b, "veth0");
+    a.addr("veth0", &format!("{OUTER_A}/24"));
+    b.addr("veth0", &format!("{OUTER_B}/24"));
+    a.addr("lo", &format!("{INNER_A}/32"));
+    b.addr("lo", &format!("{INNER_B}/32"));
+    a.wait_for(&["ping", "-c1", "-W1", OUTER_B], Duration::from_secs(5));
+    (a, b)
+}
+
 /// Joins two namespaces with a veth pair (`a_if` in `a`, `b_if` in `b`), both up.
 pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     sh(&["ip", "link", "add", a_if, "netns", &a.name, "type", "veth", "peer", "name", b_if, "netns", &b.name]);
