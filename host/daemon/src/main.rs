@@ -16,6 +16,7 @@ mod keylog;
 mod outer;
 mod pcap;
 mod pcap_cmd;
+mod pki;
 mod plugins;
 mod run;
 mod status;
@@ -72,6 +73,9 @@ enum Cmd {
     /// Import another IPsec system's configuration (racoon.conf + setkey.conf).
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// Certificates for IKE: a small CA (ca, newreq, sign, issue, decrypt, show).
+    #[command(subcommand)]
+    Pki(pki::PkiCmd),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +134,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Policy(PolicyCmd::Test { flow, socket, config }) => policy_test(&flow, socket, config),
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
         Cmd::Import(cmd) => import::run(cmd),
+        Cmd::Pki(cmd) => Ok(pki::run(cmd)?),
     }
 }
 
