@@ -217,3 +217,77 @@ fn two_swans_psk_tunnel() {
 
     eprintln!("swan_harness: both charons up in {t_started:?}, CHILD_SA installed at {t_up:?}, done in {:?}", t0.elapsed());
 }
+
+/// Runs strongSwan's `pki` with a private config (only the plugins it needs;
+/// the packaged default also tries a TPM and complains), stdout to `out`.
+fn pki(dir: &std::path::Path, args: &[&str], out: &str) {
+    let conf = dir.join("pki.conf");
+    if !conf.exists() {
+        std::fs::write(&conf, "pki {\n    load = random nonce openssl pem pkcs1 pkcs8 x509 pubkey sha1 sha2 gmp\n}\n").expect("write pki.conf");
+    }
+    let o = std::process::Command::new("pki").args(args).env("STRONGSWAN_CONF", &conf).current_dir(dir).output().expect("run pki");
+    assert!(o.status.success(), "pki {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(dir.join(out), &o.stdout).expect("write pki output");
+}
+
+/// A test CA (ECDSA P-256) and a host cert + key for `name`; `der` picks the
+/// encoding of the host files (key: SEC1).
+fn issue(dir: &std::path::Path, name: &str, der: bool) -> (std::path::PathBuf, std::path::PathBuf) {
+    if !dir.join("ca.pem").exists() {
+        pki(dir, &["--gen", "--type", "ecdsa", "--size", "256", "--outform", "pem"], "ca.key");
+        pki(dir, &["--self", "--ca", "--lifetime", "30", "--in", "ca.key", "--type", "ecdsa", "--dn", "C=CH, O=esprit test, CN=Test CA", "--outform", "pem"], "ca.pem");
+    }
+    let form = if der { "der" } else { "pem" };
+    let key = format!("{name}.key.{form}");
+    let cert = format!("{name}.cert.{form}");
+    pki(dir, &["--gen", "--type", "ecdsa", "--size", "256", "--outform", form], &key);
+    let dn = format!("C=CH, O=esprit test, CN={name}");
+    pki(dir, &["--issue", "--in", &key, "--type", "priv", "--cacert", "ca.pem", "--cakey", "ca.key", "--dn", &dn, "--san", name, "--flag", "serverAuth", "--flag", "clientAuth", "--lifetime", "30", "--outform", form], &cert);
+    (dir.join(cert), dir.join(key))
+}
+
+#[test]
+fn two_swans_x509_ecdsa() {
+    let have_pki = std::process::Command::new("pki").arg("--help").output().is_ok();
+    if !prerequisites() || !require(have_pki, "strongSwan pki (Debian package strongswan-pki)") {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ns_a, ns_b) = interop_pair("sxa", "sxb");
+    let dir = support::Scratch::new("swan-x509");
+    let (a_cert, a_key) = issue(&dir.0, "a.example", true);
+    let (b_cert, b_key) = issue(&dir.0, "b.example", false);
+    assert_eq!(key_kind(&std::fs::read(&a_key).expect("a key")), Some("ecdsa"));
+    assert_eq!(key_kind(&std::fs::read(&b_key).expect("b key")), Some("ecdsa"));
+
+    // A gets a creds dir in swanctl's layout at start ...
+    let creds = dir.path("a-creds");
+    for (sub, src) in [("x509ca", dir.path("ca.pem")), ("x509", a_cert.clone()), ("ecdsa", a_key.clone())] {
+        std::fs::create_dir_all(creds.join(sub)).expect("mkdir");
+        std::fs::copy(&src, creds.join(sub).join(src.file_name().expect("name"))).expect("copy cred");
+    }
+    let a_conf = SwanConn::new("x509", OUTER_A, OUTER_B).ids("a.example", "b.example").pubkey("a.example.cert.der", "ca.pem").child(SwanChildConf::new("net", NET_A, NET_B)).render();
+    let a = Swan::start("xA", &ns_a.name, &a_conf, Some(&creds), SwanOpts::default()).expect("start strongSwan A");
+
+    // ... B starts empty, gets its creds with install_creds, then its config.
+    let b = Swan::start("xB", &ns_b.name, &swanctl_conf(&[]), None, SwanOpts::default()).expect("start strongSwan B");
+    b.install_creds(&dir.path("ca.pem"), &b_cert, &b_key).expect("install B's creds");
+    let certs = b.ctl_ok(&["--list-certs"]).expect("list-certs");
+    assert!(certs.contains("CN=b.example") && certs.contains("CN=Test CA") && certs.contains("has private key"), "{certs}");
+    let b_conf = SwanConn::new("x509", OUTER_B, OUTER_A).ids("b.example", "a.example").pubkey("b.example.cert.pem", "ca.pem").child(SwanChildConf::new("net", NET_B, NET_A)).render();
+    b.reload(&b_conf).expect("load B's config");
+
+    a.initiate_child("net", Some("x509")).expect("initiate net");
+    let c = a.wait_child_installed("net", Duration::from_secs(10)).expect("A: net installed");
+    assert_eq!(c.mode_text(), "TUNNEL-in-UDP");
+    b.wait_child_installed("net", Duration::from_secs(10)).expect("B: net installed");
+    assert!(a.log_contains("authentication of 'b.example' with ECDSA_WITH_SHA256_DER successful"), "{}", support::swan::tail(&a.log(), 40));
+    assert!(b.log_contains("authentication of 'a.example' with ECDSA_WITH_SHA256_DER successful"), "{}", support::swan::tail(&b.log(), 40));
+    let p = ping(&ns_a, "2");
+    assert!(p.status.success(), "ping through the tunnel failed: {}", String::from_utf8_lossy(&p.stdout));
+
+    b.terminate_ike("x509").expect("terminate from B");
+    a.wait_no_sas(Duration::from_secs(10)).expect("A: no SAs");
+    b.wait_no_sas(Duration::from_secs(10)).expect("B: no SAs");
+    eprintln!("swan_harness x509: done in {:?}", t0.elapsed());
+}
