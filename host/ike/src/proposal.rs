@@ -291,6 +291,9 @@ impl ProposalSpec {
         if want_dh && !self.dh.is_empty() {
             let d = peer_dh.into_iter().find(|t| self.dh.contains(&t.id))?;
             chosen.push(*d);
+        } else if want_dh && !peer_dh.is_empty() && self.protocol != ProtocolId::Ike {
+            // The peer wants PFS and we have none configured.
+            return None;
         } else if !peer_dh.is_empty() && !self.dh.is_empty() && self.protocol != ProtocolId::Ike {
             let d = peer_dh.into_iter().find(|t| self.dh.contains(&t.id))?;
             chosen.push(*d);
@@ -400,6 +403,6 @@ mod tests {
         assert_eq!(algs.name(), "aes128gcm16-prfsha256-x25519");
         let other = ProposalSpec::parse("aes256-sha512-modp2048", ProtocolId::Ike).unwrap();
         assert!(ours.select(&other.to_proposal(1, vec![], true), true).is_none());
-        assert_eq!(describe(&[other.to_proposal(1, vec![], true)]), "aes256-sha512-prfsha512-modp2048");
+        assert_eq!(describe(&[other.to_proposal(1, vec![], true)]), "aes256-prfsha512-sha512-modp2048");
     }
 }

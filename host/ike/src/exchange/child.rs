@@ -138,7 +138,7 @@ impl IkeSa {
 
     /// Responder: choose a child config, proposal and narrowed selectors
     /// from a request; installs the CHILD_SA and returns the response payloads.
-    pub(crate) fn accept_child(&mut self, ctx: &mut Ctx<'_>, ps: &[Payload], ni: &[u8], nr: &[u8], replaces: Option<u32>, vip_ts: Option<TrafficSelector>) -> Result<Vec<Payload>, u16> {
+    pub(crate) fn accept_child(&mut self, ctx: &mut Ctx<'_>, ps: &[Payload], ni: &[u8], nr: &[u8], replaces: Option<u32>, vip_ts: Option<TrafficSelector>, in_ike_auth: bool) -> Result<Vec<Payload>, u16> {
         let conn = ctx.peers[self.peer].clone();
         let sa = ps.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None });
         let tsi = ps.iter().find_map(|p| if let Payload::TsI(t) = p { Some(t) } else { None });
@@ -175,7 +175,7 @@ impl IkeSa {
             return Err(n::TS_UNACCEPTABLE);
         };
         let cfg = conn.children[ci].clone();
-        let chosen = sa.iter().find_map(|peer| cfg.proposals.iter().find_map(|s| s.select(peer, true)));
+        let chosen = sa.iter().find_map(|peer| cfg.proposals.iter().find_map(|s| s.select(peer, !in_ike_auth)));
         let Some(prop) = chosen else {
             ctx.stats.no_proposal += 1;
             let ours: Vec<_> = cfg.proposals.iter().map(|p| p.text.clone()).collect();
@@ -442,7 +442,7 @@ impl IkeSa {
             }
             None => None,
         };
-        let out = match self.accept_child(ctx, ps, &ni, &nr, replaces, None) {
+        let out = match self.accept_child(ctx, ps, &ni, &nr, replaces, None, false) {
             Ok(mut p) => {
                 p.push(Payload::Nonce(nr));
                 p

@@ -221,7 +221,7 @@ impl IkeSa {
         if ps.iter().any(|p| matches!(p, Payload::Sa(_))) && vip_ts.is_some() | !out.iter().any(|p| matches!(p, Payload::Notify(x) if x.ntype == n::INTERNAL_ADDRESS_FAILURE)) {
             let ni = self.ni.clone();
             let nr = self.nr.clone();
-            match self.accept_child(ctx, ps, &ni, &nr, None, vip_ts) {
+            match self.accept_child(ctx, ps, &ni, &nr, None, vip_ts, true) {
                 Ok(mut child_ps) => out.append(&mut child_ps),
                 Err(notify_type) => out.push(err(notify_type)),
             }
