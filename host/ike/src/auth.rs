@@ -17,6 +17,10 @@ pub struct AuthInput<'a> {
     pub signed_octets: &'a [u8],
     /// DER, end entity first.
     pub peer_certs: &'a [Vec<u8>],
+    /// The signer's SK_p (SK_pi or SK_pr): NULL authentication (RFC 7619
+    /// §2.1) uses it as the shared key. Backends must not hand it to other
+    /// methods.
+    pub sk_p: &'a [u8],
 }
 
 /// Produces and verifies AUTH payload data for named methods.

@@ -30,7 +30,9 @@ impl IkeSa {
         let conn = &ctx.peers[self.peer];
         let octets = self.signed_octets(self.initiator, local_id).ok_or("IKE SA not keyed")?;
         let prf = self.algs.map(|a| a.prf).ok_or("IKE SA not keyed")?;
-        let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &[] };
+        let keys = self.keys.as_ref().ok_or("IKE SA not keyed")?;
+        let sk_p = if self.initiator { &keys.sk_pi } else { &keys.sk_pr };
+        let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &[], sk_p };
         let method = ctx.auth.method(&conn.auth)?;
         let data = ctx.auth.produce(&conn.auth, &input)?;
         Ok(Payload::Auth { method, data })
@@ -44,7 +46,9 @@ impl IkeSa {
         let certs: Vec<Vec<u8>> = ps.iter().filter_map(|p| if let Payload::Cert { encoding: 4, data } = p { Some(data.clone()) } else { None }).collect();
         let octets = self.signed_octets(!self.initiator, peer_id).ok_or("IKE SA not keyed")?;
         let prf = self.algs.map(|a| a.prf).ok_or("IKE SA not keyed")?;
-        let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: !self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &certs };
+        let keys = self.keys.as_ref().ok_or("IKE SA not keyed")?;
+        let sk_p = if self.initiator { &keys.sk_pr } else { &keys.sk_pi };
+        let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: !self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &certs, sk_p };
         match ctx.auth.verify(&conn.auth, &input, method, data) {
             Ok(true) => Ok(()),
             Ok(false) => Err(match method {
