@@ -130,6 +130,12 @@ fn write_file(path: &Path, text: &str, secret: bool) -> Result<()> {
         o.mode(0o600);
     }
     let mut f = o.open(path).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    if secret {
+        // an existing file keeps its mode on open: tighten it
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).with_context(|| format!("chmod 600 {}", path.display()))?;
+    }
     f.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

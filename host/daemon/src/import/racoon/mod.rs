@@ -203,6 +203,25 @@ impl Reader<'_> {
         })
     }
 
+    /// The error for a word where the statement should have ended.
+    fn missing_semi(&self, s: &Stmt, w: &Word) -> RacoonError {
+        let prev = s.words.iter().take_while(|x| x.pos != w.pos).last();
+        let hint = match prev {
+            Some(p) if p.pos.line < w.pos.line => format!(" (is the ';' missing at the end of line {}?)", p.pos.line),
+            _ => String::new(),
+        };
+        let after = prev.map(|p| format!(" after '{}'", p.text)).unwrap_or_default();
+        self.err(w.pos, format!("expected ',' or ';'{after}, found '{}'{hint}", w.text))
+    }
+
+    /// At most `n` words after the keyword.
+    fn at_most(&self, s: &Stmt, n: usize) -> R<()> {
+        match s.args().get(n) {
+            Some(w) => Err(self.missing_semi(s, w)),
+            None => Ok(()),
+        }
+    }
+
     fn number<T: std::str::FromStr>(&self, w: &Word, what: &str) -> R<T> {
         w.text.parse().map_err(|_| self.err(w.pos, format!("expected {what}, found '{}'", w.text)))
     }
@@ -214,6 +233,7 @@ impl Reader<'_> {
             "off" => false,
             other => return Err(self.err(w.pos, format!("expected on or off, found '{other}'"))),
         };
+        self.at_most(s, 1)?;
         Ok(At { value: v, line: s.pos.line })
     }
 
@@ -236,6 +256,7 @@ impl Reader<'_> {
             None => return Ok(v), // racoon reads a bare number as seconds
             Some(u) => u,
         };
+        self.at_most(s, n + 2)?;
         let mult = match unit.text.as_str() {
             "sec" | "secs" | "second" | "seconds" => 1,
             "min" | "mins" | "minute" | "minutes" => 60,
@@ -269,10 +290,10 @@ impl Reader<'_> {
             if expect_name {
                 out.push(Alg { name: w.text.to_ascii_lowercase(), key_len: None, line: w.pos.line });
                 after_len = false;
-            } else if after_len {
-                return Err(self.err(w.pos, format!("expected ',' or ';' after the key length, found '{}'", w.text)));
+            } else if after_len || w.text.parse::<u32>().is_err() {
+                return Err(self.missing_semi(s, w));
             } else {
-                let len: u32 = self.number(w, "',', ';' or a key length in bits after the algorithm name")?;
+                let len: u32 = self.number(w, "a key length in bits")?;
                 if let Some(last) = out.last_mut() {
                     last.key_len = Some(len);
                 }
@@ -285,6 +306,7 @@ impl Reader<'_> {
 
     fn one_value(&self, s: &Stmt, expected: &str) -> R<At<String>> {
         let w = self.arg(s, 0, expected)?;
+        self.at_most(s, 1)?;
         Ok(At { value: w.text.clone(), line: s.pos.line })
     }
 
@@ -295,6 +317,7 @@ impl Reader<'_> {
                 self.no_block(s)?;
                 let kind = self.arg(s, 0, "certificate, pre_shared_key, include, script or backupsa")?;
                 let value = self.arg(s, 1, "a quoted path")?;
+                self.at_most(s, 2)?;
                 let v = At { value: value.text.clone(), line };
                 match kind.text.as_str() {
                     "certificate" => conf.path_certificate = Some(v),
@@ -313,6 +336,7 @@ impl Reader<'_> {
             }
             "log" => {
                 let level = self.arg(s, 0, "a log level")?;
+                self.at_most(s, 1)?;
                 self.warn(line, format!("log {}: set esprit's log level with the environment variable ESPRIT_LOG (e.g. ESPRIT_LOG=debug)", level.text));
             }
             "padding" => {
@@ -343,6 +367,7 @@ impl Reader<'_> {
             "isakmp" => {
                 let a = self.arg(s, 0, "an address")?;
                 let (addr, port) = self.addr_port(a)?;
+                self.at_most(s, 2)?;
                 let port = match (port, s.args().get(1)) {
                     (Some(p), _) => Some(p),
                     (None, Some(w)) => {
@@ -366,6 +391,7 @@ impl Reader<'_> {
         match s.keyword() {
             "counter" => {
                 let w = self.arg(s, 0, "a number")?;
+                self.at_most(s, 1)?;
                 conf.timer_counter = Some(At { value: self.number(w, "a number")?, line });
             }
             "interval" => conf.timer_interval = Some(At { value: self.duration(s, 0)?, line }),
@@ -422,7 +448,7 @@ impl Reader<'_> {
                     let modes = self.algs(st)?.into_iter().map(|a| a.name).collect();
                     r.exchange_mode = Some(At { value: modes, line });
                 }
-                "doi" | "situation" => {} // racoon knows one value of each (ipsec_doi, identity_only)
+                "doi" | "situation" => self.at_most(st, 1)?, // racoon knows one value of each (ipsec_doi, identity_only)
                 "my_identifier" => r.my_identifier = Some(self.ident(st)?),
                 "peers_identifier" => r.peers_identifier = Some(self.ident(st)?),
                 "verify_identifier" => {
@@ -436,6 +462,7 @@ impl Reader<'_> {
                     }
                     let cert = self.arg(st, 1, "x509 \"CERT\" \"KEY\"")?.text.clone();
                     let key = self.arg(st, 2, "x509 \"CERT\" \"KEY\"")?.text.clone();
+                    self.at_most(st, 3)?;
                     r.certificate = Some(CertFiles { cert, key, line });
                 }
                 "ca_type" => {
@@ -444,11 +471,13 @@ impl Reader<'_> {
                         self.warn(line, format!("ca_type {} is not supported; ignored", kind.text));
                         continue;
                     }
+                    self.at_most(st, 2)?;
                     r.ca = Some(At { value: self.arg(st, 1, "x509 \"CACERT\"")?.text.clone(), line });
                 }
                 "verify_cert" => r.verify_cert = Some(self.on_off(st)?),
                 "nonce_size" => {
                     let w = self.arg(st, 0, "a number of bytes")?;
+                    self.at_most(st, 1)?;
                     r.nonce_size = Some(At { value: self.number(w, "a number of bytes")?, line });
                 }
                 "initial_contact" => r.initial_contact = Some(self.on_off(st)?),
@@ -457,6 +486,7 @@ impl Reader<'_> {
                 "nat_traversal" => r.nat_traversal = Some(self.one_value(st, "on, off or force")?),
                 "dpd_delay" => {
                     let w = self.arg(st, 0, "a number of seconds")?;
+                    self.at_most(st, 1)?;
                     r.dpd_delay = Some(At { value: self.number(w, "a number of seconds")?, line });
                 }
                 "proposal" => r.proposals.push(self.proposal(st)?),
@@ -473,6 +503,7 @@ impl Reader<'_> {
     fn ident(&self, s: &Stmt) -> R<Ident> {
         let kind = self.arg(s, 0, "an identifier type (address, fqdn, user_fqdn, keyid, asn1dn)")?;
         let value = s.args().get(1).map(|w| w.text.clone());
+        self.at_most(s, 2)?;
         Ok(Ident { kind: kind.text.clone(), value, line: s.pos.line })
     }
 

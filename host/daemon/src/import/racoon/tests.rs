@@ -94,6 +94,9 @@ fn syntax_errors_name_line_col_and_expectation() {
         ("sainfo anonymous { encryption_algorithm aes, ; }", "racoon.conf:1:46: expected another list item after ','"),
         ("remote 10.1.2.300 { }", "racoon.conf:1:8: expected an IPv4 or IPv6 address, found '10.1.2.300'"),
         ("remote anonymous { verify_cert maybe; }", "racoon.conf:1:32: expected on or off, found 'maybe'"),
+        ("remote anonymous {\n verify_cert off\n nonce_size 16;\n}", "racoon.conf:3:2: expected ',' or ';' after 'off', found 'nonce_size' (is the ';' missing at the end of line 2?)"),
+        ("remote anonymous {\n exchange_mode main\n doi ipsec_doi;\n}", "racoon.conf:3:2: expected ',' or ';' after 'main', found 'doi' (is the ';' missing at the end of line 2?)"),
+        ("sainfo anonymous { encryption_algorithm aes 256 128; }", "racoon.conf:1:49: expected ',' or ';' after '256', found '128'"),
         ("remote anonymous;", "racoon.conf:1:1: expected a '{' block after `remote anonymous`"),
     ];
     for (text, want) in cases {
