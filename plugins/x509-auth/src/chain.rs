@@ -6,6 +6,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::pem::Pem;
 
 use crate::algid::{alg_from_parts, KeyType};
+use crate::ext::{check_critical, is_ca, key_usage};
 use crate::esprit::plugin::crypto::verify;
 use crate::ids::{dn_text, parse_dn_der};
 
@@ -22,13 +23,9 @@ pub fn subject(c: &X509Certificate<'_>) -> String {
     name_text(c.subject().as_raw())
 }
 
-/// Parse DER certificates; `what` names them in errors.
+/// Parse a DER certificate; `what` names it in errors.
 pub fn parse_der<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, String> {
-    match x509_parser::parse_x509_certificate(der) {
-        Ok((rest, c)) if rest.is_empty() => Ok(c),
-        Ok(_) => Err(format!("{what}: trailing bytes after the certificate")),
-        Err(e) => Err(format!("{what}: not a DER X.509 certificate ({e})")),
-    }
+    crate::ext::parse(der).map_err(|e| format!("{what}: {e}"))
 }
 
 /// The DER contents of every `CERTIFICATE` block of PEM text.
@@ -78,12 +75,12 @@ fn check_validity(c: &X509Certificate<'_>, now: i64) -> Result<(), String> {
 /// Issuers must be CAs (basicConstraints cA) and, with keyUsage, may sign
 /// certificates.
 fn check_issuer(ca: &X509Certificate<'_>) -> Result<(), String> {
-    let is_ca = matches!(ca.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
-    if !is_ca {
+    check_critical(ca)?;
+    if !is_ca(ca) {
         return Err(format!("certificate {} issued another certificate but is not a CA (basicConstraints cA is not set)", subject(ca)));
     }
-    if let Ok(Some(ku)) = ca.key_usage() {
-        if !ku.value.key_cert_sign() {
+    if let Some(ku) = key_usage(ca)? {
+        if !ku.key_cert_sign() {
             return Err(format!("CA certificate {} may not sign certificates (keyUsage lacks keyCertSign)", subject(ca)));
         }
     }
@@ -106,8 +103,9 @@ fn signed_by(c: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Result<bo
 pub fn validate(peer: &[X509Certificate<'_>], trusted: &[X509Certificate<'_>], now: i64) -> Result<(), String> {
     let ee = peer.first().ok_or("peer sent no certificate (CERT payload); certificate authentication needs its end-entity certificate")?;
     check_validity(ee, now)?;
-    if let Ok(Some(ku)) = ee.key_usage() {
-        if !ku.value.digital_signature() {
+    check_critical(ee)?;
+    if let Some(ku) = key_usage(ee)? {
+        if !ku.digital_signature() {
             return Err(format!("peer certificate {} may not sign (keyUsage lacks digitalSignature)", subject(ee)));
         }
     }

@@ -29,11 +29,7 @@ fn san_ip(b: &[u8]) -> Option<IpAddr> {
 
 /// Check `peer_id` against `cert` (the `san-or-dn` rule).
 pub fn check(cert: &X509Certificate<'_>, peer_id: &Id) -> Result<(), String> {
-    let sans: Vec<GeneralName<'_>> = match cert.subject_alternative_name() {
-        Ok(Some(ext)) => ext.value.general_names.clone(),
-        Ok(None) => Vec::new(),
-        Err(e) => return Err(format!("peer certificate {}: malformed subjectAltName ({e})", subject(cert))),
-    };
+    let sans = crate::ext::sans(cert)?;
     let found = match peer_id {
         Id::Fqdn(name) => sans.iter().any(|g| matches!(g, GeneralName::DNSName(d) if d.eq_ignore_ascii_case(name))),
         Id::Email(addr) => sans.iter().any(|g| matches!(g, GeneralName::RFC822Name(e) if e.eq_ignore_ascii_case(addr))),

@@ -35,6 +35,7 @@ wit_bindgen::generate!({
 
 mod algid;
 mod chain;
+mod ext;
 mod idcheck;
 // Shared with psk-auth; x509-auth uses only part of it.
 #[allow(dead_code)]
