@@ -138,7 +138,7 @@ fn a_readable_key_is_refused_with_the_chmod_to_run() {
     let (ca, out) = ca_and_host(&dir, "ecdsa-p256", "m.example");
     let key = out.join("m.example_key.pem");
     let shown = ok(&["pki", "show", "--key", s(&key)]);
-    assert!(shown.contains("ECDSA P-256 (SHA-256) key, unencrypted PKCS#8 PEM, mode 0400"), "{shown}");
+    assert!(shown.contains("ECDSA P-256 (SHA-256) key (scheme ecdsa-p256-sha256), unencrypted PKCS#8 PEM, mode 0400"), "{shown}");
     let d = ok(&["pki", "decrypt", "--in", s(&key)]);
     assert!(d.contains("nothing to decrypt"), "{d}");
 
@@ -199,8 +199,9 @@ fn newreq_then_sign_keeps_the_requested_sans() {
     let (good, t) = run("openssl", &["req", "-in", s(&req), "-noout", "-verify"]);
     assert!(good, "{t}");
     let shown = ok(&["pki", "show", "--in", s(&req)]);
+    assert!(shown.contains("Subject:     CN=gw.example"), "{shown}");
     assert!(shown.contains("SANs:        DNS:gw.example, IP:198.51.100.1, email:admin@gw.example, IP:2001:db8::1"), "{shown}");
-    assert!(shown.contains("Key:         ECDSA P-384"), "{shown}");
+    assert!(shown.contains("Key:         ECDSA P-384") && shown.contains("(verified)"), "{shown}");
     ok(&["pki", "show", "--in", s(&out.join("gw.example_req.der"))]);
 
     let cert = out.join("gw.example_cert.pem");
@@ -211,7 +212,8 @@ fn newreq_then_sign_keeps_the_requested_sans() {
     assert!(shown.contains("SANs:        DNS:gw.example, IP:198.51.100.1, email:admin@gw.example, IP:2001:db8::1"), "{shown}");
     assert!(shown.contains("Key:         ECDSA P-384"), "{shown}");
 
-    // DER output of sign; and a request without SANs gets its CN as one.
+    // DER output of sign; newreq puts the CN first among the SANs (sign adds it
+    // only to requests without SANs: see the OpenSSL request test).
     ok(&["pki", "newreq", "--cn", "bare.example", "--out", s(&out)]);
     let der = out.join("bare.der");
     ok(&["pki", "sign", "--ca", s(&ca), "--req", s(&out.join("bare.example_req.pem")), "--out", s(&der), "--der", "--no-eku"]);
@@ -336,4 +338,19 @@ fn encrypted_keys_are_refused_and_legacy_keys_converted() {
     let (_, a) = run("openssl", &["pkey", "-in", s(&sec1), "-pubout"]);
     let (_, b) = run("openssl", &["pkey", "-in", s(&out), "-pubout"]);
     assert_eq!(a, b);
+}
+
+#[test]
+fn a_host_address_as_cn_becomes_an_ip_san() {
+    // The seed's hosts are addresses (192.168.0.1 and 10.1.2.3).
+    let dir = Scratch::new("pki-ip-cn");
+    let ca = dir.path("ca");
+    ok(&["pki", "ca", "--out", s(&ca)]);
+    let out = dir.path("h");
+    let wrote = ok(&["pki", "issue", "--ca", s(&ca), "--cn", "192.168.0.1", "--out", s(&out)]);
+    assert!(wrote.contains("192.168.0.1_cert.pem") && wrote.contains("192.168.0.1_key.pem"), "{wrote}");
+    let shown = ok(&["pki", "show", "--in", s(&out.join("192.168.0.1_cert.pem"))]);
+    assert!(shown.contains("SANs:        IP:192.168.0.1\n"), "{shown}");
+    let e = fails(&["pki", "issue", "--ca", s(&ca), "--cn", "../evil", "--out", s(&out)]);
+    assert!(e.contains("cannot name files HOST_cert.pem/HOST_key.pem"), "{e}");
 }

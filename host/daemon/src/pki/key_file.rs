@@ -35,6 +35,16 @@ pub enum SignatureScheme {
 }
 
 impl SignatureScheme {
+    /// The WIT name, as the x509-auth plugin's `scheme` setting spells it.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            SignatureScheme::EcdsaP256Sha256 => "ecdsa-p256-sha256",
+            SignatureScheme::EcdsaP384Sha384 => "ecdsa-p384-sha384",
+            SignatureScheme::Ed25519 => "ed25519",
+            SignatureScheme::RsaPkcs1Sha256 => "rsa-pkcs1-sha256",
+        }
+    }
+
     /// A short human name, e.g. `ECDSA P-256 (SHA-256)`.
     pub fn describe(self) -> &'static str {
         match self {
@@ -120,12 +130,14 @@ impl LoadedKey {
         &self.path
     }
 
-    /// One line for users: `FILE: Ed25519 key, unencrypted PKCS#8 PEM, mode 0400`.
+    /// One line for users:
+    /// `FILE: Ed25519 key (scheme ed25519), unencrypted PKCS#8 PEM, mode 0400`.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} key, {}, mode {:04o}",
+            "{}: {} key (scheme {}), {}, mode {:04o}",
             self.path.display(),
             self.scheme.describe(),
+            self.scheme.wit_name(),
             self.encoding.describe(),
             self.mode
         )
@@ -173,7 +185,7 @@ pub fn load_certificate(path: &Path) -> Result<Vec<u8>, PkiError> {
         bytes
     };
     match x509_parser::parse_x509_certificate(&der) {
-        Ok((rest, _)) if rest.is_empty() => Ok(der),
+        Ok(([], _)) => Ok(der),
         Ok((rest, _)) => Err(PkiError::format(path, "one DER certificate", format!("{} bytes after it", rest.len()))),
         Err(e) => Err(PkiError::format(path, "an X.509 certificate (PEM or DER)", format!("bytes that do not parse ({e})"))),
     }
@@ -334,7 +346,8 @@ fn algorithm_name(oid: &str) -> String {
     }
 }
 
-fn is_pem(bytes: &[u8]) -> bool {
+/// Whether a file holds PEM (RFC 7468) rather than DER.
+pub(crate) fn is_pem(bytes: &[u8]) -> bool {
     contains(bytes, b"-----BEGIN ")
 }
 

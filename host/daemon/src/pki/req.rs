@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::error::PkiError;
 use super::key_type::KeyType;
 use super::output::{ensure_dir, host_file, host_stem, Output};
-use super::params::{cn_name, parse_san};
+use super::params::{cn_name, parse_san, san_from_cn};
 
 /// `esprit pki newreq`.
 #[derive(Debug, clap::Args)]
@@ -17,7 +17,8 @@ pub struct NewreqArgs {
     /// Host name (subject CN), also the file name stem: HOST_req.pem, HOST_key.pem.
     #[arg(long)]
     pub cn: String,
-    /// subjectAltName, repeatable: DNS:name, IP:addr, email:user@host, or a bare value.
+    /// More subjectAltNames, repeatable: DNS:name, IP:addr, email:user@host, or a bare value.
+    /// The CN is always the first SAN (as DNS name or IP address).
     #[arg(long, value_name = "SAN")]
     pub san: Vec<String>,
     /// Key algorithm.
@@ -42,7 +43,13 @@ pub fn newreq(args: &NewreqArgs) -> Result<Vec<PathBuf>, PkiError> {
     let stem = host_stem(args.name.as_deref().unwrap_or(&args.cn))?;
     let mut params = CertificateParams::default();
     params.distinguished_name = cn_name(&args.cn);
-    params.subject_alt_names = args.san.iter().map(|s| parse_san(s)).collect::<Result<_, _>>()?;
+    params.subject_alt_names.extend(san_from_cn(&args.cn));
+    for s in &args.san {
+        let san = parse_san(s)?;
+        if !params.subject_alt_names.contains(&san) {
+            params.subject_alt_names.push(san);
+        }
+    }
     let key = args.key_type.generate()?;
     let csr = params.serialize_request(&key).map_err(PkiError::rcgen("building the request"))?;
     let pem = csr.pem().map_err(PkiError::rcgen("encoding the request"))?;

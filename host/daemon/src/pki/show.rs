@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use x509_parser::certificate::X509Certificate;
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::prelude::FromDer;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::objects::{oid2sn, oid_registry};
 use x509_parser::oid_registry::Oid;
@@ -14,7 +16,7 @@ use x509_parser::x509::SubjectPublicKeyInfo;
 use super::error::PkiError;
 use super::key_file::{load_certificate, load_private_key};
 use super::params::rfc3339;
-use super::sign::read_request;
+use super::sign::{read_request_der, request_params};
 
 /// `esprit pki show`.
 #[derive(Debug, clap::Args)]
@@ -98,31 +100,19 @@ pub fn describe_certificate(path: &Path, der: &[u8]) -> Result<String, PkiError>
 }
 
 fn describe_request(path: &Path) -> Result<String, PkiError> {
-    let csr = read_request(path)?;
-    let p = &csr.params;
+    let der = read_request_der(path)?;
+    let csr = request_params(path, &der)?;
+    let (_, parsed) = X509CertificationRequest::from_der(&der)
+        .map_err(|e| PkiError::format(path, "a PKCS#10 certificate request", e.to_string()))?;
+    let info = &parsed.certification_request_info;
     let mut s = String::new();
     let _ = writeln!(s, "Request:     {}", path.display());
-    let cn = super::params::common_name(&p.distinguished_name).unwrap_or_default();
-    let _ = writeln!(s, "Subject:     CN={cn}");
-    let _ = writeln!(s, "Key:         {}", public_key_alg(csr.public_key.algorithm()));
-    let sans: Vec<String> = p.subject_alt_names.iter().map(rcgen_san).collect();
+    let _ = writeln!(s, "Subject:     {}", info.subject);
+    let _ = writeln!(s, "Key:         {}", key_type(&info.subject_pki));
+    let sans: Vec<String> = csr.params.subject_alt_names.iter().map(rcgen_san).collect();
     let _ = writeln!(s, "SANs:        {}", if sans.is_empty() { "(none)".to_string() } else { sans.join(", ") });
-    let _ = writeln!(s, "Signature:   verified");
+    let _ = writeln!(s, "Signature:   {} (verified)", oid_name(&parsed.signature_algorithm.algorithm));
     Ok(s)
-}
-
-fn public_key_alg(alg: &rcgen::SignatureAlgorithm) -> &'static str {
-    if alg == &rcgen::PKCS_ED25519 {
-        "Ed25519"
-    } else if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
-        "ECDSA P-256"
-    } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
-        "ECDSA P-384"
-    } else if alg == &rcgen::PKCS_RSA_SHA256 || alg == &rcgen::PKCS_RSA_SHA384 || alg == &rcgen::PKCS_RSA_SHA512 {
-        "RSA"
-    } else {
-        "other"
-    }
 }
 
 fn rcgen_san(san: &rcgen::SanType) -> String {

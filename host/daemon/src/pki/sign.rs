@@ -9,6 +9,7 @@ use x509_parser::pem::Pem;
 
 use super::ca::Ca;
 use super::error::PkiError;
+use super::key_file::is_pem;
 use super::output::Output;
 use super::params::{make_host_params, ValidityArgs};
 
@@ -57,11 +58,18 @@ pub fn sign(args: &SignArgs) -> Result<PathBuf, PkiError> {
     Ok(args.out.clone())
 }
 
+const EXPECTED: &str = "a PKCS#10 certificate request (PEM `CERTIFICATE REQUEST` or DER)";
+
 /// Reads and verifies a PKCS#10 request (PEM `CERTIFICATE REQUEST` or DER).
 pub fn read_request(path: &Path) -> Result<CertificateSigningRequestParams, PkiError> {
-    const EXPECTED: &str = "a PKCS#10 certificate request (PEM `CERTIFICATE REQUEST` or DER)";
+    let der = read_request_der(path)?;
+    request_params(path, &der)
+}
+
+/// The DER of a request file (PEM `CERTIFICATE REQUEST` or DER), unchecked.
+pub fn read_request_der(path: &Path) -> Result<Vec<u8>, PkiError> {
     let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
-    let der = if bytes.starts_with(b"-----BEGIN ") || bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+    let der = if is_pem(&bytes) {
         let mut labels = Vec::new();
         let mut found = None;
         for block in Pem::iter_from_buffer(&bytes) {
@@ -76,7 +84,12 @@ pub fn read_request(path: &Path) -> Result<CertificateSigningRequestParams, PkiE
     } else {
         bytes
     };
-    CertificateSigningRequestParams::from_der(&der.as_slice().into()).map_err(|e| {
+    Ok(der)
+}
+
+/// Parses a request and verifies its self-signature (RFC 2986 §3).
+pub fn request_params(path: &Path, der: &[u8]) -> Result<CertificateSigningRequestParams, PkiError> {
+    CertificateSigningRequestParams::from_der(&der.into()).map_err(|e| {
         let found = match e {
             rcgen::Error::InvalidCertificationRequestSignature => "a request whose signature does not verify".to_string(),
             rcgen::Error::UnsupportedExtension => {
