@@ -1,7 +1,7 @@
 //! What the importer needs from racoon's certificate files: the subject DN
 //! of our certificate (for `local_id`, racoon's `my_identifier asn1dn`), the
 //! signature scheme its key calls for, and whether the private key is in a
-//! form esprit loads (unencrypted PKCS#8, not group/world readable).
+//! form esprit loads (unencrypted, owner-only).
 
 use std::path::Path;
 
@@ -53,17 +53,16 @@ pub fn check_key(path: &Path) -> Vec<String> {
         Err(e) => return vec![format!("cannot read private key {}: {e}; esprit needs it at run time", path.display())],
     };
     let has = |label: &str| text.windows(label.len()).any(|w| w == label.as_bytes());
+    // PKCS#8 and the traditional `RSA/EC PRIVATE KEY` PEMs load; encrypted ones do not.
     if has("BEGIN ENCRYPTED PRIVATE KEY") || has("Proc-Type: 4,ENCRYPTED") {
-        out.push(format!("{} is encrypted; esprit loads unencrypted keys: `openssl pkcs8 -topk8 -nocrypt -in {0} -out {0}`", path.display()));
-    } else if has("BEGIN RSA PRIVATE KEY") || has("BEGIN EC PRIVATE KEY") {
-        out.push(format!("{} is not PKCS#8; convert it: `openssl pkcs8 -topk8 -nocrypt -in {0} -out {0}.p8`", path.display()));
+        out.push(format!("{} is encrypted; esprit loads unencrypted keys only: `openssl pkcs8 -in {0} -out {0}.plain` (then `esprit pki decrypt --in {0}.plain` checks it)", path.display()));
     }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if let Ok(m) = std::fs::metadata(path) {
             if m.permissions().mode() & 0o077 != 0 {
-                out.push(format!("{} is readable by group or others; esprit refuses such keys: `chmod 400 {0}`", path.display()));
+                out.push(format!("{} may be accessed by group or others; esprit refuses such keys (expected mode 0400 or 0600): `chmod 400 {0}`", path.display()));
             }
         }
     }

@@ -16,9 +16,11 @@ fn list(v: &[String]) -> String {
 pub fn render(c: &Imported) -> String {
     let mut t = String::new();
     let (racoon, setkey) = &c.sources;
-    let _ = writeln!(t, "# esprit configuration imported from {racoon} and {setkey} by");
-    let _ = writeln!(t, "# `esprit import racoon`. racoon spoke IKEv1; esprit speaks IKEv2. Read the");
-    let _ = writeln!(t, "# warnings the import printed: each names the line it is about.");
+    let _ = writeln!(t, "# esprit configuration written by `esprit import racoon` from");
+    let _ = writeln!(t, "#   racoon.conf: {racoon}");
+    let _ = writeln!(t, "#   setkey.conf: {setkey}");
+    let _ = writeln!(t, "# racoon spoke IKEv1; esprit speaks IKEv2. Read the warnings the import");
+    let _ = writeln!(t, "# printed: each names the line it is about.");
     let _ = writeln!(t, "name = {}", toml_str(&c.name));
     let _ = writeln!(t, "mode = \"tun\"");
     let _ = writeln!(t);
