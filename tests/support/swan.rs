@@ -55,14 +55,27 @@ pub const PLUGINS: &str = "random nonce openssl pem pkcs1 pkcs8 x509 pubkey revo
 pub const SWAN_FWMARK: &str = "0x4242";
 
 /// Where distributions put charon.
-const CHARON_PATHS: &[&str] = &["/usr/lib/ipsec/charon", "/usr/libexec/ipsec/charon", "/usr/lib/strongswan/charon", "/usr/libexec/strongswan/charon"];
+const CHARON_PATHS: &[&str] = &[
+    "/usr/lib/ipsec/charon",
+    "/usr/libexec/ipsec/charon",
+    "/usr/lib/strongswan/charon",
+    "/usr/libexec/strongswan/charon",
+];
 
 /// Where distributions put charon's plugins.
-const PLUGIN_DIRS: &[&str] = &["/usr/lib/ipsec/plugins", "/usr/lib64/strongswan/plugins", "/usr/lib/strongswan/plugins", "/usr/lib/x86_64-linux-gnu/ipsec/plugins"];
+const PLUGIN_DIRS: &[&str] = &[
+    "/usr/lib/ipsec/plugins",
+    "/usr/lib64/strongswan/plugins",
+    "/usr/lib/strongswan/plugins",
+    "/usr/lib/x86_64-linux-gnu/ipsec/plugins",
+];
 
 /// swanctl's credential directories (all created, so `--load-creds` never
 /// complains about a missing one).
-const CRED_DIRS: &[&str] = &["x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12"];
+const CRED_DIRS: &[&str] = &[
+    "x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8",
+    "pkcs12",
+];
 
 /// Errors from the harness; each says which instance and carries the output
 /// or log tail that explains it.
@@ -70,7 +83,9 @@ const CRED_DIRS: &[&str] = &["x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "
 pub enum SwanError {
     #[error("swan {name}: {what}: {source}")]
     Io { name: String, what: String, source: std::io::Error },
-    #[error("swan {name}: charon did not start: {reason}\n---- charon.stdout\n{stdout}\n---- charon.log (tail)\n{log}")]
+    #[error(
+        "swan {name}: charon did not start: {reason}\n---- charon.stdout\n{stdout}\n---- charon.log (tail)\n{log}"
+    )]
     Start { name: String, reason: String, stdout: String, log: String },
     #[error("swan {name}: `swanctl {cmd}` reported a problem with {file}:\n{output}")]
     Load { name: String, cmd: String, file: String, output: String },
@@ -113,16 +128,32 @@ pub fn swanctl_path() -> Option<PathBuf> {
 /// Why strongSwan cannot run here (with the Debian package to install), or
 /// `None` when it can.
 pub fn swan_missing() -> Option<String> {
+    if let Ok(p) = std::env::var("SWAN_CHARON") {
+        if charon_path().is_none() {
+            return Some(format!("strongSwan charon at SWAN_CHARON={p} (not a file)"));
+        }
+    }
     if charon_path().is_none() {
-        return Some(format!("strongSwan charon (looked in {}; Debian package strongswan-charon)", CHARON_PATHS.join(", ")));
+        return Some(format!(
+            "strongSwan charon (looked in {}; Debian package strongswan-charon)",
+            CHARON_PATHS.join(", ")
+        ));
     }
     if swanctl_path().is_none() {
         return Some("swanctl (Debian package strongswan-swanctl)".into());
     }
-    let have_plugin = |p: &str| PLUGIN_DIRS.iter().any(|d| Path::new(d).join(format!("libstrongswan-{p}.so")).is_file());
-    for (plugin, pkg) in [("kernel-libipsec", "libcharon-extra-plugins"), ("curve25519", "libstrongswan-extra-plugins"), ("openssl", "libstrongswan-standard-plugins")] {
+    let have_plugin =
+        |p: &str| PLUGIN_DIRS.iter().any(|d| Path::new(d).join(format!("libstrongswan-{p}.so")).is_file());
+    for (plugin, pkg) in [
+        ("kernel-libipsec", "libcharon-extra-plugins"),
+        ("curve25519", "libstrongswan-extra-plugins"),
+        ("openssl", "libstrongswan-standard-plugins"),
+    ] {
         if !have_plugin(plugin) {
-            return Some(format!("strongSwan plugin {plugin} (looked in {}; Debian package {pkg})", PLUGIN_DIRS.join(", ")));
+            return Some(format!(
+                "strongSwan plugin {plugin} (looked in {}; Debian package {pkg})",
+                PLUGIN_DIRS.join(", ")
+            ));
         }
     }
     if !Path::new("/dev/net/tun").exists() {
@@ -165,7 +196,14 @@ pub struct SwanOpts {
 
 impl Default for SwanOpts {
     fn default() -> Self {
-        SwanOpts { loglevel: 2, keylog: false, extra_charon: String::new(), start_timeout: Duration::from_secs(15), state_dir: None, keep_state: false }
+        SwanOpts {
+            loglevel: 2,
+            keylog: false,
+            extra_charon: String::new(),
+            start_timeout: Duration::from_secs(15),
+            state_dir: None,
+            keep_state: false,
+        }
     }
 }
 
@@ -197,18 +235,27 @@ impl Swan {
         }
         let charon = charon_path().expect("checked by swan_missing");
         let swanctl = swanctl_path().expect("checked by swan_missing");
-        let state = opts
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("swan-{name}-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst))));
+        let state = opts.state_dir.clone().unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+                "swan-{name}-{}-{}",
+                std::process::id(),
+                SEQ.fetch_add(1, Ordering::SeqCst)
+            ))
+        });
         let state_str = state.to_str().unwrap_or("");
         // The path ends up in strongswan.conf and in a sun_path (108 bytes).
         if state_str.is_empty() || !state_str.chars().all(|c| c.is_ascii_alphanumeric() || "_./+-".contains(c)) {
-            return Err(SwanError::setup(name, format!("state dir {state:?} must be ASCII without spaces or special characters")));
+            return Err(SwanError::setup(
+                name,
+                format!("state dir {state:?} must be ASCII without spaces or special characters"),
+            ));
         }
         let vici = state.join("charon.vici");
         if vici.as_os_str().len() > 100 {
-            return Err(SwanError::setup(name, format!("vici socket path {vici:?} is longer than a unix socket allows; set SwanOpts::state_dir")));
+            return Err(SwanError::setup(
+                name,
+                format!("vici socket path {vici:?} is longer than a unix socket allows; set SwanOpts::state_dir"),
+            ));
         }
         let io = |what: String| move |source| SwanError::Io { name: name.to_string(), what, source };
         let _ = fs::remove_dir_all(&state);
@@ -250,7 +297,15 @@ impl Swan {
             .stderr(Stdio::from(stderr))
             .spawn()
             .map_err(io(format!("spawn setsid ip netns exec {netns} ... {}", charon.display())))?;
-        let mut swan = Swan { name: name.to_string(), netns: netns.to_string(), state, swanctl, launcher: Some(launcher), keep_state: opts.keep_state, stopped: false };
+        let mut swan = Swan {
+            name: name.to_string(),
+            netns: netns.to_string(),
+            state,
+            swanctl,
+            launcher: Some(launcher),
+            keep_state: opts.keep_state,
+            stopped: false,
+        };
 
         let t0 = Instant::now();
         loop {
@@ -259,11 +314,23 @@ impl Swan {
                 break;
             }
             let exited = swan.launcher.as_mut().and_then(|c| c.try_wait().ok().flatten());
-            if let Some(status) = exited {
-                return Err(swan.start_error(format!("charon exited during startup ({status}; 97 = bind mount on /run failed)")));
+            match exited {
+                // setsid(1) forks when it is a process group leader; then
+                // the launcher exits 0 and charon lives on: keep waiting.
+                Some(status) if status.success() => swan.launcher = None,
+                Some(status) => {
+                    return Err(swan.start_error(format!(
+                        "charon exited during startup ({status}; 97 = bind mount on /run failed)"
+                    )))
+                }
+                None => {}
             }
             if t0.elapsed() > opts.start_timeout {
-                return Err(swan.start_error(format!("vici socket {} not answering after {:?}", vici.display(), opts.start_timeout)));
+                return Err(swan.start_error(format!(
+                    "vici socket {} not answering after {:?}",
+                    vici.display(),
+                    opts.start_timeout
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -301,13 +368,20 @@ impl Swan {
     /// namespace: the vici socket is a file).
     pub fn swanctl_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.swanctl);
-        c.args(args).env("STRONGSWAN_CONF", self.conf_path()).env("SWANCTL_DIR", self.swanctl_dir()).stdin(Stdio::null());
+        c.args(args)
+            .env("STRONGSWAN_CONF", self.conf_path())
+            .env("SWANCTL_DIR", self.swanctl_dir())
+            .stdin(Stdio::null());
         c
     }
 
     /// Runs any swanctl command against this instance (exit status not checked).
     pub fn ctl(&self, args: &[&str]) -> Result<Output> {
-        self.swanctl_cmd(args).output().map_err(|source| SwanError::Io { name: self.name.clone(), what: format!("run swanctl {}", args.join(" ")), source })
+        self.swanctl_cmd(args).output().map_err(|source| SwanError::Io {
+            name: self.name.clone(),
+            what: format!("run swanctl {}", args.join(" ")),
+            source,
+        })
     }
 
     /// Runs a swanctl command that must exit 0; returns its stdout.
@@ -347,7 +421,12 @@ impl Swan {
         let lower = text.to_ascii_lowercase();
         let bad = ["failed", "error", "invalid", "unable"].iter().any(|w| lower.contains(w));
         if !out.status.success() || bad {
-            return Err(SwanError::Load { name: self.name.clone(), cmd: args.join(" "), file: format!("{} ({what})", self.swanctl_dir().join("swanctl.conf").display()), output: text });
+            return Err(SwanError::Load {
+                name: self.name.clone(),
+                cmd: args.join(" "),
+                file: format!("{} ({what})", self.swanctl_dir().join("swanctl.conf").display()),
+                output: text,
+            });
         }
         Ok(())
     }
@@ -356,7 +435,11 @@ impl Swan {
     /// in the file are unloaded; existing SAs stay up).
     pub fn reload(&self, swanctl_conf: &str) -> Result<()> {
         let p = self.swanctl_dir().join("swanctl.conf");
-        fs::write(&p, swanctl_conf).map_err(|source| SwanError::Io { name: self.name.clone(), what: format!("write {}", p.display()), source })?;
+        fs::write(&p, swanctl_conf).map_err(|source| SwanError::Io {
+            name: self.name.clone(),
+            what: format!("write {}", p.display()),
+            source,
+        })?;
         self.load_all()
     }
 
@@ -370,10 +453,17 @@ impl Swan {
         let key_bytes = fs::read(key).map_err(io(format!("read key {}", key.display())))?;
         let key_dir = match key_kind(&key_bytes) {
             Some(d) => d,
-            None => return Err(SwanError::setup(&self.name, format!("{}: not a PKCS#8, PKCS#1 RSA or SEC1 EC private key (PEM or DER)", key.display()))),
+            None => {
+                return Err(SwanError::setup(
+                    &self.name,
+                    format!("{}: not a PKCS#8, PKCS#1 RSA or SEC1 EC private key (PEM or DER)", key.display()),
+                ))
+            }
         };
         for (src, dir) in [(ca, "x509ca"), (cert, "x509"), (key, key_dir)] {
-            let file = src.file_name().ok_or_else(|| SwanError::setup(&self.name, format!("{}: not a file", src.display())))?;
+            let file = src
+                .file_name()
+                .ok_or_else(|| SwanError::setup(&self.name, format!("{}: not a file", src.display())))?;
             let dst = self.swanctl_dir().join(dir).join(file);
             fs::copy(src, &dst).map_err(io(format!("copy {} to {}", src.display(), dst.display())))?;
         }
@@ -447,12 +537,16 @@ impl Swan {
 
     /// Waits until a CHILD_SA named `child` is INSTALLED and returns it.
     pub fn wait_child_installed(&self, child: &str, timeout: Duration) -> Result<SwanChildSa> {
-        self.wait_until(&format!("CHILD_SA {child} INSTALLED"), timeout, |sas| sas.iter().flat_map(|s| &s.children).find(|c| c.name == child && c.state == "INSTALLED").cloned())
+        self.wait_until(&format!("CHILD_SA {child} INSTALLED"), timeout, |sas| {
+            sas.iter().flat_map(|s| &s.children).find(|c| c.name == child && c.state == "INSTALLED").cloned()
+        })
     }
 
     /// Waits until an IKE_SA named `ike` is ESTABLISHED and returns it.
     pub fn wait_ike_established(&self, ike: &str, timeout: Duration) -> Result<SwanSa> {
-        self.wait_until(&format!("IKE_SA {ike} ESTABLISHED"), timeout, |sas| sas.iter().find(|s| s.name == ike && s.state == "ESTABLISHED").cloned())
+        self.wait_until(&format!("IKE_SA {ike} ESTABLISHED"), timeout, |sas| {
+            sas.iter().find(|s| s.name == ike && s.state == "ESTABLISHED").cloned()
+        })
     }
 
     /// Waits until this instance has no IKE_SA at all.
@@ -470,10 +564,22 @@ impl Swan {
                 }
             }
             if self.pid().is_none() {
-                return Err(SwanError::setup(&self.name, format!("charon is not running (waiting for {what})\n---- charon.log (tail)\n{}", tail(&self.log(), 30))));
+                return Err(SwanError::setup(
+                    &self.name,
+                    format!(
+                        "charon is not running (waiting for {what})\n---- charon.log (tail)\n{}",
+                        tail(&self.log(), 30)
+                    ),
+                ));
             }
             if t0.elapsed() > timeout {
-                return Err(SwanError::Timeout { name: self.name.clone(), what: what.to_string(), after: timeout, sas: self.list_sas(), log: tail(&self.log(), 30) });
+                return Err(SwanError::Timeout {
+                    name: self.name.clone(),
+                    what: what.to_string(),
+                    after: timeout,
+                    sas: self.list_sas(),
+                    log: tail(&self.log(), 30),
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -482,6 +588,24 @@ impl Swan {
     /// charon.log so far (empty if not written yet).
     pub fn log(&self) -> String {
         fs::read_to_string(self.state.join("charon.log")).unwrap_or_default()
+    }
+
+    /// Waits until charon.log contains `needle` (e.g. `received DELETE for IKE_SA`).
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> Result<()> {
+        let t0 = Instant::now();
+        while !self.log_contains(needle) {
+            if t0.elapsed() > timeout {
+                return Err(SwanError::Timeout {
+                    name: self.name.clone(),
+                    what: format!("{needle:?} in charon.log"),
+                    after: timeout,
+                    sas: self.list_sas(),
+                    log: tail(&self.log(), 30),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
     }
 
     /// Whether charon.log contains `needle`.
@@ -550,7 +674,12 @@ impl Drop for Swan {
         }
         self.stop();
         if panicking {
-            eprintln!("---- swan {}: charon.log (tail; all in {})\n{}", self.name, self.state.display(), tail(&self.log(), 60));
+            eprintln!(
+                "---- swan {}: charon.log (tail; all in {})\n{}",
+                self.name,
+                self.state.display(),
+                tail(&self.log(), 60)
+            );
         } else if !self.keep_state {
             let _ = fs::remove_dir_all(&self.state);
         }
@@ -566,7 +695,9 @@ fn signal(pid: u32, sig: &str) {
 fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // "pid (comm) S ..." — the state follows the last ')'.
-        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next() != Some('Z')).unwrap_or(false),
+        Ok(stat) => {
+            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next() != Some('Z')).unwrap_or(false)
+        }
         Err(_) => false,
     }
 }
