@@ -127,6 +127,7 @@ pub struct Imported {
 }
 
 /// `3600` → `"1h"`, `90` → `"90s"`, `120` → `"2m"`.
+#[allow(clippy::manual_is_multiple_of)] // is_multiple_of needs Rust 1.87; the MSRV is 1.85
 pub fn duration(secs: u64) -> String {
     if secs != 0 && secs % 3600 == 0 {
         format!("{}h", secs / 3600)
