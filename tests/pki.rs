@@ -59,7 +59,20 @@ fn ca_and_host(dir: &Scratch, key_type: &str, host: &str) -> (PathBuf, PathBuf) 
     let ca = dir.path(&format!("ca-{key_type}"));
     let out = dir.path(&format!("host-{key_type}"));
     ok(&["pki", "ca", "--out", s(&ca), "--key-type", key_type]);
-    ok(&["pki", "issue", "--ca", s(&ca), "--cn", host, "--san", "IP:192.0.2.1", "--key-type", key_type, "--out", s(&out)]);
+    ok(&[
+        "pki",
+        "issue",
+        "--ca",
+        s(&ca),
+        "--cn",
+        host,
+        "--san",
+        "IP:192.0.2.1",
+        "--key-type",
+        key_type,
+        "--out",
+        s(&out),
+    ]);
     (ca, out)
 }
 
@@ -138,7 +151,10 @@ fn a_readable_key_is_refused_with_the_chmod_to_run() {
     let (ca, out) = ca_and_host(&dir, "ecdsa-p256", "m.example");
     let key = out.join("m.example_key.pem");
     let shown = ok(&["pki", "show", "--key", s(&key)]);
-    assert!(shown.contains("ECDSA P-256 (SHA-256) key (scheme ecdsa-p256-sha256), unencrypted PKCS#8 PEM, mode 0400"), "{shown}");
+    assert!(
+        shown.contains("ECDSA P-256 (SHA-256) key (scheme ecdsa-p256-sha256), unencrypted PKCS#8 PEM, mode 0400"),
+        "{shown}"
+    );
     let d = ok(&["pki", "decrypt", "--in", s(&key)]);
     assert!(d.contains("nothing to decrypt"), "{d}");
 
@@ -189,8 +205,23 @@ fn newreq_then_sign_keeps_the_requested_sans() {
     ok(&["pki", "ca", "--out", s(&ca)]);
     let out = dir.path("gw");
     let wrote = ok(&[
-        "pki", "newreq", "--cn", "gw.example", "--san", "DNS:gw.example", "--san", "IP:198.51.100.1", "--san",
-        "email:admin@gw.example", "--san", "2001:db8::1", "--key-type", "ecdsa-p384", "--der", "--out", s(&out),
+        "pki",
+        "newreq",
+        "--cn",
+        "gw.example",
+        "--san",
+        "DNS:gw.example",
+        "--san",
+        "IP:198.51.100.1",
+        "--san",
+        "email:admin@gw.example",
+        "--san",
+        "2001:db8::1",
+        "--key-type",
+        "ecdsa-p384",
+        "--der",
+        "--out",
+        s(&out),
     ]);
     let req = out.join("gw.example_req.pem");
     let key = out.join("gw.example_key.pem");
@@ -200,7 +231,10 @@ fn newreq_then_sign_keeps_the_requested_sans() {
     assert!(good, "{t}");
     let shown = ok(&["pki", "show", "--in", s(&req)]);
     assert!(shown.contains("Subject:     CN=gw.example"), "{shown}");
-    assert!(shown.contains("SANs:        DNS:gw.example, IP:198.51.100.1, email:admin@gw.example, IP:2001:db8::1"), "{shown}");
+    assert!(
+        shown.contains("SANs:        DNS:gw.example, IP:198.51.100.1, email:admin@gw.example, IP:2001:db8::1"),
+        "{shown}"
+    );
     assert!(shown.contains("Key:         ECDSA P-384") && shown.contains("(verified)"), "{shown}");
     ok(&["pki", "show", "--in", s(&out.join("gw.example_req.der"))]);
 
@@ -209,14 +243,28 @@ fn newreq_then_sign_keeps_the_requested_sans() {
     let (good, t) = run("openssl", &["verify", "-CAfile", s(&ca.join("cacert.pem")), s(&cert)]);
     assert!(good, "{t}");
     let shown = ok(&["pki", "show", "--in", s(&cert)]);
-    assert!(shown.contains("SANs:        DNS:gw.example, IP:198.51.100.1, email:admin@gw.example, IP:2001:db8::1"), "{shown}");
+    assert!(
+        shown.contains("SANs:        DNS:gw.example, IP:198.51.100.1, email:admin@gw.example, IP:2001:db8::1"),
+        "{shown}"
+    );
     assert!(shown.contains("Key:         ECDSA P-384"), "{shown}");
 
     // DER output of sign; newreq puts the CN first among the SANs (sign adds it
     // only to requests without SANs: see the OpenSSL request test).
     ok(&["pki", "newreq", "--cn", "bare.example", "--out", s(&out)]);
     let der = out.join("bare.der");
-    ok(&["pki", "sign", "--ca", s(&ca), "--req", s(&out.join("bare.example_req.pem")), "--out", s(&der), "--der", "--no-eku"]);
+    ok(&[
+        "pki",
+        "sign",
+        "--ca",
+        s(&ca),
+        "--req",
+        s(&out.join("bare.example_req.pem")),
+        "--out",
+        s(&der),
+        "--der",
+        "--no-eku",
+    ]);
     let shown = ok(&["pki", "show", "--in", s(&der)]);
     assert!(shown.contains("SANs:        DNS:bare.example") && !shown.contains("EKU:"), "{shown}");
 }
@@ -233,7 +281,19 @@ fn an_openssl_request_like_ca_pl_newreq_is_signed() {
     let key = dir.path("newkey.pem");
     let (good, t) = run(
         "openssl",
-        &["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=legacy.example", "-keyout", s(&key), "-out", s(&req)],
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=legacy.example",
+            "-keyout",
+            s(&key),
+            "-out",
+            s(&req),
+        ],
     );
     assert!(good, "{t}");
     let cert = dir.path("newcert.pem");
@@ -262,21 +322,53 @@ fn expired_and_backdated_certificates_for_tests() {
     assert!(ok(&["pki", "show", "--in", s(&cert)]).contains("(EXPIRED)"));
 
     ok(&[
-        "pki", "issue", "--ca", s(&ca), "--cn", "y2020.example", "--valid-from", "2020-01-01T00:00:00Z",
-        "--valid-until", "2020-12-31T00:00:00Z", "--out", s(&out),
+        "pki",
+        "issue",
+        "--ca",
+        s(&ca),
+        "--cn",
+        "y2020.example",
+        "--valid-from",
+        "2020-01-01T00:00:00Z",
+        "--valid-until",
+        "2020-12-31T00:00:00Z",
+        "--out",
+        s(&out),
     ]);
     let shown = ok(&["pki", "show", "--in", s(&out.join("y2020.example_cert.pem"))]);
     assert!(shown.contains("Not before:  2020-01-01T00:00:00Z"), "{shown}");
     assert!(shown.contains("Not after:   2020-12-31T00:00:00Z (EXPIRED)"), "{shown}");
 
-    ok(&["pki", "issue", "--ca", s(&ca), "--cn", "future.example", "--valid-from", "2999-01-01T00:00:00Z", "--out", s(&out)]);
+    ok(&[
+        "pki",
+        "issue",
+        "--ca",
+        s(&ca),
+        "--cn",
+        "future.example",
+        "--valid-from",
+        "2999-01-01T00:00:00Z",
+        "--out",
+        s(&out),
+    ]);
     assert!(ok(&["pki", "show", "--in", s(&out.join("future.example_cert.pem"))]).contains("(not yet valid)"));
 
-    let e = fails(&["pki", "issue", "--ca", s(&ca), "--cn", "x.example", "--valid-until", "last week", "--out", s(&out)]);
+    let e =
+        fails(&["pki", "issue", "--ca", s(&ca), "--cn", "x.example", "--valid-until", "last week", "--out", s(&out)]);
     assert!(e.contains("expected an RFC 3339 time like 2026-01-01T00:00:00Z"), "{e}");
     let e = fails(&[
-        "pki", "issue", "--ca", s(&ca), "--cn", "x.example", "--valid-from", "2021-01-01T00:00:00Z", "--valid-until",
-        "2020-01-01T00:00:00Z", "--out", s(&out),
+        "pki",
+        "issue",
+        "--ca",
+        s(&ca),
+        "--cn",
+        "x.example",
+        "--valid-from",
+        "2021-01-01T00:00:00Z",
+        "--valid-until",
+        "2020-01-01T00:00:00Z",
+        "--out",
+        s(&out),
     ]);
     assert!(e.contains("is before --valid-from"), "{e}");
 }
@@ -287,7 +379,10 @@ fn nothing_is_overwritten_without_force_and_bad_input_is_named() {
     let ca = dir.path("ca");
     ok(&["pki", "ca", "--out", s(&ca)]);
     let e = fails(&["pki", "ca", "--out", s(&ca)]);
-    assert!(e.contains(&format!("{} already exists; remove it or pass --force", ca.join("cacert.pem").display())), "{e}");
+    assert!(
+        e.contains(&format!("{} already exists; remove it or pass --force", ca.join("cacert.pem").display())),
+        "{e}"
+    );
     let out = dir.path("o");
     ok(&["pki", "issue", "--ca", s(&ca), "--cn", "f.example", "--out", s(&out)]);
     let before = std::fs::read(out.join("f.example_cert.pem")).unwrap();
@@ -304,7 +399,16 @@ fn nothing_is_overwritten_without_force_and_bad_input_is_named() {
     assert!(e.contains(&format!("{}: ", out.join("cakey.pem").display())), "{e}");
     let e = fails(&["pki", "show", "--in", s(&out.join("f.example_key.pem"))]);
     assert!(e.contains("expected a PEM `CERTIFICATE` block, found PEM block(s) `PRIVATE KEY`"), "{e}");
-    let e = fails(&["pki", "sign", "--ca", s(&ca), "--req", s(&out.join("f.example_cert.pem")), "--out", s(&dir.path("x.pem"))]);
+    let e = fails(&[
+        "pki",
+        "sign",
+        "--ca",
+        s(&ca),
+        "--req",
+        s(&out.join("f.example_cert.pem")),
+        "--out",
+        s(&dir.path("x.pem")),
+    ]);
     assert!(e.contains("expected a PKCS#10 certificate request"), "{e}");
 }
 
@@ -317,7 +421,18 @@ fn encrypted_keys_are_refused_and_legacy_keys_converted() {
     let enc = dir.path("enc.pem");
     let (good, t) = run(
         "openssl",
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-aes256", "-pass", "pass:x", "-out", s(&enc)],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-aes256",
+            "-pass",
+            "pass:x",
+            "-out",
+            s(&enc),
+        ],
     );
     assert!(good, "{t}");
     chmod(&enc, 0o400);
@@ -353,4 +468,22 @@ fn a_host_address_as_cn_becomes_an_ip_san() {
     assert!(shown.contains("SANs:        IP:192.168.0.1\n"), "{shown}");
     let e = fails(&["pki", "issue", "--ca", s(&ca), "--cn", "../evil", "--out", s(&out)]);
     assert!(e.contains("cannot name files HOST_cert.pem/HOST_key.pem"), "{e}");
+    let e = fails(&["pki", "issue", "--ca", s(&ca), "--cn", "My Gateway", "--name", "gw", "--out", s(&out)]);
+    assert!(e.contains("no subjectAltName, and the CN \"My Gateway\" is not a host name"), "{e}");
+    ok(&[
+        "pki",
+        "issue",
+        "--ca",
+        s(&ca),
+        "--cn",
+        "My Gateway",
+        "--name",
+        "gw",
+        "--san",
+        "gw.example",
+        "--out",
+        s(&out),
+    ]);
+    let shown = ok(&["pki", "show", "--in", s(&out.join("gw_cert.pem"))]);
+    assert!(shown.contains("Subject:     CN=My Gateway") && shown.contains("SANs:        DNS:gw.example\n"), "{shown}");
 }

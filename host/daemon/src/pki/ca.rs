@@ -45,7 +45,8 @@ const CA_DAYS: u32 = 3650;
 pub fn create(args: &CaArgs) -> Result<Vec<PathBuf>, PkiError> {
     let validity = args.validity.resolve(CA_DAYS)?;
     let key = args.key_type.generate()?;
-    let cert = ca_params(&args.cn, validity).self_signed(&key).map_err(PkiError::rcgen("signing the CA certificate"))?;
+    let cert =
+        ca_params(&args.cn, validity).self_signed(&key).map_err(PkiError::rcgen("signing the CA certificate"))?;
     ensure_dir(&args.out)?;
     let out = Output { force: args.force };
     let files = [args.out.join(CA_CERT), args.out.join(CA_CERT_DER), args.out.join(CA_KEY)];
@@ -89,7 +90,11 @@ impl Ca {
             ));
         }
         if !x509.is_ca() {
-            return Err(PkiError::format(&cert_path, "a CA certificate (basicConstraints CA:TRUE)", "a host certificate"));
+            return Err(PkiError::format(
+                &cert_path,
+                "a CA certificate (basicConstraints CA:TRUE)",
+                "a host certificate",
+            ));
         }
         let issuer = Issuer::from_ca_cert_der(&cert_der.as_slice().into(), key)
             .map_err(PkiError::rcgen(format!("reading {}", cert_path.display())))?;

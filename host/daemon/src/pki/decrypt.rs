@@ -29,7 +29,8 @@ pub struct DecryptArgs {
 /// Checks (and optionally rewrites) the key; returns what to print.
 pub fn decrypt(args: &DecryptArgs) -> Result<String, PkiError> {
     let key = load_private_key(&args.input)?;
-    let mut msg = format!("{}\nnothing to decrypt: the key is not encrypted and only its owner can read it\n", key.summary());
+    let mut msg =
+        format!("{}\nnothing to decrypt: the key is not encrypted and only its owner can read it\n", key.summary());
     if let Some(out) = &args.out {
         let kp = rcgen::KeyPair::try_from(key.pkcs8_der())
             .map_err(|e| PkiError::UnsupportedKey { path: args.input.clone(), what: e.to_string() })?;

@@ -173,7 +173,8 @@ pub fn load_certificate(path: &Path) -> Result<Vec<u8>, PkiError> {
         let mut labels = Vec::new();
         let mut found = None;
         for block in Pem::iter_from_buffer(&bytes) {
-            let block = block.map_err(|e| PkiError::format(path, "a PEM `CERTIFICATE` block", format!("broken PEM ({e})")))?;
+            let block =
+                block.map_err(|e| PkiError::format(path, "a PEM `CERTIFICATE` block", format!("broken PEM ({e})")))?;
             if block.label == "CERTIFICATE" {
                 found = Some(block.contents);
                 break;
@@ -187,7 +188,9 @@ pub fn load_certificate(path: &Path) -> Result<Vec<u8>, PkiError> {
     match x509_parser::parse_x509_certificate(&der) {
         Ok(([], _)) => Ok(der),
         Ok((rest, _)) => Err(PkiError::format(path, "one DER certificate", format!("{} bytes after it", rest.len()))),
-        Err(e) => Err(PkiError::format(path, "an X.509 certificate (PEM or DER)", format!("bytes that do not parse ({e})"))),
+        Err(e) => {
+            Err(PkiError::format(path, "an X.509 certificate (PEM or DER)", format!("bytes that do not parse ({e})")))
+        }
     }
 }
 
@@ -222,7 +225,8 @@ pub(crate) fn parse_private_key(
     }
     let mut labels = Vec::new();
     for block in Pem::iter_from_buffer(bytes) {
-        let block = block.map_err(|e| PkiError::format(path, "a PEM `PRIVATE KEY` block", format!("broken PEM ({e})")))?;
+        let block =
+            block.map_err(|e| PkiError::format(path, "a PEM `PRIVATE KEY` block", format!("broken PEM ({e})")))?;
         let der = Zeroizing::new(block.contents);
         match block.label.as_str() {
             "PRIVATE KEY" => {
@@ -265,16 +269,19 @@ fn classify_pkcs8(path: &Path, der: &[u8]) -> Result<SignatureScheme, PkiError> 
     }
     let what = match pkcs8_algorithm(der) {
         None => {
-            return Err(PkiError::format(path, "a PKCS#8 private key (PEM or DER)", format!("{} bytes that are not PKCS#8", der.len())))
+            return Err(PkiError::format(
+                path,
+                "a PKCS#8 private key (PEM or DER)",
+                format!("{} bytes that are not PKCS#8", der.len()),
+            ))
         }
         Some(alg) if alg == OID_RSA => format!(
             "RSA key rejected ({}); esprit signs with RSA keys of 2048 to 8192 bits",
             rsa.err().map(|e| e.to_string()).unwrap_or_default()
         ),
-        Some(alg) => format!(
-            "unsupported key algorithm {}; expected RSA, ECDSA P-256/P-384 or Ed25519",
-            algorithm_name(&alg)
-        ),
+        Some(alg) => {
+            format!("unsupported key algorithm {}; expected RSA, ECDSA P-256/P-384 or Ed25519", algorithm_name(&alg))
+        }
     };
     Err(PkiError::UnsupportedKey { path: path.to_path_buf(), what })
 }

@@ -47,7 +47,8 @@ fn x509_b64(der: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in der.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             out.push(if i <= c.len() { char::from(T[((n >> (18 - 6 * i)) & 63) as usize]) } else { '=' });
         }
@@ -99,14 +100,19 @@ fn group_or_world_bits_are_refused_with_the_chmod_command() {
 fn openssl_legacy_pem_forms_are_converted_to_pkcs8() {
     let d = Dir::new("legacy");
     // SEC1 `EC PRIVATE KEY` (after an `EC PARAMETERS` block, as openssl ecparam writes).
-    let ec = aws_lc_rs::signature::EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
+    let ec =
+        aws_lc_rs::signature::EcdsaKeyPair::generate(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING).unwrap();
     let sec1 = ec.private_key().as_der().unwrap();
     let mut file = pem("EC PARAMETERS", &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22]);
     file.extend(pem("EC PRIVATE KEY", sec1.as_ref()));
     let p = d.write("ec.pem", &file, 0o400);
     let k = load_private_key(&p).unwrap();
     assert_eq!((k.scheme(), k.encoding()), (SignatureScheme::EcdsaP384Sha384, KeyEncoding::Sec1Pem));
-    assert!(aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING, k.pkcs8_der()).is_ok());
+    assert!(aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        k.pkcs8_der()
+    )
+    .is_ok());
 
     // PKCS#1 `RSA PRIVATE KEY`.
     let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();

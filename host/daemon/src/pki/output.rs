@@ -61,10 +61,8 @@ pub fn ensure_dir(dir: &Path) -> Result<(), PkiError> {
 /// File name stem for a host: its CN, which must be usable as a file name
 /// (the seed's `newhostname_cert.pem` naming).
 pub fn host_stem(cn: &str) -> Result<&str, PkiError> {
-    let bad = cn.is_empty()
-        || cn.starts_with('.')
-        || cn.contains(['/', '\\', '\0'])
-        || cn.chars().any(char::is_whitespace);
+    let bad =
+        cn.is_empty() || cn.starts_with('.') || cn.contains(['/', '\\', '\0']) || cn.chars().any(char::is_whitespace);
     if bad {
         return Err(PkiError::Usage(format!(
             "--cn {cn:?} cannot name files HOST_cert.pem/HOST_key.pem: expected a host name without '/', \

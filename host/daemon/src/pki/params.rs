@@ -69,7 +69,9 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
 /// same guess the `local_id` config makes.
 pub fn parse_san(s: &str) -> Result<SanType, PkiError> {
     let (kind, value) = match s.split_once(':') {
-        Some((k, v)) if ["dns", "ip", "email"].contains(&k.to_ascii_lowercase().as_str()) => (k.to_ascii_lowercase(), v),
+        Some((k, v)) if ["dns", "ip", "email"].contains(&k.to_ascii_lowercase().as_str()) => {
+            (k.to_ascii_lowercase(), v)
+        }
         _ if s.parse::<IpAddr>().is_ok() => ("ip".to_string(), s),
         _ if s.contains('@') => ("email".to_string(), s),
         _ => ("dns".to_string(), s),
@@ -150,19 +152,16 @@ pub fn make_host_params(
             Some(san) => p.subject_alt_names.push(san),
             None => {
                 return Err(PkiError::Usage(format!(
-                    "the request has no subjectAltName and its CN {cn:?} is not a host name or address: \
-                     expected --san DNS:host.example or IP:192.0.2.1"
+                    "no subjectAltName, and the CN {cn:?} is not a host name or address to use as one: \
+                     expected --san DNS:host.example or --san IP:192.0.2.1"
                 )))
             }
         }
     }
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = if eku {
-        vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
-    } else {
-        Vec::new()
-    };
+    p.extended_key_usages =
+        if eku { vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth] } else { Vec::new() };
     p.name_constraints = None;
     p.use_authority_key_identifier_extension = true;
     p.serial_number = Some(random_serial());

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::prelude::FromDer;
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::objects::{oid2sn, oid_registry};
 use x509_parser::oid_registry::Oid;
+use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use super::error::PkiError;
