@@ -78,7 +78,7 @@ pub use bindings::esprit::plugin::types::{
 };
 
 #[cfg(all(feature = "auth", not(feature = "policy")))]
-pub use bindings::AuthContext;
+pub use bindings::{AuthContext, IkeRole};
 
 /// Host services: logging, clocks, the plugin's config section.
 pub mod host {

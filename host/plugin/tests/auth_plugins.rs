@@ -375,3 +375,25 @@ fn null_auth_round_trip_uses_the_signers_sk_p() {
     psk_method.method = 2;
     assert!(p.verify(&psk_method, &auth).expect_err("method 2").contains("method 2"));
 }
+
+// ---------------------------------------------------------------- examples
+
+/// The spec files in examples/plugins/auth load (their `path` pointed at the
+/// built plugin, the x509 `ca.pem` written next to a copy of the spec).
+#[test]
+fn example_specs_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = ca("esprit CA", &rcgen::PKCS_ECDSA_P256_SHA256);
+    std::fs::write(dir.path().join("ca.pem"), root.pem()).expect("write ca");
+    let examples = esprit_plugin::build::workspace_root().join("examples/plugins/auth");
+    for (file, crate_name, method) in [("psk.toml", "psk-auth", 2), ("x509.toml", "x509-auth", 14), ("null.toml", "null-auth", 13)] {
+        let text = std::fs::read_to_string(examples.join(file)).expect("read example");
+        let copy = dir.path().join(file);
+        std::fs::write(&copy, &text).expect("copy");
+        let mut s = PluginSpec::from_toml(&text, dir.path(), &copy).unwrap_or_else(|e| panic!("{file}: {e}"));
+        s.path = wasm(crate_name);
+        s.settings.deadline = Duration::from_secs(2);
+        let p = load(s, KeyStore::default()).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(p.method(), Ok(method), "{file}");
+    }
+}
