@@ -24,7 +24,7 @@ pub enum Id {
     /// upper case (`CN`, `O`, ...; unknown ones as dotted OIDs).
     Dn(Vec<(String, String)>),
     /// ID_KEY_ID.
-    KeyId(Vec<u8>),
+    Key(Vec<u8>),
     /// ID_NULL (RFC 7619).
     Null,
 }
@@ -63,7 +63,7 @@ impl Id {
             return v.trim().parse().map(Id::Ip).map_err(|_| bad("not an IP address"));
         }
         if let Some(v) = t.strip_prefix("keyid:") {
-            return Ok(Id::KeyId(parse_hex(v.trim()).unwrap_or_else(|| v.trim().as_bytes().to_vec())));
+            return Ok(Id::Key(parse_hex(v.trim()).unwrap_or_else(|| v.trim().as_bytes().to_vec())));
         }
         match t {
             "" => Err(bad("empty")),
@@ -92,9 +92,9 @@ impl Id {
             Identity::DerAsn1Dn(der) => match parse_dn_der(der) {
                 Some(dn) => Id::Dn(dn),
                 // Unparseable DN: keep the bytes, it then only matches `*`.
-                None => Id::KeyId(der.clone()),
+                None => Id::Key(der.clone()),
             },
-            Identity::KeyId(k) => Id::KeyId(k.clone()),
+            Identity::KeyId(k) => Id::Key(k.clone()),
             Identity::Null => Id::Null,
         }
     }
@@ -129,7 +129,7 @@ impl fmt::Display for Id {
             Id::Fqdn(s) => write!(f, "fqdn:{s}"),
             Id::Email(s) => write!(f, "email:{s}"),
             Id::Dn(dn) => write!(f, "dn:{}", dn_text(dn)),
-            Id::KeyId(k) => write!(f, "keyid:0x{}", hex(k)),
+            Id::Key(k) => write!(f, "keyid:0x{}", hex(k)),
             Id::Null => write!(f, "null"),
         }
     }

@@ -116,7 +116,7 @@ fn load() -> Result<Vec<Entry>, String> {
                 }
             }
         }
-        if owners.iter().any(|o| *o == Id::Any) {
+        if owners.contains(&Id::Any) {
             owners.clear();
         }
         out.push(Entry { secret: parse_secret(&name, &text)?, name: format!("secrets.{name}"), ids: owners });

@@ -112,12 +112,15 @@ pub fn validate(peer: &[X509Certificate<'_>], trusted: &[X509Certificate<'_>], n
     let mut cur = ee;
     for _ in 0..MAX_DEPTH {
         let issuer_raw = cur.issuer().as_raw();
-        // A configured CA?
-        for ca in trusted.iter().filter(|ca| ca.subject().as_raw() == issuer_raw) {
-            if signed_by(cur, ca)? {
-                check_validity(ca, now)?;
-                check_issuer(ca)?;
-                return Ok(());
+        // A configured CA? (Several may share a name, e.g. across a CA re-key.)
+        let mut named = trusted.iter().filter(|ca| ca.subject().as_raw() == issuer_raw).peekable();
+        if named.peek().is_some() {
+            for ca in named {
+                if signed_by(cur, ca)? {
+                    check_validity(ca, now)?;
+                    check_issuer(ca)?;
+                    return Ok(());
+                }
             }
             return Err(format!(
                 "certificate {} names issuer {} but its signature does not verify with that trusted CA's key",

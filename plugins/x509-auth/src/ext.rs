@@ -24,7 +24,7 @@ pub fn parse<'a>(der: &'a [u8]) -> Result<X509Certificate<'a>, String> {
     use x509_parser::nom::Parser;
     let mut parser = x509_parser::certificate::X509CertificateParser::new().with_deep_parse_extensions(false);
     match parser.parse(der) {
-        Ok((rest, c)) if rest.is_empty() => Ok(c),
+        Ok((&[], c)) => Ok(c),
         Ok(_) => Err("trailing bytes after the certificate".into()),
         Err(e) => Err(format!("not a DER X.509 certificate ({e})")),
     }

@@ -42,7 +42,7 @@ pub fn check(cert: &X509Certificate<'_>, peer_id: &Id) -> Result<(), String> {
             return Err(format!("peer certificate subject {} does not match IKE ID {peer_id}", subject(cert)));
         }
         Id::Null => return Err("peer sent ID_NULL with certificate authentication; ID_NULL goes with NULL authentication (RFC 7619)".into()),
-        Id::KeyId(_) | Id::Any => {
+        Id::Key(_) | Id::Any => {
             return Err(format!(
                 "IKE ID {peer_id} cannot be checked against a certificate; use an FQDN, email, IP or DN identity (or remote_id_check = \"none\")"
             ))
