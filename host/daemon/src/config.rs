@@ -58,6 +58,12 @@ pub struct Config {
     /// SPD entries decided by a plugin (added beside the setkey policies).
     #[serde(default)]
     pub policy: Vec<PolicySection>,
+    /// IKEv2 endpoint settings.
+    #[serde(default)]
+    pub ike: Option<crate::ike::conf::IkeSection>,
+    /// IKEv2 connections (peers).
+    #[serde(default)]
+    pub conn: Vec<crate::ike::conf::ConnSection>,
     /// Where the file was read from (relative paths resolve against its folder).
     #[serde(skip)]
     pub path: PathBuf,

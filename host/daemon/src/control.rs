@@ -18,6 +18,8 @@ pub enum Request {
     Status,
     /// Explain the SPD decision for a flow (`esprit policy test`).
     PolicyTest { flow: String },
+    /// IKE: `up`, `down`, `rekey` or `rekey-ike` a connection.
+    Ike { action: String, conn: String },
 }
 
 /// Default socket path for an instance name.
@@ -94,6 +96,7 @@ mod tests {
         serve(&path, |req| match req {
             Request::Status => serde_json::json!({"ok": true}),
             Request::PolicyTest { flow } => serde_json::json!({"flow": flow}),
+            Request::Ike { .. } => serde_json::json!({"ok": true}),
         })
         .unwrap();
         assert_eq!(request(&path, &Request::Status).unwrap()["ok"], true);

@@ -11,6 +11,7 @@ mod control;
 mod dataplane;
 mod demo;
 mod flow;
+mod ike;
 mod import;
 mod keylog;
 mod outer;
@@ -76,6 +77,19 @@ enum Cmd {
     /// Certificates for IKE: a small CA (ca, newreq, sign, issue, decrypt, show).
     #[command(subcommand)]
     Pki(pki::PkiCmd),
+    /// Control IKE connections of a running daemon: up, down, rekey, rekey-ike.
+    Ike {
+        /// up | down | rekey | rekey-ike
+        action: String,
+        /// The [[conn]] name.
+        conn: String,
+        /// Control socket of the instance.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Instance name (for the default socket path).
+        #[arg(long, default_value = "esprit")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +149,14 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
         Cmd::Import(cmd) => import::run(cmd),
         Cmd::Pki(cmd) => Ok(pki::run(cmd)?),
+        Cmd::Ike { action, conn, socket, name } => {
+            let path = socket.unwrap_or_else(|| control::default_socket(&name));
+            let v = control::request(&path, &control::Request::Ike { action, conn })?;
+            if let Some(e) = v["error"].as_str() {
+                anyhow::bail!("{e}");
+            }
+            Ok(())
+        }
     }
 }
 

@@ -24,13 +24,18 @@ pub struct Plugins {
 
 /// Loads the plugins of `cfg` into `sadb`. `watch`: follow file changes.
 pub fn install<S>(cfg: &Config, sadb: &mut Sadb<S>, watch: bool) -> Result<Option<Plugins>> {
-    if cfg.plugin.is_empty() && cfg.policy.is_empty() {
+    if cfg.policy.is_empty() && (cfg.plugin.is_empty() || crate::ike::auth_plugin_specs(cfg)?.len() == cfg.plugin.len()) {
         return Ok(None);
     }
     let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
     let mut loaded = Vec::new();
+    let auth: Vec<std::path::PathBuf> = crate::ike::auth_plugin_specs(cfg)?.into_iter().map(|(p, _)| p).collect();
     for p in &cfg.plugin {
         let spec = cfg.resolve(&p.spec);
+        if auth.contains(&spec) {
+            // An IKE auth plugin (named by a [[conn]]); the IKE side loads it.
+            continue;
+        }
         let hot = if watch { HotPolicy::watch(&engine, &spec) } else { HotPolicy::load(&engine, &spec) }
             .with_context(|| format!("loading policy plugin {}", spec.display()))?;
         let hot = Arc::new(hot);

@@ -51,6 +51,7 @@ const UDP: Token = Token(0);
 const RAW_ESP: Token = Token(1);
 const RAW_AH: Token = Token(2);
 const INNER: Token = Token(3);
+const IKE: Token = Token(4);
 
 /// Reads all setkey statements of a config: the files, then the inline text.
 pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
@@ -126,6 +127,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut dp = Dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
     let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
+    let mut ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
+    let ike_status = ike.as_ref().map(|i| (Arc::clone(&i.status), Arc::clone(&i.commands)));
     let plugin_list = plugins.as_ref().map(|p| p.loaded.clone()).unwrap_or_default();
     info!(
         name = %cfg.name,
@@ -149,6 +152,19 @@ pub fn run(args: RunArgs) -> Result<()> {
     // The inner side first: in tun mode it gives the clearest error without privileges.
     let mut inner = open_inner(&cfg, &shared, &poll)?;
     let mut outer = open_outer(&cfg, &poll)?;
+    let mut ike_sock = match ike.as_ref().and_then(|i| i.ike_port) {
+        Some(port) => {
+            let local = crate::ike::conf::local_ip(&cfg)?;
+            let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.outer.fwmark))
+                .with_context(|| format!("IKE needs UDP port {port} (set [ike] port = 0 to use only the NAT-T port)"))?;
+            s.set_nonblocking(true)?;
+            let mut s = mio::net::UdpSocket::from_std(s);
+            poll.registry().register(&mut s, IKE, Interest::READABLE)?;
+            info!(listen = %SocketAddr::new(local, port), "IKE listening");
+            Some(s)
+        }
+        None => None,
+    };
     let nft_table = match &inner {
         Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
         _ => None,
@@ -169,6 +185,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                     if !plugin_list.is_empty() {
                         v["plugins"] = json!(plugin_list.iter().map(|h| crate::plugins::status(h)).collect::<Vec<_>>());
                     }
+                    if let Some((st, _)) = &ike_status {
+                        if let Ok(st) = st.lock() {
+                            v["ike"] = st.clone();
+                        }
+                    }
                     if let Some(t) = &nft_table {
                         let rules: Vec<_> = crate::tun_setup::enforcement_drops(t)
                             .into_iter()
@@ -177,6 +198,20 @@ pub fn run(args: RunArgs) -> Result<()> {
                         v["cleartext_enforcement"] = json!(rules);
                     }
                     v
+                }
+                Request::Ike { action, conn } => {
+                    let Some((_, cmds)) = &ike_status else { return json!({"error": "this instance has no [[conn]] (IKE is off)"}) };
+                    let c = match action.as_str() {
+                        "up" => crate::ike::Command::Up(conn),
+                        "down" => crate::ike::Command::Down(conn),
+                        "rekey" => crate::ike::Command::Rekey(conn),
+                        "rekey-ike" => crate::ike::Command::RekeyIke(conn),
+                        a => return json!({"error": format!("unknown IKE action {a:?} (up, down, rekey, rekey-ike)")}),
+                    };
+                    if let Ok(mut q) = cmds.lock() {
+                        q.push(c);
+                    }
+                    json!({"ok": true})
                 }
                 Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
                     Ok(f) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
@@ -191,7 +226,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         outer: open_capture(args.pcap_outer.as_ref())?,
         inner: open_capture(args.pcap_inner.as_ref())?,
     };
-    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, &stop);
+    let mut io = IkeIo { host: ike.as_mut(), sock: ike_sock.as_mut(), keylog: keylog.as_ref() };
+    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, &stop, &mut io);
     caps.flush();
     let _ = std::fs::remove_file(&socket);
     info!("esprit stopped");
@@ -341,6 +377,86 @@ fn enforcement_rules(dp: &Dataplane) -> Vec<EnforceRule> {
         .collect()
 }
 
+/// The IKE side as the event loop sees it.
+struct IkeIo<'a> {
+    host: Option<&'a mut crate::ike::IkeHost>,
+    sock: Option<&'a mut mio::net::UdpSocket>,
+    keylog: Option<&'a KeyLog>,
+}
+
+impl IkeIo<'_> {
+    /// Timers, ACQUIREs, events; then sends what IKE wants sent.
+    fn service(&mut self, outer: &Outer, inner: &mut Inner, shared: &Arc<Mutex<Dataplane>>, timers: bool) -> Result<()> {
+        let Some(h) = self.host.as_deref_mut() else { return Ok(()) };
+        let now = Instant::now();
+        let actions = {
+            let mut dp = lock(shared)?;
+            h.handle_acquires(now, &mut dp);
+            h.handle_commands(now);
+            if timers && h.poll_timeout().is_some_and(|t| t <= now) {
+                h.handle_timeout(now, &mut dp);
+            }
+            h.poll(now, &mut dp, self.keylog)
+        };
+        for a in actions {
+            match a {
+                crate::ike::Action::Send(t) => {
+                    let mut data = Vec::with_capacity(t.data.len() + 4);
+                    if t.non_esp_marker {
+                        data.extend_from_slice(&[0, 0, 0, 0]);
+                    }
+                    data.extend_from_slice(&t.data);
+                    let sock = match (&self.sock, h.ike_port) {
+                        (Some(s), Some(p)) if p == t.local.port() => Some(&**s),
+                        _ => outer.udp.as_ref(),
+                    };
+                    match sock {
+                        Some(s) => {
+                            if let Err(e) = s.send_to(&data, t.remote) {
+                                warn!(to = %t.remote, "sending IKE: {e}");
+                            }
+                        }
+                        None => warn!("no socket for IKE from port {}", t.local.port()),
+                    }
+                }
+                crate::ike::Action::VirtualIp(a) => match inner {
+                    Inner::Netstack(ns) => {
+                        if let Err(e) = ns.set_addresses(&[(IpAddr::V4(a), 32)]) {
+                            warn!("setting the virtual IP: {e}");
+                        }
+                        info!(vip = %a, "netstack now uses the virtual IP {a}");
+                    }
+                    Inner::Tun { tun: Some(t), .. } => {
+                        let dev = t.name().to_string();
+                        let ok = std::process::Command::new("ip").args(["addr", "add", &format!("{a}/32"), "dev", &dev]).status().map(|s| s.success()).unwrap_or(false);
+                        info!(vip = %a, dev, ok, "virtual IP added to the TUN device");
+                    }
+                    Inner::Tun { tun: None, .. } => {}
+                },
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) {
+        let (Some(h), Some(s)) = (self.host.as_deref_mut(), self.sock.as_deref_mut()) else { return };
+        let port = h.ike_port.unwrap_or(500);
+        for _ in 0..64 {
+            match s.recv_from(buf) {
+                Ok((n, from)) => {
+                    let d = if n > 4 && buf[..4] == [0, 0, 0, 0] { &buf[4..n] } else { &buf[..n] };
+                    h.handle_datagram(Instant::now(), port, from, d);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("IKE receive: {e}");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn event_loop(
     cfg: &Config,
@@ -350,6 +466,7 @@ fn event_loop(
     inner: &mut Inner,
     caps: &mut Captures,
     stop: &AtomicBool,
+    ike: &mut IkeIo<'_>,
 ) -> Result<()> {
     let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 65_536];
@@ -357,6 +474,9 @@ fn event_loop(
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let mut timeout = next_tick.saturating_duration_since(now).min(Duration::from_millis(250));
+        if let Some(t) = ike.host.as_ref().and_then(|h| h.poll_timeout()) {
+            timeout = timeout.min(t.saturating_duration_since(now));
+        }
         if let Inner::Netstack(ns) = inner {
             if let Some(t) = ns.poll(now) {
                 timeout = timeout.min(t);
@@ -374,7 +494,8 @@ fn event_loop(
         }
         for ev in events.iter() {
             match ev.token() {
-                UDP => recv_udp(outer, inner, shared, caps, &mut buf)?,
+                UDP => recv_udp(outer, inner, shared, caps, &mut buf, ike)?,
+                IKE => ike.recv(&mut buf),
                 RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut buf, ev.token())?,
                 INNER => {
                     if let Inner::Tun { tun, gone_since, .. } = inner {
@@ -384,6 +505,7 @@ fn event_loop(
                 _ => {}
             }
         }
+        ike.service(outer, inner, shared, true)?;
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + Duration::from_secs(1);
@@ -524,6 +646,7 @@ fn recv_udp(
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
     buf: &mut [u8],
+    ike: &mut IkeIo<'_>,
 ) -> Result<()> {
     let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(()) };
     let mut dp = lock(shared)?;
@@ -531,6 +654,16 @@ fn recv_udp(
         match udp.recv_from(buf) {
             Ok((n, from)) => {
                 let now = Instant::now();
+                if let Some(h) = ike.host.as_deref_mut() {
+                    // IKE: from port 500 (no marker) or with the non-ESP marker (RFC 3948 §2.2).
+                    let marker = n > 4 && buf[..4] == [0, 0, 0, 0];
+                    if from.port() == 500 || marker {
+                        dp.counters.ike_messages += 1;
+                        let d = if marker { &buf[4..n] } else { &buf[..n] };
+                        h.handle_datagram(now, h.natt_port, from, d);
+                        continue;
+                    }
+                }
                 let full = dp.inbound_udp(&buf[..n], from, local, now).map(|pkt| deliver(inner, caps, pkt));
                 if full == Some(false) {
                     dp.count_drop(Drop::InnerQueueFull);

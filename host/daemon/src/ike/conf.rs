@@ -1,0 +1,297 @@
+//! The `[ike]` and `[[conn]]` sections of the daemon config, and their
+//! translation into the IKE core's [`PeerConfig`]s with errors that name the
+//! file and the connection.
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use esprit_ike::{ChildConfig, Identity, Mode, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
+use serde::Deserialize;
+
+use crate::config::Config;
+
+/// `[ike]`: endpoint-wide settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IkeSection {
+    /// UDP port for IKE_SA_INIT (default 500 in tun mode, off in netstack mode).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Our address for IKE (default: the address of outer.listen).
+    #[serde(default)]
+    pub local: Option<IpAddr>,
+    #[serde(default)]
+    pub cookie_threshold: Option<usize>,
+    #[serde(default)]
+    pub retransmit_timeout: Option<String>,
+    #[serde(default)]
+    pub retransmit_tries: Option<u32>,
+    #[serde(default)]
+    pub keepalive: Option<String>,
+}
+
+/// `[[conn]]`: one IKE peer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnSection {
+    pub name: String,
+    /// Peer address or "any".
+    pub remote: String,
+    #[serde(default)]
+    pub remote_port: Option<u16>,
+    #[serde(default)]
+    pub local_id: Option<String>,
+    #[serde(default)]
+    pub remote_id: Option<String>,
+    /// Name of an auth plugin.
+    pub auth: String,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// CA certificate whose key hash we send in CERTREQ.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub ike: Vec<String>,
+    #[serde(default)]
+    pub esp: Vec<String>,
+    #[serde(default)]
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub local_ts: Vec<String>,
+    #[serde(default)]
+    pub remote_ts: Vec<String>,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub rekey: Option<String>,
+    #[serde(default)]
+    pub ike_rekey: Option<String>,
+    #[serde(default)]
+    pub dpd: Option<String>,
+    #[serde(default)]
+    pub vip: bool,
+    #[serde(default)]
+    pub pool: Option<String>,
+    #[serde(default)]
+    pub oe: Option<String>,
+    #[serde(default)]
+    pub oe_timeout: Option<String>,
+}
+
+/// When a connection is brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At daemon start.
+    Start,
+    /// On the first packet that needs it (ACQUIRE).
+    Trap,
+    /// Respond only.
+    None,
+}
+
+/// Opportunistic encryption behaviour (the seed's last section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oe {
+    /// Try IPsec; after `oe_timeout` without an answer, send in the clear.
+    PrivateOrClear,
+    /// IPsec or nothing.
+    Private,
+    /// Clear unless the peer initiates IPsec.
+    ClearOrPrivate,
+}
+
+/// A connection as the daemon runs it.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    pub peer: PeerConfig,
+    pub start: Start,
+    pub protocol: ProtocolId,
+    pub oe: Option<Oe>,
+    pub oe_timeout: Duration,
+    pub key: Option<PathBuf>,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h`, `0`.
+pub fn duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let v: f64 = num.parse().with_context(|| format!("duration {s:?}: expected a number with a unit like 10s, 500ms, 5m, 1h"))?;
+    let secs = match unit {
+        "ms" => v / 1000.0,
+        "s" | "" => v,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        u => bail!("duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn opt_duration(s: &Option<String>) -> Result<Option<Duration>> {
+    match s {
+        None => Ok(None),
+        Some(s) => {
+            let d = duration(s)?;
+            Ok((!d.is_zero()).then_some(d))
+        }
+    }
+}
+
+/// Our IKE address: `[ike] local`, else outer.listen's address.
+pub fn local_ip(cfg: &Config) -> Result<IpAddr> {
+    if let Some(a) = cfg.ike.as_ref().and_then(|i| i.local) {
+        return Ok(a);
+    }
+    if !cfg.outer.listen.ip().is_unspecified() {
+        return Ok(cfg.outer.listen.ip());
+    }
+    if let Some(s) = cfg.tun.as_ref().and_then(|t| t.source) {
+        return Ok(s);
+    }
+    bail!("{}: IKE needs our address: set [ike] local = \"192.0.2.1\" (or outer.listen / tun.source)", cfg.path.display())
+}
+
+fn ts_list(v: &[String], default: TrafficSelector, at: &str) -> Result<Vec<TrafficSelector>> {
+    if v.is_empty() {
+        return Ok(vec![default]);
+    }
+    v.iter().map(|s| TrafficSelector::parse(s).map_err(|e| anyhow::anyhow!("{at}: {e}"))).collect()
+}
+
+/// Translates every `[[conn]]`.
+pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
+    let local = local_ip(cfg)?;
+    let mut out = Vec::new();
+    for c in &cfg.conn {
+        let at = format!("{}: [[conn]] {}", cfg.path.display(), c.name);
+        if out.iter().any(|o: &Conn| o.peer.name == c.name) {
+            bail!("{at}: a second connection with this name");
+        }
+        let remote = match c.remote.as_str() {
+            "any" | "%any" => None,
+            r => Some(r.parse::<IpAddr>().map_err(|_| anyhow::anyhow!("{at}: remote = {r:?}: expected an IP address or \"any\""))?),
+        };
+        let protocol = match c.protocol.as_deref() {
+            None | Some("esp") => ProtocolId::Esp,
+            Some("ah") => ProtocolId::Ah,
+            Some(p) => bail!("{at}: protocol = {p:?}: expected \"esp\" or \"ah\""),
+        };
+        let mode = match c.mode.as_deref() {
+            None | Some("tunnel") => Mode::Tunnel,
+            Some("transport") => Mode::Transport,
+            Some(m) => bail!("{at}: mode = {m:?}: expected \"tunnel\" or \"transport\""),
+        };
+        let ike_texts = if c.ike.is_empty() { vec!["aes128gcm16-prfsha256-x25519".to_string()] } else { c.ike.clone() };
+        let ike = ike_texts.iter().map(|p| ProposalSpec::parse(p, ProtocolId::Ike).map_err(|e| anyhow::anyhow!("{at}: ike: {e}"))).collect::<Result<Vec<_>>>()?;
+        let esp_default = if protocol == ProtocolId::Ah { "sha256" } else { "aes128gcm16" };
+        let esp_texts = if c.esp.is_empty() { vec![esp_default.to_string()] } else { c.esp.clone() };
+        let esp = esp_texts.iter().map(|p| ProposalSpec::parse(p, protocol).map_err(|e| anyhow::anyhow!("{at}: esp: {e}"))).collect::<Result<Vec<_>>>()?;
+        let host = |a: IpAddr| TrafficSelector::from_prefix(a, if a.is_ipv4() { 32 } else { 128 });
+        let local_ts = ts_list(&c.local_ts, host(local), &at)?;
+        let remote_default = match remote {
+            Some(r) => host(r),
+            None => TrafficSelector::parse(if local.is_ipv4() { "0.0.0.0/0" } else { "::/0" }).map_err(|e| anyhow::anyhow!(e))?,
+        };
+        let remote_ts = ts_list(&c.remote_ts, remote_default, &at)?;
+        let start = match c.start.as_deref() {
+            None | Some("none") | Some("add") => Start::None,
+            Some("start") => Start::Start,
+            Some("trap") | Some("route") => Start::Trap,
+            Some(s) => bail!("{at}: start = {s:?}: expected \"start\", \"trap\" or \"none\""),
+        };
+        if start != Start::None && remote.is_none() {
+            bail!("{at}: start = {:?} needs a remote address (remote = \"any\" can only respond)", c.start.as_deref().unwrap_or(""));
+        }
+        let id = |s: &Option<String>, default: Option<Identity>, what: &str| -> Result<Option<Identity>> {
+            match s.as_deref() {
+                None => Ok(default),
+                Some("any") | Some("%any") => Ok(None),
+                Some(t) => Identity::parse(t).map(Some).map_err(|e| anyhow::anyhow!("{at}: {what}: {e}")),
+            }
+        };
+        let local_id = id(&c.local_id, Some(Identity::ip(local)), "local_id")?.unwrap_or_else(|| Identity::ip(local));
+        let remote_id = id(&c.remote_id, remote.map(Identity::ip), "remote_id")?;
+        let cert = match &c.cert {
+            Some(p) => {
+                let p = cfg.resolve(p);
+                Some(crate::pki::key_file::load_certificate(&p).map_err(|e| anyhow::anyhow!("{at}: cert: {e}"))?)
+            }
+            None => None,
+        };
+        let certreq = match &c.ca {
+            Some(p) => {
+                let p = cfg.resolve(p);
+                let der = crate::pki::key_file::load_certificate(&p).map_err(|e| anyhow::anyhow!("{at}: ca: {e}"))?;
+                vec![spki_sha1(&der).with_context(|| format!("{at}: ca {}: not an X.509 certificate", p.display()))?]
+            }
+            None => Vec::new(),
+        };
+        let pool = match &c.pool {
+            Some(p) => {
+                let (a, l) = crate::run::parse_prefix(p).with_context(|| format!("{at}: pool"))?;
+                match a {
+                    IpAddr::V4(v) => Some((v, l)),
+                    IpAddr::V6(_) => bail!("{at}: pool: only IPv4 pools are supported"),
+                }
+            }
+            None => None,
+        };
+        let oe = match c.oe.as_deref() {
+            None => None,
+            Some("private-or-clear") => Some(Oe::PrivateOrClear),
+            Some("private") => Some(Oe::Private),
+            Some("clear-or-private") => Some(Oe::ClearOrPrivate),
+            Some(o) => bail!("{at}: oe = {o:?}: expected \"private-or-clear\", \"private\" or \"clear-or-private\""),
+        };
+        let rekey = opt_duration(&c.rekey).with_context(|| at.clone())?;
+        out.push(Conn {
+            peer: PeerConfig {
+                name: c.name.clone(),
+                remote,
+                remote_port: c.remote_port.unwrap_or(500),
+                local_id,
+                remote_id,
+                auth: c.auth.clone(),
+                ike,
+                children: vec![ChildConfig { name: c.name.clone(), proposals: esp, mode, local_ts, remote_ts, rekey }],
+                cert,
+                certreq,
+                ike_rekey: opt_duration(&c.ike_rekey).with_context(|| at.clone())?,
+                dpd: opt_duration(&c.dpd).with_context(|| at.clone())?,
+                request_vip: c.vip,
+                pool,
+            },
+            start,
+            protocol,
+            oe,
+            oe_timeout: opt_duration(&c.oe_timeout).with_context(|| at.clone())?.unwrap_or(Duration::from_secs(3)),
+            key: c.key.as_ref().map(|k| cfg.resolve(k)),
+        });
+    }
+    Ok(out)
+}
+
+/// SHA-1 of a certificate's SubjectPublicKeyInfo (the CERTREQ CA hash, RFC 7296 §3.7).
+fn spki_sha1(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let spki = cert.tbs_certificate.subject_pki.raw;
+    Some(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, spki).as_ref().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(duration("1h").unwrap(), Duration::from_secs(3600));
+        assert!(duration("5 parsecs").is_err());
+    }
+}

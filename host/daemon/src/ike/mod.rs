@@ -1,0 +1,367 @@
+//! IKEv2 in the daemon: the sans-IO [`esprit_ike::Endpoint`] driven by the
+//! event loop. Datagrams for port 500 and non-ESP-marked datagrams on the
+//! NAT-T port come in through [`IkeHost::handle_datagram`]; what the
+//! endpoint decides (CHILD_SAs up/down, virtual IPs) is applied to the data
+//! plane in [`IkeHost::poll`]; ACQUIREs from the SPD start negotiations.
+pub mod auth;
+pub mod conf;
+pub mod install;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use esprit_crypto::Provider;
+use esprit_ike::{Endpoint, EndpointConfig, Event, Transmit};
+use esprit_plugin::host_crypto::KeyStore;
+use esprit_plugin::{EngineSettings, PluginEngine};
+use esprit_sadb::decider::Verdict;
+use serde_json::{json, Value};
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::dataplane::Dataplane;
+use crate::keylog::KeyLog;
+use conf::{Conn, Oe, Start};
+use install::{ConnPolicies, Installed};
+
+/// Operator commands from the control socket.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Up(String),
+    Down(String),
+    Rekey(String),
+    RekeyIke(String),
+}
+
+/// What the event loop must do besides sending.
+#[derive(Debug)]
+pub enum Action {
+    Send(Transmit),
+    /// Use this virtual IP as our inner address.
+    VirtualIp(Ipv4Addr),
+}
+
+/// The daemon's IKE side.
+pub struct IkeHost {
+    ep: Endpoint,
+    conns: Vec<Conn>,
+    local: IpAddr,
+    /// Our IKE_SA_INIT port when we own a port-500 socket.
+    pub ike_port: Option<u16>,
+    /// The NAT-T port (the outer UDP socket's).
+    pub natt_port: u16,
+    policies: HashMap<String, ConnPolicies>,
+    installed: HashMap<u32, (String, Installed)>,
+    provider: &'static dyn Provider,
+    replay: u32,
+    /// OE: when a private-or-clear attempt gives up, per peer.
+    oe_deadline: HashMap<IpAddr, (Instant, String)>,
+    clear_shunts: Vec<IpAddr>,
+    pub status: Arc<Mutex<Value>>,
+    pub commands: Arc<Mutex<Vec<Command>>>,
+    _engine: PluginEngine,
+}
+
+/// Names of the `[[plugin]]` specs that are auth plugins (named by a conn).
+pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::PluginSpec)>> {
+    let mut out = Vec::new();
+    for p in &cfg.plugin {
+        let path = cfg.resolve(&p.spec);
+        let spec = auth::read_spec(&path)?;
+        if cfg.conn.iter().any(|c| c.auth == spec.name) {
+            out.push((path, spec));
+        }
+    }
+    Ok(out)
+}
+
+impl IkeHost {
+    /// Builds the IKE side if the config has `[[conn]]`s.
+    pub fn new(cfg: &Config, dp: &mut Dataplane, provider: &'static dyn Provider, now: Instant) -> Result<Option<IkeHost>> {
+        if cfg.conn.is_empty() {
+            return Ok(None);
+        }
+        let conns = conf::conns(cfg)?;
+        let local = conf::local_ip(cfg)?;
+        let specs = auth_plugin_specs(cfg)?;
+        for c in &conns {
+            if !specs.iter().any(|(_, s)| s.name == c.peer.auth) {
+                anyhow::bail!(
+                    "{}: [[conn]] {}: auth = {:?}, but no [[plugin]] spec is named {:?} (add `[[plugin]] spec = \"psk.plugin.toml\"` whose `name` is {:?})",
+                    cfg.path.display(),
+                    c.peer.name,
+                    c.peer.auth,
+                    c.peer.auth,
+                    c.peer.auth
+                );
+            }
+        }
+        let mut keys = KeyStore::default();
+        for c in &conns {
+            if let Some(k) = &c.key {
+                let loaded = crate::pki::key_file::load_private_key(k).map_err(|e| anyhow::anyhow!("[[conn]] {}: key: {e}", c.peer.name))?;
+                keys.insert_pkcs8(&c.peer.name, loaded.scheme().into(), loaded.pkcs8_der())
+                    .map_err(|e| anyhow::anyhow!("[[conn]] {}: {e}", c.peer.name))?;
+            }
+        }
+        let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
+        let backend = auth::PluginAuth::load(&engine, specs.into_iter().map(|(_, s)| s).collect(), Arc::new(keys))?;
+        let ike = cfg.ike.clone().unwrap_or_default();
+        let udp_outer = cfg.outer.transport == crate::config::OuterTransport::Udp;
+        let natt_port = if udp_outer { cfg.outer.listen.port() } else { ike.port.unwrap_or(500) };
+        let default_port = if cfg.mode == crate::config::Mode::Tun { Some(500) } else { None };
+        let ike_port = match ike.port.or(default_port) {
+            Some(0) => None,
+            Some(p) if udp_outer && p == natt_port => None,
+            other => other,
+        };
+        let ecfg = EndpointConfig {
+            cookie_threshold: ike.cookie_threshold.unwrap_or(64),
+            retransmit_timeout: ike.retransmit_timeout.as_deref().map(conf::duration).transpose()?.unwrap_or(Duration::from_secs(1)),
+            retransmit_tries: ike.retransmit_tries.unwrap_or(5),
+            keepalive: ike.keepalive.as_deref().map(conf::duration).transpose()?.unwrap_or(Duration::from_secs(20)),
+            natt_port,
+            ..EndpointConfig::default()
+        };
+        let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy());
+        let ep = Endpoint::new(ecfg, conns.iter().map(|c| c.peer.clone()).collect(), Box::new(backend), rng);
+        let mut host = IkeHost {
+            ep,
+            conns,
+            local,
+            ike_port,
+            natt_port,
+            policies: HashMap::new(),
+            installed: HashMap::new(),
+            provider,
+            replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
+            oe_deadline: HashMap::new(),
+            clear_shunts: Vec::new(),
+            status: Arc::new(Mutex::new(json!({}))),
+            commands: Arc::new(Mutex::new(Vec::new())),
+            _engine: engine,
+        };
+        // Policies for connections we initiate (ACQUIRE needs them) and for OE groups.
+        for i in 0..host.conns.len() {
+            let c = host.conns[i].clone();
+            if c.start != Start::None || c.oe.is_some() {
+                host.ensure_policies(dp, &c.peer.name, c.oe)?;
+            }
+        }
+        host.start(now);
+        host.update_status(now);
+        Ok(Some(host))
+    }
+
+    fn conn(&self, name: &str) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.peer.name == name)
+    }
+
+    fn ensure_policies(&mut self, dp: &mut Dataplane, conn: &str, oe: Option<Oe>) -> Result<ConnPolicies> {
+        if let Some(p) = self.policies.get(conn) {
+            return Ok(*p);
+        }
+        let c = self.conn(conn).context("conn")?.clone();
+        let child = &c.peer.children[0];
+        let remote = c.peer.remote.unwrap_or(self.local);
+        let verdict = match oe {
+            Some(Oe::PrivateOrClear) => Some(Verdict::PrivateOrClear),
+            Some(Oe::Private) => Some(Verdict::Private),
+            Some(Oe::ClearOrPrivate) | None => None,
+        };
+        let p = install::add_policies(dp, &child.local_ts[0], &child.remote_ts[0], c.protocol, child.mode, self.local, remote, verdict)
+            .with_context(|| format!("[[conn]] {conn}: policies"))?;
+        self.policies.insert(conn.to_string(), p);
+        Ok(p)
+    }
+
+    fn local_for(&self, remote_port: u16) -> SocketAddr {
+        match self.ike_port {
+            Some(p) if remote_port == 500 => SocketAddr::new(self.local, p),
+            _ => SocketAddr::new(self.local, self.natt_port),
+        }
+    }
+
+    fn start(&mut self, now: Instant) {
+        let names: Vec<(String, u16)> = self.conns.iter().filter(|c| c.start == Start::Start).map(|c| (c.peer.name.clone(), c.peer.remote_port)).collect();
+        for (n, port) in names {
+            let local = self.local_for(port);
+            if let Err(e) = self.ep.initiate(now, &n, local, None) {
+                warn!(conn = %n, "cannot initiate: {e}");
+            }
+        }
+    }
+
+    /// A datagram for IKE (marker already removed).
+    pub fn handle_datagram(&mut self, now: Instant, local_port: u16, from: SocketAddr, data: &[u8]) {
+        self.ep.handle_datagram(now, SocketAddr::new(self.local, local_port), from, data);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let oe = self.oe_deadline.values().map(|(t, _)| *t).min();
+        [self.ep.poll_timeout(), oe].into_iter().flatten().min()
+    }
+
+    /// Runs operator commands queued by the control socket.
+    pub fn handle_commands(&mut self, now: Instant) {
+        let cmds: Vec<Command> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+        for c in cmds {
+            let r = match &c {
+                Command::Up(n) => {
+                    let port = self.conn(n).map(|c| c.peer.remote_port).unwrap_or(500);
+                    let local = self.local_for(port);
+                    self.ep.initiate(now, n, local, None)
+                }
+                Command::Down(n) => self.ep.terminate(now, n),
+                Command::Rekey(n) => self.ep.rekey_children(now, n),
+                Command::RekeyIke(n) => self.ep.rekey_ike(now, n),
+            };
+            match r {
+                Ok(()) => info!("operator command {c:?}"),
+                Err(e) => warn!("operator command {c:?} failed: {e}"),
+            }
+        }
+    }
+
+    /// Runs timers.
+    pub fn handle_timeout(&mut self, now: Instant, dp: &mut Dataplane) {
+        self.ep.handle_timeout(now);
+        // OE: give up on peers that did not answer in time.
+        let due: Vec<IpAddr> = self.oe_deadline.iter().filter(|(_, (t, _))| *t <= now).map(|(a, _)| *a).collect();
+        for a in due {
+            if let Some((_, conn)) = self.oe_deadline.remove(&a) {
+                self.install_clear_shunt(dp, &conn, a);
+            }
+        }
+    }
+
+    fn install_clear_shunt(&mut self, dp: &mut Dataplane, conn: &str, peer: IpAddr) {
+        if self.clear_shunts.contains(&peer) {
+            return;
+        }
+        let Some(c) = self.conn(conn).cloned() else { return };
+        let local_ts = c.peer.children[0].local_ts[0];
+        let host = esprit_ike::TrafficSelector::from_prefix(peer, if peer.is_ipv4() { 32 } else { 128 });
+        match install::add_policies(dp, &local_ts, &host, c.protocol, c.peer.children[0].mode, self.local, peer, Some(Verdict::Bypass)) {
+            Ok(_) => {
+                warn!(conn, peer = %peer, "opportunistic encryption: {peer} did not answer IKE within {:?}; traffic to it now flows in the clear (private-or-clear)", c.oe_timeout);
+                self.clear_shunts.push(peer);
+            }
+            Err(e) => error!("installing a clear shunt for {peer}: {e:#}"),
+        }
+    }
+
+    /// ACQUIREs from the SPD: negotiate for the policy's connection.
+    pub fn handle_acquires(&mut self, now: Instant, dp: &mut Dataplane) {
+        while let Some(acq) = dp.sadb_mut().poll_acquire() {
+            let conn = self.policies.iter().find(|(_, p)| p.out == acq.policy_id).map(|(n, _)| n.clone());
+            let Some(name) = conn else {
+                info!("ACQUIRE for policy {} ({} -> {}) belongs to no IKE connection; packets are dropped", acq.policy_id, acq.flow.src, acq.flow.dst);
+                continue;
+            };
+            let Some(c) = self.conn(&name).cloned() else { continue };
+            info!(conn = %name, "ACQUIRE: first packet {} -> {} needs an SA; starting IKE", acq.flow.src, acq.flow.dst);
+            if matches!(c.oe, Some(Oe::PrivateOrClear)) {
+                self.oe_deadline.entry(acq.flow.dst).or_insert((now + c.oe_timeout, name.clone()));
+            }
+            let local = self.local_for(c.peer.remote_port);
+            if let Err(e) = self.ep.initiate(now, &name, local, None) {
+                warn!(conn = %name, "cannot initiate: {e}");
+            }
+        }
+    }
+
+    /// Applies endpoint events to the data plane; returns what to send.
+    pub fn poll(&mut self, now: Instant, dp: &mut Dataplane, keylog: Option<&KeyLog>) -> Vec<Action> {
+        let mut out = Vec::new();
+        let mut changed = false;
+        while let Some(ev) = self.ep.poll_event() {
+            changed = true;
+            match ev {
+                Event::ChildUp(c) => {
+                    let oe = self.conn(&c.conn).and_then(|x| x.oe);
+                    let pol = match self.ensure_policies(dp, &c.conn, oe) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            error!(conn = %c.conn, "cannot install policies: {e:#}");
+                            continue;
+                        }
+                    };
+                    match install::install_child(dp, &c, pol, self.provider, self.replay, keylog, now) {
+                        Ok(i) => {
+                            self.oe_deadline.remove(&c.remote.ip());
+                            self.installed.insert(c.spi_in, (c.conn.clone(), i));
+                        }
+                        Err(e) => error!(conn = %c.conn, "cannot install CHILD_SA {:08x}/{:08x}: {e:#}", c.spi_in, c.spi_out),
+                    }
+                }
+                Event::ChildDown { spi_in, conn, .. } => {
+                    if let Some((_, i)) = self.installed.remove(&spi_in) {
+                        install::remove_child(dp, &i);
+                    } else {
+                        warn!(conn = %conn, "CHILD_SA {spi_in:08x} down, but it was not installed");
+                    }
+                }
+                Event::IkeUp { conn, remote, peer_id, algs, rekeyed, .. } => {
+                    if !rekeyed {
+                        info!(conn = %conn, peer = %remote, "IKE SA up with {peer_id} ({algs})");
+                    }
+                }
+                Event::IkeDown { conn, remote, reason } => info!(conn = %conn, peer = %remote, "IKE SA down: {reason}"),
+                Event::SetupFailed { conn, remote, reason } => {
+                    warn!(conn = %conn, peer = %remote, "IKE setup failed: {reason}");
+                    if let Some(c) = self.conn(&conn).cloned() {
+                        if c.oe == Some(Oe::PrivateOrClear) {
+                            self.oe_deadline.remove(&remote.ip());
+                            self.install_clear_shunt(dp, &conn, remote.ip());
+                        }
+                    }
+                }
+                Event::VirtualIp { addr, .. } => out.push(Action::VirtualIp(addr)),
+            }
+        }
+        while let Some(t) = self.ep.poll_transmit() {
+            out.push(Action::Send(t));
+        }
+        if changed {
+            self.update_status(now);
+        }
+        out
+    }
+
+    pub fn update_status(&self, _now: Instant) {
+        let sas: Vec<Value> = self
+            .ep
+            .summaries()
+            .into_iter()
+            .map(|s| {
+                json!({
+                    "conn": s.conn,
+                    "state": format!("{:?}", s.state),
+                    "local": s.local.to_string(),
+                    "remote": s.remote.to_string(),
+                    "spi_i": s.spi_i.to_string(),
+                    "spi_r": s.spi_r.to_string(),
+                    "initiator": s.initiator,
+                    "algs": s.algs,
+                    "peer_id": s.peer_id,
+                    "nat": s.nat,
+                    "children": s.children.iter().map(|(n, i, o, a)| json!({"name": n, "spi_in": format!("{i:08x}"), "spi_out": format!("{o:08x}"), "algs": a})).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let st = self.ep.stats();
+        let v = json!({
+            "ike_sas": sas,
+            "stats": format!("{st:?}"),
+            "clear_shunts": self.clear_shunts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        });
+        if let Ok(mut s) = self.status.lock() {
+            *s = v;
+        }
+    }
+}
