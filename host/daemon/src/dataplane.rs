@@ -78,6 +78,8 @@ pub struct Counters {
     pub in_decrypted: u64,
     pub nat_keepalives: u64,
     pub ike_messages: u64,
+    /// Outbound packets held while IKE negotiated their SA.
+    pub held: u64,
 }
 
 /// An outbound result: a whole IP packet to send.
@@ -88,8 +90,19 @@ pub enum Out<'a> {
     Clear(&'a [u8]),
 }
 
+/// Packets held while IKE negotiates their SA (bounded: packets and bytes).
+const QUEUE_PACKETS: usize = 512;
+const QUEUE_BYTES: usize = 4 << 20;
+/// How long a held packet may wait for its SA.
+const QUEUE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub struct Dataplane {
     sadb: Sadb<Sa>,
+    /// Outbound packets waiting for an SA (ACQUIRE in progress), oldest first.
+    held: std::collections::VecDeque<(Instant, Vec<u8>)>,
+    held_bytes: usize,
+    /// Hold packets that wait for an SA instead of dropping them (IKE is on).
+    pub hold_on_acquire: bool,
     engine_drops: DropCounters,
     drops: BTreeMap<Drop, u64>,
     pub counters: Counters,
@@ -120,6 +133,9 @@ impl Dataplane {
         })?;
         Ok(Dataplane {
             sadb,
+            held: std::collections::VecDeque::new(),
+            held_bytes: 0,
+            hold_on_acquire: false,
             engine_drops: DropCounters::default(),
             drops: BTreeMap::new(),
             counters: Counters::default(),
@@ -181,7 +197,13 @@ impl Dataplane {
                 return None;
             }
             Outbound::Acquiring { .. } => {
-                self.drop(Drop::NoSa);
+                if self.hold_on_acquire && self.held.len() < QUEUE_PACKETS && self.held_bytes + pkt.len() <= QUEUE_BYTES {
+                    self.held_bytes += pkt.len();
+                    self.held.push_back((now, pkt.to_vec()));
+                    self.counters.held += 1;
+                } else {
+                    self.drop(Drop::NoSa);
+                }
                 return None;
             }
             Outbound::Protect { sas, .. } => sas,
@@ -397,6 +419,33 @@ impl Dataplane {
         Some(&self.a[..len])
     }
 
+    /// Takes the packets held for an SA (to run them through `outbound`
+    /// again once IKE installed something); expired ones are dropped.
+    pub fn take_held(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.held.len());
+        while let Some((t, p)) = self.held.pop_front() {
+            if now.saturating_duration_since(t) > QUEUE_TTL {
+                self.drop(Drop::NoSa);
+            } else {
+                out.push(p);
+            }
+        }
+        self.held_bytes = 0;
+        out
+    }
+
+    /// Drops held packets whose SA never came (counted as "no SA").
+    fn expire_held(&mut self, now: Instant) {
+        while let Some((t, p)) = self.held.front() {
+            if now.saturating_duration_since(*t) <= QUEUE_TTL {
+                break;
+            }
+            self.held_bytes -= p.len();
+            self.held.pop_front();
+            self.drop(Drop::NoSa);
+        }
+    }
+
     /// Drops counted outside this struct (e.g. by the event loop).
     pub fn count_drop(&mut self, d: Drop) {
         self.drop(d);
@@ -404,6 +453,7 @@ impl Dataplane {
 
     /// Lifetime expiry; returns human-readable events to log.
     pub fn tick(&mut self, now: Instant) -> Vec<String> {
+        self.expire_held(now);
         let mut out: Vec<String> = self
             .sadb
             .expire(now)
@@ -473,7 +523,7 @@ impl Dataplane {
             "drops": drops,
             "counters": {
                 "out_protected": c.out_protected, "out_clear": c.out_clear, "in_decrypted": c.in_decrypted,
-                "nat_keepalives": c.nat_keepalives, "ike_messages": c.ike_messages,
+                "nat_keepalives": c.nat_keepalives, "ike_messages": c.ike_messages, "held_for_ike": c.held,
             },
             "spd": format!("{:?}", self.sadb.spd().stats()),
             "inbound": format!("{:?}", self.sadb.inbound_stats()),

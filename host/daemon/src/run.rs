@@ -386,7 +386,7 @@ struct IkeIo<'a> {
 
 impl IkeIo<'_> {
     /// Timers, ACQUIREs, events; then sends what IKE wants sent.
-    fn service(&mut self, outer: &Outer, inner: &mut Inner, shared: &Arc<Mutex<Dataplane>>, timers: bool) -> Result<()> {
+    fn service(&mut self, cfg: &Config, outer: &Outer, inner: &mut Inner, shared: &Arc<Mutex<Dataplane>>, caps: &mut Captures, timers: bool) -> Result<()> {
         let Some(h) = self.host.as_deref_mut() else { return Ok(()) };
         let now = Instant::now();
         let actions = {
@@ -417,6 +417,17 @@ impl IkeIo<'_> {
                             }
                         }
                         None => warn!("no socket for IKE from port {}", t.local.port()),
+                    }
+                }
+                crate::ike::Action::Release => {
+                    let mut dp = lock(shared)?;
+                    let now = Instant::now();
+                    let held = dp.take_held(now);
+                    if !held.is_empty() {
+                        info!(packets = held.len(), "sending the packets held while IKE negotiated");
+                    }
+                    for p in held {
+                        send_out(cfg, outer, &mut dp, caps, &p, now);
                     }
                 }
                 crate::ike::Action::VirtualIp(a) => match inner {
@@ -505,7 +516,7 @@ fn event_loop(
                 _ => {}
             }
         }
-        ike.service(outer, inner, shared, true)?;
+        ike.service(cfg, outer, inner, shared, caps, true)?;
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + Duration::from_secs(1);

@@ -43,6 +43,8 @@ pub enum Action {
     Send(Transmit),
     /// Use this virtual IP as our inner address.
     VirtualIp(Ipv4Addr),
+    /// Something was installed: run the packets held for an SA again.
+    Release,
 }
 
 /// The daemon's IKE side.
@@ -61,6 +63,8 @@ pub struct IkeHost {
     /// OE: when a private-or-clear attempt gives up, per peer.
     oe_deadline: HashMap<IpAddr, (Instant, String)>,
     clear_shunts: Vec<IpAddr>,
+    /// A shunt or SA was installed outside `poll`: release held packets.
+    release: bool,
     pub status: Arc<Mutex<Value>>,
     pub commands: Arc<Mutex<Vec<Command>>>,
     _engine: PluginEngine,
@@ -129,6 +133,7 @@ impl IkeHost {
         };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy());
         let ep = Endpoint::new(ecfg, conns.iter().map(|c| c.peer.clone()).collect(), Box::new(backend), rng);
+        dp.hold_on_acquire = true;
         let mut host = IkeHost {
             ep,
             conns,
@@ -141,6 +146,7 @@ impl IkeHost {
             replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
             oe_deadline: HashMap::new(),
             clear_shunts: Vec::new(),
+            release: false,
             status: Arc::new(Mutex::new(json!({}))),
             commands: Arc::new(Mutex::new(Vec::new())),
             _engine: engine,
@@ -248,6 +254,7 @@ impl IkeHost {
         let host = esprit_ike::TrafficSelector::from_prefix(peer, if peer.is_ipv4() { 32 } else { 128 });
         match install::add_policies(dp, &local_ts, &host, c.protocol, c.peer.children[0].mode, self.local, peer, Some(Verdict::Bypass)) {
             Ok(_) => {
+                self.release = true;
                 warn!(conn, peer = %peer, "opportunistic encryption: {peer} did not answer IKE within {:?}; traffic to it now flows in the clear (private-or-clear)", c.oe_timeout);
                 self.clear_shunts.push(peer);
             }
@@ -279,6 +286,7 @@ impl IkeHost {
     pub fn poll(&mut self, now: Instant, dp: &mut Dataplane, keylog: Option<&KeyLog>) -> Vec<Action> {
         let mut out = Vec::new();
         let mut changed = false;
+        let mut release = std::mem::take(&mut self.release);
         while let Some(ev) = self.ep.poll_event() {
             changed = true;
             match ev {
@@ -295,6 +303,7 @@ impl IkeHost {
                         Ok(i) => {
                             self.oe_deadline.remove(&c.remote.ip());
                             self.installed.insert(c.spi_in, (c.conn.clone(), i));
+                            release = true;
                         }
                         Err(e) => error!(conn = %c.conn, "cannot install CHILD_SA {:08x}/{:08x}: {e:#}", c.spi_in, c.spi_out),
                     }
@@ -326,6 +335,9 @@ impl IkeHost {
         }
         while let Some(t) = self.ep.poll_transmit() {
             out.push(Action::Send(t));
+        }
+        if release {
+            out.push(Action::Release);
         }
         if changed {
             self.update_status(now);
