@@ -290,7 +290,12 @@ impl<S> Sad<S> {
         cands.iter().rev().copied().find(|h| {
             self.entries.get(*h).is_some_and(|e| {
                 e.hard.is_none()
-                    && e.info.bind.is_none()
+                    // Manually keyed SAs, and a key manager's current SA for a
+                    // binding without an SA key (so a plugin's protect template
+                    // between the same endpoints uses the IKE SA, the newest
+                    // after a rekey). SAs bound to an SA key (per-port, per-flow
+                    // selectors) serve only their binding.
+                    && e.info.bind.is_none_or(|b| b.sa_key.is_none() && self.bound.get(&b) == Some(h))
                     && e.info.mode.is_none_or(|m| m == req.mode)
                     && match req.level {
                         Level::Unique(id) if id != 0 => e.info.reqid == Some(id),

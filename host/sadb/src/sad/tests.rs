@@ -116,6 +116,17 @@ fn outbound_by_addresses_mode_reqid_and_binding() {
     assert_eq!(sad.outbound(PolicyId(5), 0, &req(Level::Require), &f, Some(42)), Some(b));
     assert_ne!(sad.outbound(PolicyId(5), 0, &req(Level::Require), &f, Some(43)), Some(b));
     assert_ne!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &f, None), Some(b));
+    // An IKE SA bound to a policy without an SA key also serves other
+    // templates between the same endpoints (a plugin's protect verdict).
+    let mut k = info(0x3005, "192.168.0.1", "10.1.2.3");
+    k.bind = Some(OutboundKey { policy: PolicyId(6), request: 0, sa_key: None });
+    let k = sad.insert(k, 0, now).unwrap();
+    assert_eq!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &f, None), Some(k));
+    // ... until a rekeyed SA takes the binding over.
+    let mut k2 = info(0x3006, "192.168.0.1", "10.1.2.3");
+    k2.bind = Some(OutboundKey { policy: PolicyId(6), request: 0, sa_key: None });
+    let k2 = sad.insert(k2, 0, now).unwrap();
+    assert_eq!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &f, None), Some(k2));
 }
 
 #[test]
