@@ -1,5 +1,7 @@
 //! The README's run command, `esprit demo`, the way a user runs it: two
-//! esprit processes on 127.0.0.1 carry an HTTP request through ESP-in-UDP.
+//! esprit processes on 127.0.0.1 negotiate IKEv2 (PSK through the Wasm psk
+//! plugin) on A's first packet, which a Wasm policy plugin allowed, and carry
+//! an HTTP request through ESP-in-UDP.
 //! As root it also runs as the unprivileged user nobody (it needs no rights).
 
 mod support;
@@ -16,6 +18,10 @@ fn check(out: std::process::Output) {
     // Both peers show their SAs with traffic and no drops.
     assert_eq!(stdout.matches("drops: none").count(), 2, "{stdout}");
     assert!(stdout.matches("aes128gcm16: ").count() >= 4, "{stdout}");
+    // The SAs came from IKE on both sides, and the plugin decided A's packets.
+    assert_eq!(stdout.matches("demo Established").count(), 2, "{stdout}");
+    assert_eq!(stdout.matches("CHILD_SA demo aes128gcm16").count(), 2, "{stdout}");
+    assert!(stdout.contains("delegate allowlist"), "{stdout}");
 }
 
 #[test]

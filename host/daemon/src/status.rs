@@ -12,9 +12,43 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// The IKE SAs (when the instance runs IKE).
+pub fn render_ike(v: &Value) -> String {
+    let mut o = String::new();
+    let Some(ike) = v.get("ike") else { return o };
+    let sas = ike["ike_sas"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(o, "IKE SAs:");
+    if sas.is_empty() {
+        let _ = writeln!(o, "  (none)");
+    }
+    for sa in &sas {
+        let _ = writeln!(
+            o,
+            "  {} {} {} <-> {} peer {} {}{}  SPIs {}_i {}_r",
+            s(&sa["conn"]),
+            s(&sa["state"]),
+            s(&sa["local"]),
+            s(&sa["remote"]),
+            s(&sa["peer_id"]),
+            s(&sa["algs"]),
+            if sa["nat"] == Value::Bool(true) { " NAT-T" } else { "" },
+            s(&sa["spi_i"]),
+            s(&sa["spi_r"]),
+        );
+        for c in sa["children"].as_array().into_iter().flatten() {
+            let _ = writeln!(o, "    CHILD_SA {} {} in {} out {}", s(&c["name"]), s(&c["algs"]), s(&c["spi_in"]), s(&c["spi_out"]));
+        }
+    }
+    if let Some(sh) = ike["clear_shunts"].as_array().filter(|a| !a.is_empty()) {
+        let _ = writeln!(o, "  opportunistic clear shunts: {}", sh.iter().map(s).collect::<Vec<_>>().join(", "));
+    }
+    let _ = writeln!(o, "  {}", s(&ike["stats"]));
+    o
+}
+
 /// A few lines: SAs with counters, and the drops.
 pub fn render_short(v: &Value) -> String {
-    let mut o = String::new();
+    let mut o = render_ike(v);
     for sa in v["sas"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
@@ -54,6 +88,9 @@ pub fn render_short(v: &Value) -> String {
 pub fn render_full(v: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "esprit {} ({} mode), up {} s", s(&v["name"]), s(&v["mode"]), s(&v["uptime_s"]));
+    if v.get("ike").is_some() {
+        let _ = write!(o, "\n{}", render_ike(v));
+    }
     let _ = writeln!(o, "\nSecurity Associations:");
     let sas = v["sas"].as_array().cloned().unwrap_or_default();
     if sas.is_empty() {

@@ -265,8 +265,19 @@ impl IkeHost {
     /// ACQUIREs from the SPD: negotiate for the policy's connection.
     pub fn handle_acquires(&mut self, now: Instant, dp: &mut Dataplane) {
         while let Some(acq) = dp.sadb_mut().poll_acquire() {
-            let conn = self.policies.iter().find(|(_, p)| p.out == acq.policy_id).map(|(n, _)| n.clone());
-            let Some(name) = conn else {
+            let by_policy = self.policies.iter().find(|(_, p)| p.out == acq.policy_id).map(|(n, _)| n.clone());
+            // A policy decided elsewhere (e.g. a Wasm policy plugin's protect
+            // verdict): the connection whose selectors cover the packet.
+            let by_flow = || {
+                self.conns
+                    .iter()
+                    .find(|c| {
+                        c.peer.remote.is_some()
+                            && c.peer.children.iter().any(|ch| ch.local_ts.iter().any(|t| t.contains(acq.flow.src)) && ch.remote_ts.iter().any(|t| t.contains(acq.flow.dst)))
+                    })
+                    .map(|c| c.peer.name.clone())
+            };
+            let Some(name) = by_policy.or_else(by_flow) else {
                 info!("ACQUIRE for policy {} ({} -> {}) belongs to no IKE connection; packets are dropped", acq.policy_id, acq.flow.src, acq.flow.dst);
                 continue;
             };
