@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench_ike;
 mod config;
 mod control;
 mod dataplane;
@@ -77,6 +78,8 @@ enum Cmd {
     /// Certificates for IKE: a small CA (ca, newreq, sign, issue, decrypt, show).
     #[command(subcommand)]
     Pki(pki::PkiCmd),
+    /// Measure IKE SA setups per second against a responder (strongSwan or esprit).
+    BenchIke(bench_ike::BenchIkeArgs),
     /// Control IKE connections of a running daemon: up, down, rekey, rekey-ike.
     Ike {
         /// up | down | rekey | rekey-ike
@@ -149,6 +152,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
         Cmd::Import(cmd) => import::run(cmd),
         Cmd::Pki(cmd) => Ok(pki::run(cmd)?),
+        Cmd::BenchIke(args) => bench_ike::run(args),
         Cmd::Ike { action, conn, socket, name } => {
             let path = socket.unwrap_or_else(|| control::default_socket(&name));
             let v = control::request(&path, &control::Request::Ike { action, conn })?;
