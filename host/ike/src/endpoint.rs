@@ -284,6 +284,9 @@ impl Endpoint {
             return;
         };
         self.handle_for_sa(now, &mut sa, &hdr, msg, remote);
+        if std::mem::take(&mut sa.initial_contact) && sa.state == IkeState::Established {
+            self.drop_stale(now, &sa);
+        }
         let spawned = sa.spawned.take();
         self.sas.insert(sa.local_spi(), sa);
         if let Some(new) = spawned {
@@ -486,6 +489,24 @@ impl Endpoint {
             self.sas.insert(sa.local_spi(), sa);
             if let Some(n) = spawned {
                 self.sas.insert(n.local_spi(), *n);
+            }
+        }
+    }
+
+    /// INITIAL_CONTACT (RFC 7296 §2.4): the peer restarted; every other
+    /// IKE SA with the same identity on this connection is stale.
+    fn drop_stale(&mut self, now: Instant, fresh: &IkeSa) {
+        let stale: Vec<IkeSpi> = self
+            .sas
+            .iter()
+            .filter(|(_, s)| s.peer == fresh.peer && s.peer_id == fresh.peer_id && s.remote.ip() == fresh.remote.ip() && s.state != IkeState::Dead)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            if let Some(s) = self.sas.get_mut(&k) {
+                info!(conn = %self.peers[s.peer].name, peer = %s.remote, "peer sent INITIAL_CONTACT: removing its older IKE SA {k} and its CHILD_SAs");
+                let mut ctx = ctx!(self, now);
+                s.die(&mut ctx, "replaced: the peer restarted (INITIAL_CONTACT)");
             }
         }
     }

@@ -163,6 +163,8 @@ pub struct IkeSa {
     pub(crate) peer_signature_hashes: bool,
     /// A rekeyed successor the endpoint must add to its table.
     pub(crate) spawned: Option<Box<IkeSa>>,
+    /// The peer sent INITIAL_CONTACT: older IKE SAs with it are stale.
+    pub(crate) initial_contact: bool,
 }
 
 impl IkeSa {
@@ -202,6 +204,7 @@ impl IkeSa {
             rekeyed_from: false,
             peer_signature_hashes: false,
             spawned: None,
+            initial_contact: false,
         }
     }
 

@@ -294,3 +294,40 @@ fn retransmitted_request_gets_the_same_response_and_replays_are_dropped() {
     assert!(p.a.ep.stats().bad_message_id >= 1, "duplicate responses are dropped: {:?}", p.a.ep.stats());
     assert_eq!(p.b.children.len(), 1);
 }
+
+#[test]
+fn initial_contact_replaces_a_restarted_peers_sas() {
+    let mut p = established(19, Impair::default());
+    // A restarts: a fresh endpoint with the same configuration.
+    let (a, _) = default_pair();
+    let mut m = std::collections::HashMap::new();
+    m.insert("ab".to_string(), PSK.to_vec());
+    p.a.ep = Endpoint::new(EndpointConfig::default(), vec![a], Box::new(Psk(m)), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(99)));
+    p.a.children.clear();
+    p.initiate();
+    p.run(Duration::from_secs(10));
+    assert_eq!(p.b.ep.summaries().len(), 1, "B keeps only the new IKE SA: {:?}", p.b.ep.summaries());
+    assert_eq!(p.b.children.len(), 1);
+    p.assert_children_match();
+    assert!(p.b.ike_down.iter().any(|r| r.contains("INITIAL_CONTACT")), "{:?}", p.b.ike_down);
+}
+
+#[test]
+fn simultaneous_ike_rekeys_leave_one_ike_sa() {
+    for seed in 0..10 {
+        let mut p = established(200 + seed, Impair::default());
+        let now = p.now;
+        p.a.ep.rekey_ike(now, "ab").unwrap();
+        p.b.ep.rekey_ike(now, "ba").unwrap();
+        p.run(Duration::from_secs(30));
+        assert_eq!(p.a.ep.summaries().len(), 1, "seed {seed}: {:?}", p.a.ep.summaries());
+        assert_eq!(p.b.ep.summaries().len(), 1, "seed {seed}");
+        assert!(p.a.ep.stats().rekeys >= 1 || p.b.ep.stats().rekeys >= 1);
+        assert!(p.a.ike_down.is_empty() && p.b.ike_down.is_empty(), "{:?} {:?}", p.a.ike_down, p.b.ike_down);
+        let now = p.now;
+        p.a.ep.rekey_children(now, "ab").unwrap();
+        p.run(Duration::from_secs(10));
+        assert_eq!(p.a.children.len(), 1);
+        p.assert_children_match();
+    }
+}

@@ -15,6 +15,12 @@ use crate::proposal::{child_algs, describe, ike_algs};
 use crate::sk::SkCrypto;
 use crate::types::{notify as n, ExchangeType, IkeSpi, ProtocolId};
 
+/// A random 1–3 s pause before retrying a refused rekey, so two peers that
+/// collided do not collide again (RFC 7296 §2.25 TEMPORARY_FAILURE).
+fn retry_delay(ctx: &mut Ctx<'_>) -> std::time::Duration {
+    std::time::Duration::from_millis(1000 + ctx.rng.next_u64() % 2000)
+}
+
 fn narrow(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<TrafficSelector> {
     let mut out = Vec::new();
     for o in offered {
@@ -264,8 +270,9 @@ impl IkeSa {
             warn!(conn = %conn_name, "peer refused CREATE_CHILD_SA: {}", n::name(e.ntype));
             if let Some(old) = rekey_of {
                 // Try again later (e.g. TEMPORARY_FAILURE during a collision).
+                let wait = retry_delay(ctx);
                 if let Some(i) = self.find_child(old) {
-                    self.children[i].rekey_at = Some(ctx.now + std::time::Duration::from_secs(2));
+                    self.children[i].rekey_at = Some(ctx.now + wait);
                 }
             }
             return;
@@ -349,7 +356,7 @@ impl IkeSa {
         let conn = ctx.peers[self.peer].clone();
         if let Some(e) = error_notify(ps) {
             warn!(conn = %conn.name, "peer refused the IKE SA rekey: {}; retrying later", n::name(e.ntype));
-            self.rekey_at = Some(ctx.now + std::time::Duration::from_secs(2));
+            self.rekey_at = Some(ctx.now + retry_delay(ctx));
             return None;
         }
         let sa = ps.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None });

@@ -200,6 +200,7 @@ impl IkeSa {
             }
         };
         self.peer_id = Some(idi);
+        self.initial_contact = notify(ps, n::INITIAL_CONTACT).is_some();
         let mut out = vec![Payload::IdR(conn.local_id.clone())];
         if let Some(c) = &conn.cert {
             out.push(Payload::Cert { encoding: 4, data: c.clone() });
