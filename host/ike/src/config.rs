@@ -63,6 +63,9 @@ pub struct EndpointConfig {
     pub half_open_timeout: Duration,
     /// The NAT-T port we use (our 4500).
     pub natt_port: u16,
+    /// Largest IP packet for an IKE message before it is sent as encrypted
+    /// fragments (RFC 7383; strongSwan's default is 1280 too).
+    pub fragment_size: usize,
 }
 
 impl Default for EndpointConfig {
@@ -74,6 +77,7 @@ impl Default for EndpointConfig {
             keepalive: Duration::from_secs(20),
             half_open_timeout: Duration::from_secs(30),
             natt_port: 4500,
+            fragment_size: 1280,
         }
     }
 }

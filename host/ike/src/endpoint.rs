@@ -15,7 +15,8 @@ use crate::config::{EndpointConfig, PeerConfig};
 use crate::event::{Event, Transmit};
 use crate::exchange::err;
 use crate::exchange::sa_init::{respond_sa_init, InitReply};
-use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending, Task};
+use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending, Reassembly, Task, MAX_FRAGMENTS, MAX_REASSEMBLED};
+use zeroize::Zeroizing;
 use crate::message::payload::parse_chain;
 use crate::message::{Header, ParseError, HEADER_LEN};
 use crate::stats::Stats;
@@ -359,10 +360,15 @@ impl Endpoint {
         } else if hdr.message_id != sa.peer_mid {
             if hdr.message_id.wrapping_add(1) == sa.peer_mid {
                 if let Some((mid, d)) = &sa.last_response {
-                    if *mid == hdr.message_id {
+                    // A retransmitted request (or its first fragment, RFC 7383 §2.6.1).
+                    let first_or_whole = !(hdr.next_payload == pt::SKF && msg.len() > HEADER_LEN + 6 && u16::from_be_bytes([msg[HEADER_LEN + 4], msg[HEADER_LEN + 5]]) != 1);
+                    if *mid == hdr.message_id && first_or_whole {
                         ctx.stats.retransmitted_requests += 1;
                         let d = d.clone();
-                        sa.transmit(&mut ctx, d);
+                        sa.transmit_all(&mut ctx, &d);
+                        return;
+                    }
+                    if *mid == hdr.message_id {
                         return;
                     }
                 }
@@ -395,21 +401,61 @@ impl Endpoint {
             debug!(peer = %remote, "{:?} message without an encrypted payload", hdr.exchange);
             return;
         };
-        if t == pt::SKF {
-            ctx.stats.malformed += 1;
-            warn!(peer = %remote, "IKE fragments (RFC 7383) received, but we did not offer fragmentation; dropped");
-            return;
-        }
         let Some(sk) = &sa.sk else { return };
-        let inner = match sk.open(msg, off, false) {
-            Ok(p) => p,
-            Err(e) => {
-                ctx.stats.decrypt_failed += 1;
-                debug!(peer = %remote, "dropping IKE message that fails to decrypt: {e}");
+        let (inner, inner_first) = if t == pt::SKF {
+            if msg.len() < off + 8 {
+                ctx.stats.malformed += 1;
                 return;
             }
+            let number = u16::from_be_bytes([msg[off + 4], msg[off + 5]]);
+            let total = u16::from_be_bytes([msg[off + 6], msg[off + 7]]);
+            if number == 0 || total == 0 || number > total || total > MAX_FRAGMENTS {
+                ctx.stats.malformed += 1;
+                debug!(peer = %remote, "encrypted fragment {number}/{total} out of range");
+                return;
+            }
+            let part = match sk.open(msg, off, true) {
+                Ok(p) => p,
+                Err(e) => {
+                    ctx.stats.decrypt_failed += 1;
+                    debug!(peer = %remote, "dropping IKE fragment that fails to decrypt: {e}");
+                    return;
+                }
+            };
+            let r = sa.reassembly.get_or_insert_with(Reassembly::default);
+            if r.mid != hdr.message_id || r.response != hdr.is_response() || r.total != total {
+                *r = Reassembly { mid: hdr.message_id, response: hdr.is_response(), total, ..Reassembly::default() };
+            }
+            if number == 1 {
+                r.first_inner = msg[off];
+            }
+            r.bytes += part.len();
+            if r.bytes > MAX_REASSEMBLED {
+                ctx.stats.malformed += 1;
+                warn!(peer = %remote, "IKE message in fragments exceeds {MAX_REASSEMBLED} bytes; dropped");
+                sa.reassembly = None;
+                return;
+            }
+            r.parts.insert(number, part);
+            if r.parts.len() < usize::from(total) {
+                return;
+            }
+            let Some(r) = sa.reassembly.take() else { return };
+            let mut whole = Zeroizing::new(Vec::with_capacity(r.bytes));
+            for p in r.parts.values() {
+                whole.extend_from_slice(p);
+            }
+            (whole, r.first_inner)
+        } else {
+            match sk.open(msg, off, false) {
+                Ok(p) => (p, msg[off]),
+                Err(e) => {
+                    ctx.stats.decrypt_failed += 1;
+                    debug!(peer = %remote, "dropping IKE message that fails to decrypt: {e}");
+                    return;
+                }
+            }
         };
-        let inner_first = msg[off];
         let ps = match parse_chain(inner_first, &inner) {
             Ok(p) => p,
             Err(e) => {
@@ -537,12 +583,12 @@ impl Endpoint {
                             let r = format!("peer not responding ({what} unanswered after {tries} retransmissions)");
                             sa.die(&mut ctx, &r);
                         } else {
-                            let d = f.datagram.clone();
+                            let d = f.datagrams.clone();
                             let backoff = ctx.cfg.retransmit_timeout * 2u32.saturating_pow(f.sent.min(16));
                             f.sent += 1;
                             f.next_at = now + backoff;
                             ctx.stats.retransmits += 1;
-                            sa.transmit(&mut ctx, d);
+                            sa.transmit_all(&mut ctx, &d);
                         }
                     }
                 }

@@ -2,7 +2,7 @@
 //! retransmissions, and its CHILD_SAs. Exchanges live in `exchange/`.
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use esprit_crypto::Provider;
 use rand::RngCore;
@@ -94,10 +94,26 @@ pub struct ChildSa {
     pub created_by_us: bool,
 }
 
+/// Fragments of one encrypted message (RFC 7383 §2.6.2).
+#[derive(Default)]
+pub(crate) struct Reassembly {
+    pub mid: u32,
+    pub response: bool,
+    pub total: u16,
+    pub first_inner: u8,
+    pub parts: std::collections::BTreeMap<u16, Zeroizing<Vec<u8>>>,
+    pub bytes: usize,
+}
+
+/// Most fragments and bytes of one reassembled message.
+pub(crate) const MAX_FRAGMENTS: u16 = 64;
+pub(crate) const MAX_REASSEMBLED: usize = 64 * 1024;
+
 /// A request of ours that waits for its response.
 pub(crate) struct InFlight {
     pub mid: u32,
-    pub datagram: Vec<u8>,
+    /// The request's datagrams (several when fragmented, RFC 7383).
+    pub datagrams: Vec<Vec<u8>>,
     pub sent: u32,
     pub next_at: Instant,
     pub pending: Pending,
@@ -147,7 +163,11 @@ pub struct IkeSa {
     pub(crate) cookie: Option<Vec<u8>>,
     pub(crate) next_mid: u32,
     pub(crate) peer_mid: u32,
-    pub(crate) last_response: Option<(u32, Vec<u8>)>,
+    pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// The peer announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 §2.3).
+    pub(crate) peer_fragmentation: bool,
+    /// Encrypted fragments of one message being reassembled.
+    pub(crate) reassembly: Option<Reassembly>,
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) tasks: VecDeque<Task>,
     pub(crate) children: Vec<ChildSa>,
@@ -191,6 +211,8 @@ impl IkeSa {
             next_mid: 0,
             peer_mid: 0,
             last_response: None,
+            peer_fragmentation: false,
+            reassembly: None,
             in_flight: None,
             tasks: VecDeque::new(),
             children: Vec::new(),
@@ -244,24 +266,43 @@ impl IkeSa {
         m
     }
 
-    /// An encrypted message.
-    pub(crate) fn sealed_message(&self, ctx: &mut Ctx<'_>, exchange: ExchangeType, mid: u32, response: bool, payloads: &[Payload]) -> Vec<u8> {
+    /// An encrypted message: one SK datagram, or SKF fragments (RFC 7383)
+    /// when the peer supports them and the message exceeds the fragment size.
+    pub(crate) fn sealed_messages(&self, ctx: &mut Ctx<'_>, exchange: ExchangeType, mid: u32, response: bool, payloads: &[Payload]) -> Vec<Vec<u8>> {
         let mut inner = Zeroizing::new(Vec::new());
         let first = emit_chain(payloads, &mut inner);
         let h = self.header(exchange, mid, response);
-        match &self.sk {
-            Some(sk) => sk.seal(h, first, &inner, None, ctx.rng),
-            None => Vec::new(),
+        let Some(sk) = &self.sk else { return Vec::new() };
+        let single = sk.seal(h, first, &inner, None, ctx.rng);
+        let ip_udp = if self.remote.is_ipv4() { 28 } else { 48 };
+        let marker = if self.remote.port() != 500 { 4 } else { 0 };
+        let limit = ctx.cfg.fragment_size.saturating_sub(ip_udp + marker);
+        if !self.peer_fragmentation || single.len() <= limit {
+            return vec![single];
         }
+        // Header, SKF header, IV, padding and ICV around each chunk.
+        let overhead = single.len() - inner.len() + 4 + 16;
+        let chunk = limit.saturating_sub(overhead).max(64);
+        let parts: Vec<&[u8]> = inner.chunks(chunk).collect();
+        let total = parts.len() as u16;
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| sk.seal(h, if i == 0 { first } else { 0 }, c, Some((i as u16 + 1, total)), ctx.rng))
+            .collect()
     }
 
     pub(crate) fn transmit(&mut self, ctx: &mut Ctx<'_>, data: Vec<u8>) {
         ctx.stats.sent += 1;
         ctx.transmits.push_back(Transmit { local: self.local, remote: self.remote, non_esp_marker: self.remote.port() != 500, data });
-        if let Some(k) = ctx.cfg.keepalive.checked_add(Duration::ZERO) {
-            if self.nat {
-                self.keepalive_at = Some(ctx.now + k);
-            }
+        if self.nat {
+            self.keepalive_at = Some(ctx.now + ctx.cfg.keepalive);
+        }
+    }
+
+    pub(crate) fn transmit_all(&mut self, ctx: &mut Ctx<'_>, data: &[Vec<u8>]) {
+        for d in data {
+            self.transmit(ctx, d.clone());
         }
     }
 
@@ -270,23 +311,23 @@ impl IkeSa {
         let mid = self.next_mid;
         self.next_mid = self.next_mid.wrapping_add(1);
         let data = if exchange == ExchangeType::IkeSaInit {
-            self.plain_message(exchange, mid, false, payloads)
+            vec![self.plain_message(exchange, mid, false, payloads)]
         } else {
-            self.sealed_message(ctx, exchange, mid, false, payloads)
+            self.sealed_messages(ctx, exchange, mid, false, payloads)
         };
-        self.in_flight = Some(InFlight { mid, datagram: data.clone(), sent: 1, next_at: ctx.now + ctx.cfg.retransmit_timeout, pending });
-        self.transmit(ctx, data);
+        self.transmit_all(ctx, &data);
+        self.in_flight = Some(InFlight { mid, datagrams: data, sent: 1, next_at: ctx.now + ctx.cfg.retransmit_timeout, pending });
     }
 
     /// Sends (and remembers, for retransmitted requests) a response.
     pub(crate) fn send_response(&mut self, ctx: &mut Ctx<'_>, exchange: ExchangeType, mid: u32, payloads: &[Payload]) {
         let data = if exchange == ExchangeType::IkeSaInit {
-            self.plain_message(exchange, mid, true, payloads)
+            vec![self.plain_message(exchange, mid, true, payloads)]
         } else {
-            self.sealed_message(ctx, exchange, mid, true, payloads)
+            self.sealed_messages(ctx, exchange, mid, true, payloads)
         };
-        self.last_response = Some((mid, data.clone()));
-        self.transmit(ctx, data);
+        self.transmit_all(ctx, &data);
+        self.last_response = Some((mid, data));
     }
 
     /// The nearest deadline of this SA.

@@ -331,3 +331,25 @@ fn simultaneous_ike_rekeys_leave_one_ike_sa() {
         p.assert_children_match();
     }
 }
+
+#[test]
+fn ike_fragmentation_carries_large_messages() {
+    for seed in 0..10 {
+        let (mut a, mut b) = default_pair();
+        // A 3 kB "certificate" makes IKE_AUTH far larger than the fragment size.
+        a.cert = Some(vec![0x30; 3000]);
+        b.cert = Some(vec![0x31; 3000]);
+        let cfg = EndpointConfig { fragment_size: 576, ..EndpointConfig::default() };
+        let mut p = Pair::with_cfg(a, b, PSK, PSK, 300 + seed, Impair { loss: 0.1, dup: 0.1, jitter_ms: 100, ..Impair::default() }, cfg.clone(), cfg);
+        p.initiate();
+        p.run(Duration::from_secs(60));
+        assert_eq!((p.a.ike_up, p.b.ike_up), (1, 1), "seed {seed}: {:?}", p.a.setup_failed);
+        p.assert_children_match();
+        assert!(p.a.ep.stats().sent >= 8, "IKE_AUTH went out in fragments: {:?}", p.a.ep.stats());
+        // Rekey through fragments too.
+        let now = p.now;
+        p.a.ep.rekey_children(now, "ab").unwrap();
+        p.run(Duration::from_secs(20));
+        p.assert_children_match();
+    }
+}

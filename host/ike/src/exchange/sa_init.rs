@@ -34,6 +34,7 @@ impl IkeSa {
         ps.push(Payload::Notify(Notify::new(n::NAT_DETECTION_SOURCE_IP, natd::hash(self.spi_i, IkeSpi::ZERO, self.local))));
         ps.push(Payload::Notify(Notify::new(n::NAT_DETECTION_DESTINATION_IP, natd::hash(self.spi_i, IkeSpi::ZERO, self.remote))));
         ps.push(signature_hash_algorithms());
+        ps.push(Payload::Notify(Notify::new(n::IKEV2_FRAGMENTATION_SUPPORTED, Vec::new())));
         ps
     }
 
@@ -54,7 +55,7 @@ impl IkeSa {
         let ps = self.sa_init_request_payloads(ctx);
         self.send_request(ctx, ExchangeType::IkeSaInit, &ps, Pending::SaInit { child });
         if let Some(f) = &self.in_flight {
-            self.init_request = f.datagram.clone();
+            self.init_request = f.datagrams.concat();
         }
     }
 
@@ -113,6 +114,7 @@ impl IkeSa {
         self.nr = nonce.clone();
         self.init_response = raw.to_vec();
         self.peer_signature_hashes = notify(ps, n::SIGNATURE_HASH_ALGORITHMS).is_some();
+        self.peer_fragmentation = notify(ps, n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.detect_nat(ps);
         let Some(ke) = self.ke.take() else { return };
         let gir = match ke.complete(ke_data) {
@@ -256,6 +258,7 @@ pub(crate) fn respond_sa_init(
     ike.peer_mid = 1;
     ike.dh_group = group;
     ike.peer_signature_hashes = notify(ps, n::SIGNATURE_HASH_ALGORITHMS).is_some();
+    ike.peer_fragmentation = notify(ps, n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     ike.detect_nat(ps);
     let ke = match KeyExchange::new(group, ctx.rng) {
         Ok(k) => k,
@@ -282,12 +285,15 @@ pub(crate) fn respond_sa_init(
         Payload::Notify(Notify::new(n::NAT_DETECTION_DESTINATION_IP, natd::hash(ike.spi_i, ike.spi_r, remote))),
         signature_hash_algorithms(),
     ];
+    if ike.peer_fragmentation {
+        out.push(Payload::Notify(Notify::new(n::IKEV2_FRAGMENTATION_SUPPORTED, Vec::new())));
+    }
     if ctx.peers[peer].cert.is_some() || !ctx.peers[peer].certreq.is_empty() {
         out.push(Payload::CertReq { encoding: 4, data: ctx.peers[peer].certreq.concat() });
     }
     ike.send_response(ctx, ExchangeType::IkeSaInit, hdr.message_id, &out);
     if let Some((_, d)) = &ike.last_response {
-        ike.init_response = d.clone();
+        ike.init_response = d.concat();
     }
     info!(conn = %ctx.peers[peer].name, peer = %remote, "IKE_SA_INIT answered: {}{}", algs.name(), if ike.nat { ", NAT detected" } else { "" });
     InitReply::Created(Box::new(ike))
