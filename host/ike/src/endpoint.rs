@@ -18,7 +18,7 @@ use crate::exchange::sa_init::{respond_sa_init, InitReply};
 use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending, Reassembly, Task, MAX_FRAGMENTS, MAX_REASSEMBLED};
 use zeroize::Zeroizing;
 use crate::message::payload::parse_chain;
-use crate::message::{Header, ParseError, HEADER_LEN};
+use crate::message::{Header, ParseError, TrafficSelector, HEADER_LEN};
 use crate::stats::Stats;
 use crate::types::{notify as n, payload_type as pt, ExchangeType, IkeSpi};
 
@@ -162,7 +162,16 @@ impl Endpoint {
     }
 
     fn sa_of_conn(&self, pi: usize) -> Option<IkeSpi> {
-        self.sas.iter().filter(|(_, s)| s.peer == pi && !matches!(s.state, IkeState::Dead | IkeState::Rekeyed)).map(|(k, _)| *k).next()
+        self.sa_of(pi, None)
+    }
+
+    /// The live IKE SA of a connection (with this peer, when given).
+    fn sa_of(&self, pi: usize, remote: Option<std::net::IpAddr>) -> Option<IkeSpi> {
+        self.sas
+            .iter()
+            .filter(|(_, s)| s.peer == pi && !matches!(s.state, IkeState::Dead | IkeState::Rekeyed) && remote.is_none_or(|r| s.remote.ip() == r))
+            .map(|(k, _)| *k)
+            .next()
     }
 
     /// Starts (or reuses) an IKE SA for `conn` and brings up `child`
@@ -171,13 +180,30 @@ impl Endpoint {
     pub fn initiate(&mut self, now: Instant, conn: &str, local: SocketAddr, child: Option<&str>) -> Result<(), String> {
         let pi = self.conn_index(conn)?;
         let peer = &self.peers[pi];
+        let remote_ip = peer.remote.ok_or_else(|| format!("connection {conn} has remote = any; it can only respond"))?;
+        let remote = SocketAddr::new(remote_ip, peer.remote_port);
+        self.initiate_to(now, conn, local, remote, child, None)
+    }
+
+    /// Like [`Endpoint::initiate`], to a given peer (a connection with
+    /// `remote = any`, e.g. an opportunistic group) and optionally with the
+    /// traffic selectors of the packet that triggered it (RFC 7296 §2.9).
+    pub fn initiate_to(
+        &mut self,
+        now: Instant,
+        conn: &str,
+        local: SocketAddr,
+        remote: SocketAddr,
+        child: Option<&str>,
+        ts: Option<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
+    ) -> Result<(), String> {
+        let pi = self.conn_index(conn)?;
+        let peer = &self.peers[pi];
         let ci = match child {
             Some(c) => Some(peer.children.iter().position(|x| x.name == c).ok_or_else(|| format!("connection {conn} has no child {c:?}"))?),
             None => None,
         };
-        let remote_ip = peer.remote.ok_or_else(|| format!("connection {conn} has remote = any; it can only respond"))?;
-        let remote = SocketAddr::new(remote_ip, peer.remote_port);
-        if let Some(spi) = self.sa_of_conn(pi) {
+        if let Some(spi) = self.sa_of(pi, Some(remote.ip())) {
             let sa = self.sas.get_mut(&spi).ok_or("vanished")?;
             if let Some(ci) = ci {
                 if sa.state == IkeState::Established && !sa.children.iter().any(|c| c.cfg == ci) {
@@ -191,6 +217,7 @@ impl Endpoint {
         self.rng.fill_bytes(&mut spi);
         let group = peer.ike.first().and_then(|p| p.dh.first().copied()).ok_or("no IKE proposal")?;
         let mut sa = IkeSa::new(pi, true, IkeSpi(spi), IkeSpi::ZERO, local, remote, now);
+        sa.ts_override = ts;
         info!(conn, peer = %remote, "initiating IKE SA");
         {
             let mut ctx = ctx!(self, now);

@@ -185,6 +185,9 @@ pub struct IkeSa {
     pub(crate) spawned: Option<Box<IkeSa>>,
     /// The peer sent INITIAL_CONTACT: older IKE SAs with it are stale.
     pub(crate) initial_contact: bool,
+    /// Traffic selectors for the first CHILD_SA instead of the config's
+    /// (the packet that triggered an opportunistic setup).
+    pub(crate) ts_override: Option<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
 }
 
 impl IkeSa {
@@ -227,6 +230,7 @@ impl IkeSa {
             peer_signature_hashes: false,
             spawned: None,
             initial_contact: false,
+            ts_override: None,
         }
     }
 

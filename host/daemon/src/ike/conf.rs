@@ -203,8 +203,9 @@ pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
             Some("trap") | Some("route") => Start::Trap,
             Some(s) => bail!("{at}: start = {s:?}: expected \"start\", \"trap\" or \"none\""),
         };
-        if start != Start::None && remote.is_none() {
-            bail!("{at}: start = {:?} needs a remote address (remote = \"any\" can only respond)", c.start.as_deref().unwrap_or(""));
+        let oe_group = c.oe.is_some();
+        if start != Start::None && remote.is_none() && !oe_group {
+            bail!("{at}: start = {:?} needs a remote address (remote = \"any\" can only respond, or set `oe` for an opportunistic group)", c.start.as_deref().unwrap_or(""));
         }
         let id = |s: &Option<String>, default: Option<Identity>, what: &str| -> Result<Option<Identity>> {
             match s.as_deref() {

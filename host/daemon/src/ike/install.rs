@@ -59,14 +59,20 @@ fn request(proto: ProtocolId, mode: Mode, tunnel: Option<(IpAddr, IpAddr)>, leve
 /// Adds the `out` and `in` policies of a connection.
 #[allow(clippy::too_many_arguments)]
 pub fn add_policies(dp: &mut Dataplane, local_ts: &TrafficSelector, remote_ts: &TrafficSelector, proto: ProtocolId, mode: Mode, local: IpAddr, remote: IpAddr, verdict: Option<Verdict>) -> Result<ConnPolicies> {
+    add_policies_at(dp, local_ts, remote_ts, proto, mode, local, remote, verdict, IKE_PRIORITY)
+}
+
+/// [`add_policies`] with a priority (lower wins).
+#[allow(clippy::too_many_arguments)]
+pub fn add_policies_at(dp: &mut Dataplane, local_ts: &TrafficSelector, remote_ts: &TrafficSelector, proto: ProtocolId, mode: Mode, local: IpAddr, remote: IpAddr, verdict: Option<Verdict>, priority: u32) -> Result<ConnPolicies> {
     let out_v = verdict.clone().unwrap_or_else(|| Verdict::Protect(vec![request(proto, mode, Some((local, remote)), Level::Require)]));
     let in_v = verdict.unwrap_or_else(|| Verdict::Protect(vec![request(proto, mode, Some((remote, local)), Level::Require)]));
     let sadb = dp.sadb_mut();
     let out = sadb
-        .add_policy(NewPolicy { selector: selector(local_ts, remote_ts)?, dir: Direction::Out, priority: IKE_PRIORITY, action: Action::Verdict(out_v) })
+        .add_policy(NewPolicy { selector: selector(local_ts, remote_ts)?, dir: Direction::Out, priority, action: Action::Verdict(out_v) })
         .map_err(|e| anyhow!("{e}"))?;
     let inb = sadb
-        .add_policy(NewPolicy { selector: selector(remote_ts, local_ts)?, dir: Direction::In, priority: IKE_PRIORITY, action: Action::Verdict(in_v) })
+        .add_policy(NewPolicy { selector: selector(remote_ts, local_ts)?, dir: Direction::In, priority, action: Action::Verdict(in_v) })
         .map_err(|e| anyhow!("{e}"))?;
     Ok(ConnPolicies { out, inb })
 }

@@ -177,11 +177,30 @@ impl IkeHost {
         let verdict = match oe {
             Some(Oe::PrivateOrClear) => Some(Verdict::PrivateOrClear),
             Some(Oe::Private) => Some(Verdict::Private),
-            Some(Oe::ClearOrPrivate) | None => None,
+            // Clear unless a peer sets up OE with us (its CHILD_SA adds
+            // per-peer protect policies ahead of this one).
+            Some(Oe::ClearOrPrivate) => Some(Verdict::Bypass),
+            None => None,
         };
         let p = install::add_policies(dp, &child.local_ts[0], &child.remote_ts[0], c.protocol, child.mode, self.local, remote, verdict)
             .with_context(|| format!("[[conn]] {conn}: policies"))?;
         self.policies.insert(conn.to_string(), p);
+        Ok(p)
+    }
+
+    /// Policies for one peer of a `remote = any` connection (road warriors,
+    /// opportunistic groups), from the negotiated selectors, ahead of the
+    /// connection's own: each peer's traffic gets its own bound SA.
+    fn ensure_peer_policies(&mut self, dp: &mut Dataplane, c: &esprit_ike::ChildSaUp) -> Result<ConnPolicies> {
+        let key = format!("{}@{}", c.conn, c.remote.ip());
+        if let Some(p) = self.policies.get(&key) {
+            return Ok(*p);
+        }
+        let conn = self.conn(&c.conn).context("conn")?.clone();
+        let (Some(l), Some(r)) = (c.local_ts.first(), c.remote_ts.first()) else { anyhow::bail!("CHILD_SA without selectors") };
+        let p = install::add_policies_at(dp, l, r, conn.protocol, c.mode, c.local.ip(), c.remote.ip(), None, install::IKE_PRIORITY - 10)
+            .with_context(|| format!("[[conn]] {}: policies for {}", c.conn, c.remote.ip()))?;
+        self.policies.insert(key, p);
         Ok(p)
     }
 
@@ -252,7 +271,7 @@ impl IkeHost {
         let Some(c) = self.conn(conn).cloned() else { return };
         let local_ts = c.peer.children[0].local_ts[0];
         let host = esprit_ike::TrafficSelector::from_prefix(peer, if peer.is_ipv4() { 32 } else { 128 });
-        match install::add_policies(dp, &local_ts, &host, c.protocol, c.peer.children[0].mode, self.local, peer, Some(Verdict::Bypass)) {
+        match install::add_policies_at(dp, &local_ts, &host, c.protocol, c.peer.children[0].mode, self.local, peer, Some(Verdict::Bypass), install::IKE_PRIORITY - 10) {
             Ok(_) => {
                 self.release = true;
                 warn!(conn, peer = %peer, "opportunistic encryption: {peer} did not answer IKE within {:?}; traffic to it now flows in the clear (private-or-clear)", c.oe_timeout);
@@ -287,7 +306,17 @@ impl IkeHost {
                 self.oe_deadline.entry(acq.flow.dst).or_insert((now + c.oe_timeout, name.clone()));
             }
             let local = self.local_for(c.peer.remote_port);
-            if let Err(e) = self.ep.initiate(now, &name, local, None) {
+            let r = match c.peer.remote {
+                Some(_) => self.ep.initiate(now, &name, local, None),
+                None => {
+                    // An opportunistic group: the packet's destination is the peer,
+                    // and the packet's addresses are the traffic selectors.
+                    let host = |a: IpAddr| esprit_ike::TrafficSelector::from_prefix(a, if a.is_ipv4() { 32 } else { 128 });
+                    let ts = (vec![host(acq.flow.src)], vec![host(acq.flow.dst)]);
+                    self.ep.initiate_to(now, &name, local, SocketAddr::new(acq.flow.dst, c.peer.remote_port), None, Some(ts))
+                }
+            };
+            if let Err(e) = r {
                 warn!(conn = %name, "cannot initiate: {e}");
             }
         }
@@ -303,7 +332,9 @@ impl IkeHost {
             match ev {
                 Event::ChildUp(c) => {
                     let oe = self.conn(&c.conn).and_then(|x| x.oe);
-                    let pol = match self.ensure_policies(dp, &c.conn, oe) {
+                    let any_peer = self.conn(&c.conn).is_some_and(|x| x.peer.remote.is_none());
+                    let pol = if any_peer { self.ensure_peer_policies(dp, &c) } else { self.ensure_policies(dp, &c.conn, oe) };
+                    let pol = match pol {
                         Ok(p) => p,
                         Err(e) => {
                             error!(conn = %c.conn, "cannot install policies: {e:#}");

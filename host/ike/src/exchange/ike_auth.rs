@@ -99,8 +99,11 @@ impl IkeSa {
         if let Some(ci) = child.or(if conn.children.is_empty() { None } else { Some(0) }) {
             let spi_in = ctx.spi32();
             let cfg = &conn.children[ci];
-            let local_ts = if conn.request_vip { vec![TrafficSelector::parse("0.0.0.0/0").unwrap_or(cfg.local_ts[0])] } else { cfg.local_ts.clone() };
-            let remote_ts = cfg.remote_ts.clone();
+            let (local_ts, remote_ts) = match self.ts_override.take() {
+                Some(t) => t,
+                None if conn.request_vip => (vec![TrafficSelector::parse("0.0.0.0/0").unwrap_or(cfg.local_ts[0])], cfg.remote_ts.clone()),
+                None => (cfg.local_ts.clone(), cfg.remote_ts.clone()),
+            };
             ps.extend(self.child_sa_payloads(ctx, ci, spi_in, &local_ts, &remote_ts));
             pending = Pending::Auth { child: Some(ci), spi_in };
         }
