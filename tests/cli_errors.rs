@@ -176,3 +176,36 @@ fn every_example_config_loads() {
     }
     assert!(n >= 4, "only {n} example configs found");
 }
+
+#[test]
+fn broken_ike_connections_name_the_conn_and_what_was_expected() {
+    let dir = Scratch::new("cli-ike");
+    let base = "mode = \"netstack\"\n[outer]\nlisten = \"127.0.0.1:0\"\n[netstack]\naddress = [\"10.0.0.1/32\"]\n[[plugin]]\nspec = \"psk.plugin.toml\"\n";
+    std::fs::write(dir.path("psk.plugin.toml"), "name = \"psk\"\npath = \"psk_auth.wasm\"\n[config]\npsk = \"0123456789abcdef\"\n").unwrap();
+    let conn = |extra: &str| format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"127.0.0.1\"\nauth = \"psk\"\n{extra}");
+    let cases = [
+        (conn("ike = [\"aes128gcm16-prfsha1-x25519\"]\n"), "c.toml:10: [[conn]] b: ike: proposal \"aes128gcm16-prfsha1-x25519\": unknown algorithm \"prfsha1\""),
+        (conn("esp = [\"aes256\"]\n"), "needs an integrity algorithm"),
+        (conn("ike = [\"aes128gcm16-prfsha256\"]\n"), "IKE needs a key exchange group"),
+        (conn("local_ts = [\"10.0.0.0/33\"]\n"), "traffic selector \"10.0.0.0/33\": bad prefix length"),
+        (conn("mode = \"beet\"\n"), "mode = \"beet\": expected \"tunnel\" or \"transport\""),
+        (conn("remote_port = 500\nstart = \"sometimes\"\n"), "expected \"start\", \"trap\" or \"none\""),
+        (conn("dpd = \"5 parsecs\"\n"), "unknown unit"),
+        (format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"any\"\nauth = \"psk\"\nstart = \"start\"\n"), "can only respond"),
+        (format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"127.0.0.1\"\nauth = \"x509\"\n"), "no [[plugin]] spec is named \"x509\""),
+        (conn("rekey_time = \"1h\"\n"), "unknown field `rekey_time`"),
+    ];
+    for (toml, want) in cases {
+        let out = run_config(&dir, &toml, "");
+        assert!(!out.status.success(), "accepted:\n{toml}");
+        let e = stderr(&out);
+        assert!(e.contains(want), "want {want:?} in:\n{e}");
+    }
+    // A private key that others can read is refused before anything starts.
+    std::fs::write(dir.path("k.pem"), "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n").unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(dir.path("k.pem")).unwrap().permissions(), 0o644);
+    let _ = std::process::Command::new("chmod").args(["644", dir.path("k.pem").to_str().unwrap()]).status();
+    let out = run_config(&dir, &conn("key = \"k.pem\"\n"), "");
+    let e = stderr(&out);
+    assert!(!out.status.success() && e.contains("has mode 0644") && e.contains("chmod 400"), "{e}");
+}

@@ -126,6 +126,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let now = Instant::now();
     let mut dp = Dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
+    if !cfg.conn.is_empty() {
+        crate::ike::validate(&cfg)?;
+    }
     let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
     let mut ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
     let ike_status = ike.as_ref().map(|i| (Arc::clone(&i.status), Arc::clone(&i.commands)));

@@ -162,12 +162,27 @@ fn ts_list(v: &[String], default: TrafficSelector, at: &str) -> Result<Vec<Traff
     v.iter().map(|s| TrafficSelector::parse(s).map_err(|e| anyhow::anyhow!("{at}: {e}"))).collect()
 }
 
+/// `FILE:LINE` of the `name = "..."` line of a `[[conn]]` (for errors).
+fn conn_line(cfg: &Config, name: &str) -> String {
+    let text = std::fs::read_to_string(&cfg.path).unwrap_or_default();
+    let mut in_conn = false;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim();
+        if t.starts_with('[') {
+            in_conn = t == "[[conn]]";
+        } else if in_conn && t.starts_with("name") && t.split_once('=').is_some_and(|(_, v)| v.trim().trim_matches('"') == name) {
+            return format!("{}:{}", cfg.path.display(), i + 1);
+        }
+    }
+    cfg.path.display().to_string()
+}
+
 /// Translates every `[[conn]]`.
 pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
     let local = local_ip(cfg)?;
     let mut out = Vec::new();
     for c in &cfg.conn {
-        let at = format!("{}: [[conn]] {}", cfg.path.display(), c.name);
+        let at = format!("{}: [[conn]] {}", conn_line(cfg, &c.name), c.name);
         if out.iter().any(|o: &Conn| o.peer.name == c.name) {
             bail!("{at}: a second connection with this name");
         }

@@ -83,27 +83,38 @@ pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::Pl
     Ok(out)
 }
 
+/// Checks every `[[conn]]` and that its `auth` names a `[[plugin]]` spec.
+pub fn validate(cfg: &Config) -> Result<Vec<Conn>> {
+    let conns = conf::conns(cfg)?;
+    let mut names = Vec::new();
+    for p in &cfg.plugin {
+        names.push(auth::read_spec(&cfg.resolve(&p.spec))?.name);
+    }
+    for c in &conns {
+        if !names.contains(&c.peer.auth) {
+            anyhow::bail!(
+                "{}: [[conn]] {}: auth = {:?}, but no [[plugin]] spec is named {:?} (add `[[plugin]] spec = \"{}.plugin.toml\"` whose `name` is {:?})",
+                cfg.path.display(),
+                c.peer.name,
+                c.peer.auth,
+                c.peer.auth,
+                c.peer.auth,
+                c.peer.auth
+            );
+        }
+    }
+    Ok(conns)
+}
+
 impl IkeHost {
     /// Builds the IKE side if the config has `[[conn]]`s.
     pub fn new(cfg: &Config, dp: &mut Dataplane, provider: &'static dyn Provider, now: Instant) -> Result<Option<IkeHost>> {
         if cfg.conn.is_empty() {
             return Ok(None);
         }
-        let conns = conf::conns(cfg)?;
+        let conns = validate(cfg)?;
         let local = conf::local_ip(cfg)?;
         let specs = auth_plugin_specs(cfg)?;
-        for c in &conns {
-            if !specs.iter().any(|(_, s)| s.name == c.peer.auth) {
-                anyhow::bail!(
-                    "{}: [[conn]] {}: auth = {:?}, but no [[plugin]] spec is named {:?} (add `[[plugin]] spec = \"psk.plugin.toml\"` whose `name` is {:?})",
-                    cfg.path.display(),
-                    c.peer.name,
-                    c.peer.auth,
-                    c.peer.auth,
-                    c.peer.auth
-                );
-            }
-        }
         let mut keys = KeyStore::default();
         for c in &conns {
             if let Some(k) = &c.key {
