@@ -311,7 +311,7 @@ impl Endpoint {
             debug!(peer = %remote, "IKE message for unknown SPI {local_spi}");
             return;
         };
-        self.handle_for_sa(now, &mut sa, &hdr, msg, remote);
+        self.handle_for_sa(now, &mut sa, &hdr, msg, local, remote);
         if std::mem::take(&mut sa.initial_contact) && sa.state == IkeState::Established {
             self.drop_stale(now, &sa);
         }
@@ -370,7 +370,7 @@ impl Endpoint {
         }
     }
 
-    fn handle_for_sa(&mut self, now: Instant, sa: &mut IkeSa, hdr: &Header, msg: &[u8], remote: SocketAddr) {
+    fn handle_for_sa(&mut self, now: Instant, sa: &mut IkeSa, hdr: &Header, msg: &[u8], local: SocketAddr, remote: SocketAddr) {
         if sa.state == IkeState::Dead {
             return;
         }
@@ -501,6 +501,15 @@ impl Endpoint {
             // RFC 7296 §2.23: follow the peer's NAT mapping once authenticated.
             info!(old = %sa.remote, new = %remote, "peer address changed behind its NAT");
             sa.remote = remote;
+        }
+        if local != sa.local {
+            // RFC 7296 §2.11/§2.23: answer from the port the peer now sends
+            // to. As responder, IKE_SA_INIT arrived on 500 and the initiator
+            // floats to 4500 with IKE_AUTH; without this we answered from
+            // port 500 without the non-ESP marker, which strongSwan drops
+            // ("unsupported IKE version"), so strongSwan-initiated SAs failed.
+            debug!(old = %sa.local, new = %local, "peer now sends to our port {}", local.port());
+            sa.local = local;
         }
         if hdr.is_response() {
             let Some(f) = sa.in_flight.take() else { return };
