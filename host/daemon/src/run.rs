@@ -153,7 +153,8 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let mut poll = Poll::new()?;
     // The inner side first: in tun mode it gives the clearest error without privileges.
-    let mut inner = open_inner(&cfg, &shared, &poll)?;
+    let responder_routes = ike.as_ref().map(|i| i.responder_routes()).unwrap_or_default();
+    let mut inner = open_inner(&cfg, &shared, &poll, &responder_routes)?;
     let mut outer = open_outer(&cfg, &poll)?;
     let mut ike_sock = match ike.as_ref().and_then(|i| i.ike_port) {
         Some(port) => {
@@ -283,7 +284,9 @@ fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
     Ok(o)
 }
 
-fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll) -> Result<Inner> {
+/// `extra_routes`: prefixes routed into the TUN besides the protected ones
+/// (see [`crate::ike::IkeHost::responder_routes`]).
+fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll, extra_routes: &[String]) -> Result<Inner> {
     let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
     match cfg.mode {
         Mode::Netstack => {
@@ -338,7 +341,7 @@ fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll) -> Resu
             })?;
             tun_register(&tun, poll)?;
             let mut routes: Vec<(String, Option<IpAddr>)> = t.routes.iter().map(|r| (r.clone(), t.source)).collect();
-            for p in dp.protected_prefixes() {
+            for p in dp.protected_prefixes().into_iter().chain(extra_routes.iter().cloned()) {
                 if !routes.iter().any(|(r, _)| *r == p) {
                     routes.push((p, t.source));
                 }

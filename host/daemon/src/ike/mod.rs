@@ -237,6 +237,22 @@ impl IkeHost {
         self.ep.handle_datagram(now, SocketAddr::new(self.local, local_port), from, data);
     }
 
+    /// Prefixes the TUN device must route to us although no policy covers
+    /// them yet: the remote_ts of respond-only connections (`start = "none"`)
+    /// to a known peer. Their policies only appear with the first CHILD_SA
+    /// the peer negotiates; without these routes the replies to the peer's
+    /// traffic never reached the TUN (strongSwan-initiated tunnels were
+    /// one-way). Until a CHILD_SA exists such packets are dropped, not sent
+    /// in the clear.
+    pub fn responder_routes(&self) -> Vec<String> {
+        self.conns
+            .iter()
+            .filter(|c| c.start == Start::None && c.oe.is_none() && c.peer.remote.is_some())
+            .flat_map(|c| c.peer.children.iter().flat_map(|ch| ch.remote_ts.iter()))
+            .filter_map(|ts| ts.as_prefix().map(|(a, l)| format!("{a}/{l}")))
+            .collect()
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         let oe = self.oe_deadline.values().map(|(t, _)| *t).min();
         [self.ep.poll_timeout(), oe].into_iter().flatten().min()
