@@ -65,6 +65,11 @@ pub struct IkeHost {
     clear_shunts: Vec<IpAddr>,
     /// A shunt or SA was installed outside `poll`: release held packets.
     release: bool,
+    /// An IKE message or timer may have changed the IKE SAs without an
+    /// event (e.g. a rekeyed IKE SA removed after its DELETE was answered):
+    /// refresh the status JSON in the next `poll`. Without it `esprit
+    /// status` kept showing the old IKE SA as "Rekeyed" until the next event.
+    status_dirty: bool,
     pub status: Arc<Mutex<Value>>,
     pub commands: Arc<Mutex<Vec<Command>>>,
     _engine: PluginEngine,
@@ -158,6 +163,7 @@ impl IkeHost {
             oe_deadline: HashMap::new(),
             clear_shunts: Vec::new(),
             release: false,
+            status_dirty: false,
             status: Arc::new(Mutex::new(json!({}))),
             commands: Arc::new(Mutex::new(Vec::new())),
             _engine: engine,
@@ -235,6 +241,7 @@ impl IkeHost {
     /// A datagram for IKE (marker already removed).
     pub fn handle_datagram(&mut self, now: Instant, local_port: u16, from: SocketAddr, data: &[u8]) {
         self.ep.handle_datagram(now, SocketAddr::new(self.local, local_port), from, data);
+        self.status_dirty = true;
     }
 
     /// Prefixes the TUN device must route to us although no policy covers
@@ -282,6 +289,7 @@ impl IkeHost {
     /// Runs timers.
     pub fn handle_timeout(&mut self, now: Instant, dp: &mut Dataplane) {
         self.ep.handle_timeout(now);
+        self.status_dirty = true;
         // OE: give up on peers that did not answer in time.
         let due: Vec<IpAddr> = self.oe_deadline.iter().filter(|(_, (t, _))| *t <= now).map(|(a, _)| *a).collect();
         for a in due {
@@ -352,7 +360,7 @@ impl IkeHost {
     /// Applies endpoint events to the data plane; returns what to send.
     pub fn poll(&mut self, now: Instant, dp: &mut Dataplane, keylog: Option<&KeyLog>) -> Vec<Action> {
         let mut out = Vec::new();
-        let mut changed = false;
+        let mut changed = std::mem::take(&mut self.status_dirty);
         let mut release = std::mem::take(&mut self.release);
         while let Some(ev) = self.ep.poll_event() {
             changed = true;
