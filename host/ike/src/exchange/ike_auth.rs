@@ -117,7 +117,11 @@ impl IkeSa {
         if let Some(e) = notify(ps, n::AUTHENTICATION_FAILED) {
             let _ = e;
             ctx.stats.auth_failed += 1;
-            warn!(conn = %conn.name, peer = %self.remote, "peer {} rejected our authentication (AUTHENTICATION_FAILED): check that both sides use the same pre-shared key / trust our CA, and that our ID {} is the one the peer expects", self.remote, conn.local_id);
+            // We sent IDr = remote_id: a peer without that identity (e.g.
+            // strongSwan, whose IKE ID/certificate is another name) refuses
+            // with AUTHENTICATION_FAILED too, so name it as a suspect.
+            let asked = conn.remote_id.as_ref().map(|r| format!(", and that the peer really is {r} (our remote_id, sent as IDr)")).unwrap_or_default();
+            warn!(conn = %conn.name, peer = %self.remote, "peer {} rejected our authentication (AUTHENTICATION_FAILED): check that both sides use the same pre-shared key / trust our CA, that our ID {} is the one the peer expects{asked}", self.remote, conn.local_id);
             self.die(ctx, "peer rejected our authentication (AUTHENTICATION_FAILED)");
             return;
         }
