@@ -488,3 +488,280 @@ fn x509_esprit_pki_rsa_and_ecdsa() {
         drop(b);
     }
 }
+
+/// Counts the lines of `log` containing `needle`.
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// (4) CHILD_SA and IKE SA rekeys, started alternately by strongSwan
+/// (`swanctl --rekey`) and esprit (`esprit ike rekey` / `rekey-ike`), every
+/// 7 s during a 60 s rate-limited TCP transfer: the transfer completes with
+/// equal sha256, no send blocks for long (no stall), and esprit drops no
+/// packet for an unknown SPI or a failed ICV.
+#[test]
+fn rekeys_from_both_sides_under_load() {
+    if !prerequisites() {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ns_a, ns_b) = interop_pair("i4a", "i4b");
+    let dir = Scratch::new("ike-interop-4");
+    let conf = swan_psk("aes128gcm16-prfsha256-x25519", SwanChildConf::new("net", NET_B, NET_A).esp("aes128gcm16")).render();
+    let b = swan_start(&ns_b, "B4", &conf);
+    let spec = psk_spec(&dir, PSK);
+    let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "start", "");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA installed");
+    a.wait_up(Duration::from_secs(5));
+
+    const SECS: u64 = 60;
+    const RATE: u64 = 512 * 1024;
+    let x = Transfer::listen(&ns_b, (INNER_B, 5004), &dir, "rekeys-60s");
+    let schedule: [(&str, &str); 8] = [
+        ("strongSwan", "rekey child"),
+        ("esprit", "rekey"),
+        ("strongSwan", "rekey ike"),
+        ("esprit", "rekey-ike"),
+        ("strongSwan", "rekey child"),
+        ("esprit", "rekey"),
+        ("strongSwan", "rekey ike"),
+        ("esprit", "rekey-ike"),
+    ];
+    let maxgap = std::thread::scope(|s| {
+        let sender = s.spawn(|| x.send(&ns_a, &dir, (INNER_B, 5004), INNER_A, SECS * RATE, RATE));
+        for (i, (who, what)) in schedule.iter().enumerate() {
+            std::thread::sleep(Duration::from_secs(if i == 0 { 4 } else { 7 }));
+            eprintln!("[rekeys] {:>5.1}s {who}: {what}", t0.elapsed().as_secs_f64());
+            match (*who, *what) {
+                ("strongSwan", "rekey child") => drop(b.rekey_child("net").expect("swanctl --rekey --child")),
+                ("strongSwan", _) => drop(b.rekey_ike("psk").expect("swanctl --rekey --ike")),
+                (_, verb) => a.ike(verb, "psk"),
+            }
+        }
+        sender.join().expect("sender thread")
+    });
+    // Give the last rekey's DELETEs a moment, then both sides agree on one
+    // IKE SA with one CHILD_SA.
+    let st = a.wait_status("one IKE SA with one CHILD_SA after the rekeys", Duration::from_secs(10), |st| {
+        let ike = ike_sas(st);
+        ike.len() == 1 && ike[0]["children"].as_array().map(|c| c.len()) == Some(1) && data_sas(st).len() == 2
+    });
+    let sas = b.sas().expect("B sas");
+    assert_eq!(sas.len(), 1, "{}", b.list_sas());
+    assert_eq!(sas[0].children.iter().filter(|c| c.state == "INSTALLED").count(), 1, "{}", b.list_sas());
+    let c = &sas[0].children[0];
+    let ec = &ike_sas(&st)[0]["children"][0];
+    assert_eq!(ec["spi_in"].as_str(), Some(format!("{:08x}", c.spi_out).as_str()), "{st:#}\n{}", b.list_sas());
+
+    let log = a.log();
+    let (child_rekeys, ike_rekeys_ours, ike_rekeys_peer) =
+        (count(&log, "CHILD_SA psk established"), count(&log, "IKE SA rekeyed: new SPIs"), count(&log, "IKE SA rekeyed by the peer"));
+    eprintln!("[rekeys] esprit log: {child_rekeys} CHILD_SAs established (1 initial + rekeys), IKE rekeys: {ike_rekeys_ours} ours, {ike_rekeys_peer} by strongSwan");
+    assert!(child_rekeys >= 5, "expected the initial CHILD_SA and 4 rekeys:\n{}", a.log_tail());
+    assert!(ike_rekeys_ours >= 2 && ike_rekeys_peer >= 2, "expected 2 IKE rekeys from each side:\n{}", a.log_tail());
+    let blog = b.log();
+    assert!(count(&blog, "rekeyed") + count(&blog, "rekeying") > 0, "strongSwan logged no rekey");
+    let drops_all = st["drops"].clone();
+    eprintln!("[rekeys] esprit drops after the run: {drops_all}; longest blocked send {maxgap:.2} s");
+    assert_eq!(drops(&st, "unknown SPI"), 0, "packets for an unknown SPI during rekeys: {drops_all}");
+    let bad: Vec<(&String, &Value)> = drops_all.as_object().into_iter().flatten().filter(|(k, _)| k.contains("ICV") || k.contains("auth") || k.contains("replay")).collect();
+    assert!(bad.is_empty(), "integrity/replay drops during rekeys: {drops_all}");
+    assert!(maxgap < 3.0, "a send blocked for {maxgap:.2} s: the transfer stalled during a rekey");
+    eprintln!("scenario 4: done in {:?}", t0.elapsed());
+}
+
+/// (6) An unprivileged esprit in netstack mode (uid 65534, no
+/// capabilities, outer UDP 4500 only: IKE_SA_INIT goes from our 4500 to
+/// strongSwan's 500) asks for a virtual IP (`vip = true`); strongSwan hands
+/// one out of its pool, and a `[[netstack.forward]]` carries 20 MB from the
+/// virtual IP to a server behind strongSwan.
+#[test]
+fn netstack_road_warrior_gets_a_virtual_ip_from_strongswan() {
+    if !prerequisites() {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ns_a, ns_b) = interop_pair("i6a", "i6b");
+    let dir = Scratch::new("ike-interop-6");
+    let conf = swan_psk("aes128gcm16-prfsha256-x25519", SwanChildConf::new("net", NET_B, "dynamic").esp("aes128gcm16"))
+        .pool("rw", "10.3.0.0/24")
+        .render();
+    let b = swan_start(&ns_b, "B6", &conf);
+    let spec = psk_spec(&dir, PSK);
+    let conn = format!(
+        "name = \"gw\"\nremote = \"{OUTER_B}\"\nlocal_id = \"a.example\"\nremote_id = \"b.example\"\nauth = \"psk\"\nvip = true\n\
+         ike = [\"aes128gcm16-prfsha256-x25519\"]\nesp = [\"aes128gcm16\"]\nlocal_ts = [\"0.0.0.0/0\"]\nremote_ts = [\"{NET_B}\"]\nstart = \"start\"\n"
+    );
+    let toml = format!(
+        "name = \"rw\"\nmode = \"netstack\"\ncontrol_socket = \"{}\"\n[outer]\nlisten = \"{OUTER_A}:4500\"\n\
+         [netstack]\naddress = [\"10.3.0.254/32\"]\n[[netstack.forward]]\nlisten = \"127.0.0.1:8080\"\nto = \"{INNER_B}:5006\"\n\
+         [[plugin]]\nspec = \"{}\"\n[[conn]]\n{conn}",
+        dir.path("rw.sock").display(),
+        spec.display()
+    );
+    // The unprivileged daemon reads its files and creates its socket here.
+    for p in [PathBuf::from(env!("CARGO_TARGET_TMPDIR")), dir.0.clone()] {
+        let _ = std::process::Command::new("chmod").args(["a+rwx", p.to_str().expect("utf-8")]).output();
+    }
+    std::fs::write(dir.path("rw.toml"), &toml).expect("write config");
+    let _ = std::process::Command::new("chown").args(["-R", "65534:65534", dir.0.to_str().expect("utf-8")]).output();
+    let a = Esprit::start(&ns_a, &dir, "rw", &toml, true);
+
+    let c = b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA for the road warrior");
+    assert_eq!(c.remote_ts, vec!["10.3.0.1/32".to_string()], "{c:#?}");
+    let ike = b.sas().expect("B sas").remove(0);
+    assert_eq!(ike.remote_vips, vec!["10.3.0.1".to_string()], "{ike:#?}");
+    assert_eq!((ike.local_port, ike.remote_port), (4500, 4500), "{ike:#?}");
+    a.wait_up(Duration::from_secs(5));
+    a.wait_log("netstack now uses the virtual IP 10.3.0.1", Duration::from_secs(5));
+    // IKE_SA_INIT came from our 4500 (there is no port-500 socket).
+    assert!(b.log_contains("received packet: from 192.0.2.1[4500] to 192.0.2.2[500]"), "{}", support::swan::tail(&b.log(), 80));
+
+    let x = Transfer::listen(&ns_b, (INNER_B, 5006), &dir, "vip-forward-20MB");
+    x.send(&ns_a, &dir, ("127.0.0.1", 8080), "-", 20 * MB, 0);
+    let c = b.child("net").expect("B sas").expect("net");
+    assert!(c.bytes_in > 20 * MB, "the transfer did not cross the CHILD_SA: {c:#?}");
+    let st = a.status();
+    assert_eq!(drops(&st, "unknown SPI"), 0, "{st:#}");
+    eprintln!("scenario 6: done in {:?}", t0.elapsed());
+}
+
+/// `swanctl --initiate` that is expected to fail; returns its output.
+fn swan_initiate_fails(b: &Swan, child: &str, ike: &str) -> String {
+    let o = b.ctl(&["--initiate", "--child", child, "--ike", ike, "--timeout", "10"]).expect("run swanctl");
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success(), "strongSwan's initiate of {child} should have failed:\n{text}");
+    text
+}
+
+/// The first line of `log` containing `needle` (for the report).
+fn line_with<'a>(log: &'a str, needle: &str) -> &'a str {
+    log.lines().find(|l| l.contains(needle)).unwrap_or("")
+}
+
+/// (7a) Different pre-shared keys, each side initiating once: esprit's log
+/// says what is wrong in words, strongSwan logs the failure too, no SA
+/// stays on either side.
+#[test]
+fn wrong_psk_is_explained_on_both_sides() {
+    if !prerequisites() {
+        return;
+    }
+    let (ns_a, ns_b) = interop_pair("i7a", "i7b");
+    let dir = Scratch::new("ike-interop-7a");
+    let conf = swan_psk("aes128gcm16-prfsha256-x25519", SwanChildConf::new("net", NET_B, NET_A)).render();
+    let b = swan_start(&ns_b, "B7a", &conf);
+    let spec = psk_spec(&dir, "not-the-same-secret-987");
+    let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "none", "");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+
+    // strongSwan initiates: esprit (responder) finds the MIC wrong.
+    let out = swan_initiate_fails(&b, "net", "psk");
+    assert!(out.contains("received AUTHENTICATION_FAILED notify error"), "{out}");
+    let log = a.wait_log("AUTHENTICATION_FAILED", Duration::from_secs(5));
+    let line = line_with(&log, "different pre-shared keys");
+    assert!(line.contains("authentication of peer fqdn:b.example failed") && line.contains("the two sides have different pre-shared keys"), "{}", a.log_tail());
+    eprintln!("[7a] esprit as responder logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+
+    // esprit initiates: strongSwan (responder) finds the MIC wrong.
+    a.ike("up", "psk");
+    let log = a.wait_log("rejected our authentication", Duration::from_secs(10));
+    let line = line_with(&log, "rejected our authentication");
+    assert!(line.contains("same pre-shared key"), "{line}");
+    eprintln!("[7a] esprit as initiator logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+    b.wait_log("MAC mismatched", Duration::from_secs(5)).expect("strongSwan logs the MAC mismatch");
+    assert!(b.log_contains("N(AUTH_FAILED)"), "{}", support::swan::tail(&b.log(), 40));
+    eprintln!("[7a] strongSwan logs: {}", line_with(&b.log(), "MAC mismatched"));
+
+    assert!(b.sas().expect("B sas").is_empty(), "{}", b.list_sas());
+    let st = a.wait_status("no SAs after the failures", Duration::from_secs(5), |st| ike_sas(st).is_empty() && data_sas(st).is_empty());
+    assert!(st["ike"]["stats"].as_str().unwrap_or("").contains("auth_failed: 2"), "{st:#}");
+}
+
+/// (7b) X.509 identities: esprit expects c.example but strongSwan's
+/// certificate (and IKE ID) is b.example. As responder esprit names both the
+/// identity the peer presented and the one it expects; as initiator esprit
+/// asks for c.example and strongSwan refuses.
+#[test]
+fn x509_identity_mismatch_names_both_identities() {
+    if !prerequisites() {
+        return;
+    }
+    let (ns_a, ns_b) = interop_pair("i7c", "i7d");
+    let dir = Scratch::new("ike-interop-7b");
+    let d = |s: &str| dir.path(s).display().to_string();
+    pki(&["ca", "--out", &d("ca"), "--cn", "esprit interop CA"]);
+    for h in ["a.example", "b.example"] {
+        pki(&["issue", "--ca", &d("ca"), "--cn", h, "--out", &d(h)]);
+    }
+    let spec = x509_spec(&dir, "x509", "ecdsa-p256-sha256", &dir.path("ca/cacert.pem"));
+    let extra = format!("cert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n", d("a.example/a.example_cert.pem"), d("a.example/a.example_key.pem"), d("ca/cacert.pem"));
+    let conn = conn_lines("x509", "x509", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "none", &extra).replace("remote_id = \"b.example\"", "remote_id = \"c.example\"");
+    let b = swan_start(&ns_b, "B7b", &swanctl_conf(&[]));
+    b.install_creds(&dir.path("b.example/cacert.pem"), &dir.path("b.example/b.example_cert.pem"), &dir.path("b.example/b.example_key.pem")).expect("B creds");
+    let conf = SwanConn::new("x509", OUTER_B, OUTER_A).ids("b.example", "a.example").pubkey("b.example_cert.pem", "cacert.pem").child(SwanChildConf::new("net", NET_B, NET_A)).render();
+    b.reload(&conf).expect("B x509 conn");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+
+    let out = swan_initiate_fails(&b, "net", "x509");
+    assert!(out.contains("AUTHENTICATION_FAILED"), "{out}");
+    let log = a.wait_log("no connection expects that identity", Duration::from_secs(5));
+    let line = line_with(&log, "no connection expects that identity");
+    assert!(line.contains("fqdn:b.example") && line.contains("fqdn:c.example"), "esprit must name both identities: {line}");
+    eprintln!("[7b] esprit as responder logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+
+    a.ike("up", "x509");
+    let log = a.wait_log("rejected our authentication", Duration::from_secs(10));
+    let line = line_with(&log, "rejected our authentication");
+    eprintln!("[7b] esprit as initiator logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+    assert!(line.contains("c.example"), "esprit must say which peer identity it asked for: {line}");
+    eprintln!("[7b] strongSwan logs: {}", line_with(&b.log(), "no matching peer config"));
+    assert!(b.sas().expect("B sas").is_empty(), "{}", b.list_sas());
+}
+
+/// (7c) No common proposal: strongSwan offering only AES-CBC/SHA-384/ECP-384
+/// to esprit (IKE), esprit offering AES-GCM/X25519 to it, and a CHILD_SA
+/// with only AES-CBC/SHA-512: esprit's log lists what each side offered.
+#[test]
+fn no_common_proposal_lists_both_sides() {
+    if !prerequisites() {
+        return;
+    }
+    let (ns_a, ns_b) = interop_pair("i7e", "i7f");
+    let dir = Scratch::new("ike-interop-7c");
+    let bad_ike = swan_psk("aes256-sha384-ecp384", SwanChildConf::new("net", NET_B, NET_A)).render();
+    let b = swan_start(&ns_b, "B7c", &bad_ike);
+    let spec = psk_spec(&dir, PSK);
+    let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "none", "");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+
+    // IKE, strongSwan initiating.
+    let out = swan_initiate_fails(&b, "net", "psk");
+    assert!(out.contains("NO_PROPOSAL_CHOSEN"), "{out}");
+    let log = a.wait_log("no IKE proposal in common", Duration::from_secs(5));
+    let line = line_with(&log, "no IKE proposal in common");
+    assert!(line.contains("aes256") && line.contains("aes128gcm16-prfsha256-x25519"), "both sides' proposals: {line}");
+    eprintln!("[7c] esprit as IKE responder logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+
+    // IKE, esprit initiating.
+    a.ike("up", "psk");
+    let log = a.wait_log("accepted none of our IKE proposals", Duration::from_secs(10));
+    let line = line_with(&log, "accepted none of our IKE proposals");
+    assert!(line.contains("aes128gcm16-prfsha256-x25519"), "{line}");
+    eprintln!("[7c] esprit as IKE initiator logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+    b.wait_log("configured proposals:", Duration::from_secs(5)).expect("strongSwan lists the proposals");
+    eprintln!("[7c] strongSwan logs: {} / {}", line_with(&b.log(), "received proposals:"), line_with(&b.log(), "configured proposals:"));
+
+    // CHILD_SA, strongSwan initiating with an ESP proposal esprit lacks.
+    let bad_esp = swan_psk("aes128gcm16-prfsha256-x25519", SwanChildConf::new("net", NET_B, NET_A).esp("aes256-sha512")).render();
+    b.reload(&bad_esp).expect("reload B");
+    let _ = b.ctl(&["--initiate", "--child", "net", "--ike", "psk", "--timeout", "10"]);
+    let log = a.wait_log("no CHILD_SA proposal in common", Duration::from_secs(10));
+    let line = line_with(&log, "no CHILD_SA proposal in common");
+    assert!(line.contains("aes128gcm16") && (line.contains("aes256") || line.contains("AES_CBC")), "both sides' ESP proposals: {line}");
+    eprintln!("[7c] esprit as CHILD_SA responder logs: {}", line.split_once("  ").map(|x| x.1).unwrap_or(line).trim());
+    assert!(b.wait_log("NO_PROPOSAL_CHOSEN", Duration::from_secs(5)).is_ok());
+    let st = a.status();
+    assert!(data_sas(&st).is_empty(), "{st:#}");
+}
