@@ -565,8 +565,10 @@ fn rekeys_from_both_sides_under_load() {
     let drops_all = st["drops"].clone();
     eprintln!("[rekeys] esprit drops after the run: {drops_all}; longest blocked send {maxgap:.2} s");
     assert_eq!(drops(&st, "unknown SPI"), 0, "packets for an unknown SPI during rekeys: {drops_all}");
-    let bad: Vec<(&String, &Value)> = drops_all.as_object().into_iter().flatten().filter(|(k, _)| k.contains("ICV") || k.contains("auth") || k.contains("replay")).collect();
-    assert!(bad.is_empty(), "integrity/replay drops during rekeys: {drops_all}");
+    // Only the TUN's own IPv6 chatter (bypass, unroutable) may be dropped:
+    // no ICV mismatch, replay, unknown SPI or missing-SA drop.
+    let lost: Vec<(&String, &Value)> = drops_all.as_object().into_iter().flatten().filter(|(k, _)| !k.starts_with("bypass")).collect();
+    assert!(lost.is_empty(), "packets dropped during rekeys: {drops_all}");
     assert!(maxgap < 3.0, "a send blocked for {maxgap:.2} s: the transfer stalled during a rekey");
     eprintln!("scenario 4: done in {:?}", t0.elapsed());
 }
@@ -764,4 +766,57 @@ fn no_common_proposal_lists_both_sides() {
     assert!(b.wait_log("NO_PROPOSAL_CHOSEN", Duration::from_secs(5)).is_ok());
     let st = a.status();
     assert!(data_sas(&st).is_empty(), "{st:#}");
+}
+
+/// (4b) Rekeys by lifetime on both sides at once, during a 40 s transfer:
+/// strongSwan rekeys CHILD_SAs after 7-10 s and IKE SAs after 11-14 s
+/// (rand_time 3 s), esprit after 8.1-9 s and 11.7-13 s (its 10 % jitter), so
+/// either side may start each rekey (and, rarely, both: a collision, RFC
+/// 7296 §2.8.1). Who started how many is printed.
+#[test]
+fn lifetime_rekeys_from_both_sides_under_load() {
+    if !prerequisites() {
+        return;
+    }
+    let t0 = Instant::now();
+    let (ns_a, ns_b) = interop_pair("i4c", "i4d");
+    let dir = Scratch::new("ike-interop-4b");
+    let conf = swan_psk(
+        "aes128gcm16-prfsha256-x25519",
+        SwanChildConf::new("net", NET_B, NET_A).esp("aes128gcm16").rekey_time(Duration::from_secs(10)).rand_time(Duration::from_secs(3)),
+    )
+    .rekey_time(Duration::from_secs(14))
+    .rand_time(Duration::from_secs(3))
+    .render();
+    let b = swan_start(&ns_b, "B4b", &conf);
+    let spec = psk_spec(&dir, PSK);
+    let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "start", "rekey = \"9s\"\nike_rekey = \"13s\"\n");
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA installed");
+    a.wait_up(Duration::from_secs(5));
+
+    const SECS: u64 = 40;
+    const RATE: u64 = 512 * 1024;
+    let x = Transfer::listen(&ns_b, (INNER_B, 5005), &dir, "lifetime-rekeys-40s");
+    let maxgap = x.send(&ns_a, &dir, (INNER_B, 5005), INNER_A, SECS * RATE, RATE);
+    let st = a.status();
+    let log = a.log();
+    let blog = b.log();
+    let ours = count(&log, "IKE SA rekeyed: new SPIs");
+    let theirs = count(&log, "IKE SA rekeyed by the peer");
+    let children = count(&log, "CHILD_SA psk established") - 1;
+    let collisions = count(&log, "rekey collision");
+    let swan_child_initiated = count(&blog, "initiating CREATE_CHILD_SA") + count(&blog, "generating CREATE_CHILD_SA request");
+    eprintln!(
+        "[lifetime-rekeys] esprit: {children} CHILD_SA rekeys, IKE rekeys {ours} ours / {theirs} by strongSwan, {collisions} collisions; strongSwan sent {swan_child_initiated} CREATE_CHILD_SA requests; drops {}; longest blocked send {maxgap:.2} s",
+        st["drops"]
+    );
+    assert!(children >= 3, "expected CHILD_SA rekeys every ~10 s:\n{}", a.log_tail());
+    assert!(ours + theirs >= 2, "expected IKE rekeys every ~14 s:\n{}", a.log_tail());
+    let lost: Vec<(&String, &Value)> = st["drops"].as_object().into_iter().flatten().filter(|(k, _)| !k.starts_with("bypass")).collect();
+    assert!(lost.is_empty(), "packets dropped during rekeys: {}", st["drops"]);
+    assert!(maxgap < 3.0, "a send blocked for {maxgap:.2} s: the transfer stalled during a rekey");
+    // Still one working tunnel afterwards.
+    assert_ping(&ns_a, INNER_A, INNER_B, &a, &b);
+    eprintln!("scenario 4b: done in {:?}", t0.elapsed());
 }
