@@ -65,6 +65,9 @@ pub struct IkeHost {
     clear_shunts: Vec<IpAddr>,
     /// A shunt or SA was installed outside `poll`: release held packets.
     release: bool,
+    /// Connections the operator took down (`esprit ike down`): traffic does
+    /// not bring them back until `esprit ike up`.
+    admin_down: std::collections::HashSet<String>,
     /// An IKE message or timer may have changed the IKE SAs without an
     /// event (e.g. a rekeyed IKE SA removed after its DELETE was answered):
     /// refresh the status JSON in the next `poll`. Without it `esprit
@@ -163,6 +166,7 @@ impl IkeHost {
             oe_deadline: HashMap::new(),
             clear_shunts: Vec::new(),
             release: false,
+            admin_down: std::collections::HashSet::new(),
             status_dirty: false,
             status: Arc::new(Mutex::new(json!({}))),
             commands: Arc::new(Mutex::new(Vec::new())),
@@ -271,11 +275,15 @@ impl IkeHost {
         for c in cmds {
             let r = match &c {
                 Command::Up(n) => {
+                    self.admin_down.remove(n);
                     let port = self.conn(n).map(|c| c.peer.remote_port).unwrap_or(500);
                     let local = self.local_for(port);
                     self.ep.initiate(now, n, local, None)
                 }
-                Command::Down(n) => self.ep.terminate(now, n),
+                Command::Down(n) => {
+                    self.admin_down.insert(n.clone());
+                    self.ep.terminate(now, n)
+                }
                 Command::Rekey(n) => self.ep.rekey_children(now, n),
                 Command::RekeyIke(n) => self.ep.rekey_ike(now, n),
             };
@@ -336,6 +344,10 @@ impl IkeHost {
                 continue;
             };
             let Some(c) = self.conn(&name).cloned() else { continue };
+            if self.admin_down.contains(&name) {
+                info!(conn = %name, "ACQUIRE for {} -> {}: the connection was taken down (esprit ike down); packets are dropped until `esprit ike up {name}`", acq.flow.src, acq.flow.dst);
+                continue;
+            }
             info!(conn = %name, "ACQUIRE: first packet {} -> {} needs an SA; starting IKE", acq.flow.src, acq.flow.dst);
             if matches!(c.oe, Some(Oe::PrivateOrClear)) {
                 self.oe_deadline.entry(acq.flow.dst).or_insert((now + c.oe_timeout, name.clone()));
