@@ -215,7 +215,10 @@ impl ProposalSpec {
         if protocol != ProtocolId::Ah && !p.encr.is_empty() && cbc && p.integ.is_empty() {
             return Err(format!("proposal {text:?}: {} needs an integrity algorithm (e.g. -sha256)", p.encr[0].name()));
         }
-        if aead && !p.integ.is_empty() && protocol != ProtocolId::Ike {
+        // `aead` is vacuously true for AH (no ciphers at all): without the
+        // `encr` check every AH proposal ("sha256") was refused as an AEAD
+        // with an integrity algorithm, so `protocol = "ah"` never started.
+        if aead && !p.encr.is_empty() && !p.integ.is_empty() && protocol != ProtocolId::Ike {
             return Err(format!("proposal {text:?}: AEAD ciphers take no integrity algorithm"));
         }
         if protocol == ProtocolId::Ike {
@@ -392,6 +395,10 @@ mod tests {
         assert!(ProposalSpec::parse("blowfish-sha1", ProtocolId::Esp).unwrap_err().contains("blowfish"));
         let e = ProposalSpec::parse("aes128gcm16-esn", ProtocolId::Esp).unwrap();
         assert_eq!(e.esn, vec![true]);
+        // AH: integrity only (it has no cipher, so it is not an "AEAD with integrity").
+        let ah = ProposalSpec::parse("sha256", ProtocolId::Ah).unwrap();
+        assert_eq!((ah.encr.len(), ah.integ.clone()), (0, vec![IntegAlg::HmacSha256_128]));
+        assert!(ProposalSpec::parse("aes128gcm16", ProtocolId::Ah).is_err());
     }
 
     #[test]
