@@ -328,7 +328,9 @@ fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll, extra_r
                 source: None,
                 table: 0x4553,
             });
-            let mtu = t.mtu.unwrap_or_else(|| (1500 - dp.max_overhead().min(200)) as u32);
+            // IKE's SAs come after start: size for its [[conn]]s too.
+            let overhead = dp.max_overhead().max(crate::ike::conf::max_overhead(cfg));
+            let mtu = t.mtu.unwrap_or_else(|| (1500 - overhead.min(200)) as u32);
             let tc = TunConfig {
                 name: Some(t.name.clone()),
                 addresses: t.address.iter().map(|a| parse_prefix(a)).collect::<Result<Vec<_>>>()?,

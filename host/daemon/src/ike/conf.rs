@@ -291,6 +291,26 @@ pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
     Ok(out)
 }
 
+/// The largest per-packet overhead a CHILD_SA of any `[[conn]]` can add, for
+/// the TUN MTU. The data plane sizes the TUN from the SAs it has at start,
+/// and IKE installs its SAs only later: an IKE-only config got MTU 1500, so
+/// every full-size inner packet became an outer packet over the link MTU
+/// ("outer send/receive error"; TCP over an IKE transport SA stalled).
+/// Worst cases: ESP = header 8 + CBC IV 16 + padding 15 + trailer 2 + ICV 32
+/// (HMAC-SHA-512/256); AH = 12 + ICV 32, padded for IPv6; tunnel mode adds an
+/// IPv6 header (40); UDP encapsulation (configured or after a NAT) adds 8.
+pub fn max_overhead(cfg: &Config) -> usize {
+    cfg.conn
+        .iter()
+        .map(|c| {
+            let proto = if c.protocol.as_deref() == Some("ah") { 48 } else { 73 };
+            let tunnel = if c.mode.as_deref() == Some("transport") { 0 } else { 40 };
+            proto + tunnel + 8
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// SHA-1 of a certificate's SubjectPublicKeyInfo (the CERTREQ CA hash, RFC 7296 §3.7).
 fn spki_sha1(der: &[u8]) -> Option<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
