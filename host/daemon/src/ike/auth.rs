@@ -20,11 +20,23 @@ pub struct PluginAuth {
     plugins: HashMap<String, AuthPlugin>,
 }
 
+/// Per-call deadline of an auth plugin whose spec sets no `deadline_us`.
+/// The plugin default (1 ms) is sized for per-packet policy decisions; an
+/// auth call runs once per IKE_AUTH (PRF, signatures, chain checks), and on a
+/// busy host a 1 ms budget made the NULL-auth plugin fault ("deadline
+/// exceeded") now and then, failing the IKE SA ("cannot produce our AUTH").
+pub const AUTH_DEADLINE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Reads a plugin spec file (to learn its name and `.wasm`).
 pub fn read_spec(path: &Path) -> Result<PluginSpec> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading plugin spec {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    PluginSpec::from_toml(&text, base, path).map_err(|e| anyhow::anyhow!("{e}"))
+    let mut spec = PluginSpec::from_toml(&text, base, path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let explicit = text.parse::<toml::Table>().map(|t| t.contains_key("deadline_us")).unwrap_or(true);
+    if !explicit {
+        spec.settings.deadline = AUTH_DEADLINE;
+    }
+    Ok(spec)
 }
 
 impl PluginAuth {
