@@ -476,6 +476,18 @@ fn oe_private_to_plain_host_drops() {
 
 // ---------------------------------------------------------------- 6: racoon import
 
+/// Files outside the scratch dir (the daemons' default control sockets,
+/// left behind when a daemon is killed), removed on drop.
+struct RemoveOnDrop(Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 fn run_ok(args: &[&str]) -> String {
     let o = std::process::Command::new(esprit_bin()).args(args).output().expect("run esprit");
     assert!(o.status.success(), "esprit {args:?}: {}", text(&o));
@@ -496,6 +508,7 @@ fn racoon_import_seed_hosts_establish_on_ping() {
     let plugin_dir = PathBuf::from(wasm("x509-auth")).parent().expect("plugin dir").to_path_buf();
     let racoon = std::fs::read_to_string(seed.join("racoon.conf")).expect("seed racoon.conf");
     let mut cfgs = Vec::new();
+    let mut sockets = RemoveOnDrop(Vec::new());
     for host in ["192.168.0.1", "10.1.2.3"] {
         let hdir = dir.path(host);
         std::fs::create_dir_all(&hdir).expect("host dir");
@@ -527,7 +540,9 @@ fn racoon_import_seed_hosts_establish_on_ping() {
         assert!(!warnings.contains("cannot read"), "all certificate files are there:\n{warnings}");
         eprintln!("---- import for {host}: {}\n{}", out.display(), std::fs::read_to_string(&out).unwrap_or_default());
         // The daemon's default control socket for that name (the TOML is not edited).
-        cfgs.push((out, PathBuf::from(format!("/run/esprit/{name}.sock"))));
+        let sock = PathBuf::from(format!("/run/esprit/{name}.sock"));
+        sockets.0.push(sock.clone());
+        cfgs.push((out, sock));
     }
     // The seed's two hosts on one link (netns_dataplane.rs scenario (a)).
     let (ns_a, ns_b) = (Netns::new("e6a"), Netns::new("e6b"));
@@ -550,8 +565,10 @@ fn racoon_import_seed_hosts_establish_on_ping() {
     }
     let ike = &ike_sas(&st)[0];
     assert!(ike["peer_id"].as_str().unwrap_or_default().contains("CN=10.1.2.3"), "authenticated by certificate: {st:#}");
+    assert!(text(&p).contains("icmp_seq=1 "), "the echo that triggered IKE was not delivered:\n{}", text(&p));
     assert_ping(&ns_a, None, "10.1.2.3", &a);
-    // ... and from the other side.
+    // ... and from the other side, and full-size packets (TCP).
     assert_ping(&ns_b, None, "192.168.0.1", &b);
+    transfer(&ns_b, &ns_a, ("10.1.2.3", 5106), 2 * MB, &dir, "seed-2MB");
     eprintln!("scenario 6: imported racoon setup up and pinged at {:?}; IKE {}", t0.elapsed(), ike["algs"]);
 }
