@@ -44,6 +44,32 @@ fn prerequisites() -> bool {
         && require(have("nft"), "nft (Debian package nftables)")
         && require(have("ping"), "ping (Debian package iputils-ping)")
         && require(have("python3"), "python3")
+        && require(have("tcpdump"), "tcpdump (Debian package tcpdump)")
+}
+
+/// A packet capture on `dev` in a namespace, read back with a filter.
+struct Capture {
+    file: PathBuf,
+    _proc: ChildGuard,
+}
+
+impl Capture {
+    fn start(ns: &Netns, dev: &str, dir: &Scratch, tag: &str) -> Capture {
+        let file = dir.path(&format!("{tag}.pcap"));
+        let proc = ns.start(&["tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-w", file.to_str().expect("utf-8")], &dir.path(&format!("{tag}.tcpdump.log")));
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(dir.path(&format!("{tag}.tcpdump.log"))).unwrap_or_default().contains("listening") {
+            assert!(t0.elapsed() < Duration::from_secs(10), "tcpdump did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Capture { file, _proc: proc }
+    }
+
+    /// How many captured packets match the tcpdump `filter`.
+    fn count(&self, filter: &str) -> usize {
+        let o = std::process::Command::new("tcpdump").args(["-r", self.file.to_str().expect("utf-8"), "-n", filter]).output().expect("tcpdump -r");
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    }
 }
 
 // ---------------------------------------------------------------- esprit
@@ -253,8 +279,9 @@ fn assert_sas(st: &Value, proto: &str, mode: &str, min_packets: u64) {
 // ---------------------------------------------------------------- 1, 2: raw IP transport
 
 /// Host-to-host transport mode over raw IP, `proto_lines` sets protocol/esp.
-fn raw_transport_pair(dir: &Scratch, tag: &str, proto_lines: &str) -> (Netns, Netns, Esprit, Esprit) {
+fn raw_transport_pair(dir: &Scratch, tag: &str, proto_lines: &str) -> (Netns, Netns, Esprit, Esprit, Capture) {
     let (ns_a, ns_b) = link_pair(tag);
+    let cap = Capture::start(&ns_a, "veth0", dir, "wire");
     let spec = psk_spec(dir);
     let extra = format!("mode = \"transport\"\n{proto_lines}");
     let outer = "transport = \"raw\"";
@@ -266,7 +293,19 @@ fn raw_transport_pair(dir: &Scratch, tag: &str, proto_lines: &str) -> (Netns, Ne
         + &format!("[ike]\nlocal = \"{OUT_A}\"\n")
         + &psk_conn("host", OUT_B, "a.example", "b.example", &format!("{OUT_A}/32"), &format!("{OUT_B}/32"), "start", &extra);
     let a = Esprit::start(&ns_a, dir, "a", &conf_a);
-    (ns_a, ns_b, a, b)
+    (ns_a, ns_b, a, b, cap)
+}
+
+/// On the wire: IKE on UDP 500 only, at least `min` packets of IP protocol
+/// `proto` (50 ESP, 51 AH), no UDP encapsulation and no cleartext ICMP/TCP
+/// between the hosts.
+fn assert_wire(cap: &Capture, proto: u8, min: usize) {
+    let ike = cap.count("udp port 500");
+    let ipsec = cap.count(&format!("ip proto {proto}"));
+    let natt = cap.count("udp port 4500");
+    let clear = cap.count("icmp or tcp");
+    assert!(ike >= 4 && ipsec >= min && natt == 0 && clear == 0, "wire: {ike} IKE (UDP 500), {ipsec} protocol-{proto}, {natt} UDP 4500, {clear} cleartext ICMP/TCP packets");
+    eprintln!("wire: {ike} IKE packets on UDP 500, {ipsec} packets of IP protocol {proto}, none in UDP 4500 or in the clear");
 }
 
 /// (1) ESP transport mode over raw IP, IKE on UDP 500.
@@ -277,7 +316,7 @@ fn transport_mode_esp_over_raw_ip() {
     }
     let t0 = Instant::now();
     let dir = Scratch::new("ike-ee-1");
-    let (ns_a, ns_b, a, b) = raw_transport_pair(&dir, "e1", "esp = [\"aes128gcm16\"]\n");
+    let (ns_a, ns_b, a, b, cap) = raw_transport_pair(&dir, "e1", "esp = [\"aes128gcm16\"]\n");
     let st = a.wait_up(Duration::from_secs(15));
     b.wait_up(Duration::from_secs(5));
     let t_up = t0.elapsed();
@@ -292,6 +331,7 @@ fn transport_mode_esp_over_raw_ip() {
     assert_eq!(st_a["drops"]["unknown SPI"].as_u64().unwrap_or(0), 0, "{st_a:#}");
     // No packet went through a UDP socket: ESP is protocol 50 here.
     assert_eq!(st_a["counters"]["in_decrypted"].as_u64().map(|n| n > 1000), Some(true), "{st_a:#}");
+    assert_wire(&cap, 50, 5000);
     eprintln!("scenario 1: SAs up at {t_up:?}, ping + 10 MB done at {:?}", t0.elapsed());
 }
 
@@ -303,7 +343,7 @@ fn transport_mode_ah_over_raw_ip() {
     }
     let t0 = Instant::now();
     let dir = Scratch::new("ike-ee-2");
-    let (ns_a, _ns_b, a, b) = raw_transport_pair(&dir, "e2", "protocol = \"ah\"\nesp = [\"sha256\"]\n");
+    let (ns_a, _ns_b, a, b, cap) = raw_transport_pair(&dir, "e2", "protocol = \"ah\"\nesp = [\"sha256\"]\n");
     a.wait_up(Duration::from_secs(15));
     b.wait_up(Duration::from_secs(5));
     assert_ping(&ns_a, None, OUT_B, &a);
@@ -311,6 +351,7 @@ fn transport_mode_ah_over_raw_ip() {
     assert_sas(&st, "ah", "transport", 3);
     let kids = &ike_sas(&st)[0]["children"][0];
     assert!(kids["algs"].as_str().unwrap_or_default().to_lowercase().contains("sha2"), "AH integrity algorithm: {st:#}");
+    assert_wire(&cap, 51, 6);
     eprintln!("scenario 2: AH up and ping done at {:?}", t0.elapsed());
 }
 
