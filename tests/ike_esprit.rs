@@ -515,6 +515,46 @@ fn oe_private_to_plain_host_drops() {
     eprintln!("scenario 5c: private: drops {}", st["drops"]);
 }
 
+/// (5d) One OE group, two hosts: B runs esprit, C does not. A pings both at
+/// once: B is encrypted at once (each host of the group is negotiated on its
+/// own, not queued behind C's unanswered attempt) and C falls back to clear.
+#[test]
+fn oe_group_encrypts_to_esprit_hosts_and_falls_back_for_plain_ones() {
+    if !prerequisites() {
+        return;
+    }
+    const OUT_C: &str = "192.0.2.3";
+    let dir = Scratch::new("ike-ee-5d");
+    let (ns_a, ns_b) = link_pair("e5d");
+    let ns_c = Netns::new("e5dc");
+    veth(&ns_a, "veth1", &ns_c, "veth0");
+    ns_c.addr("veth0", &format!("{OUT_C}/24"));
+    ns_a.run(&["ip", "route", "add", &format!("{OUT_C}/32"), "dev", "veth1"]);
+    ns_a.wait_for(&["ping", "-c1", "-W1", OUT_C], Duration::from_secs(5));
+    let spec = null_spec(&dir);
+    let b = Esprit::start(&ns_b, &dir, "b", &oe_conf(&dir, "b", OUT_B, "private-or-clear", &spec));
+    let a = Esprit::start(&ns_a, &dir, "a", &oe_conf(&dir, "a", OUT_A, "private-or-clear", &spec));
+    // C first: its ACQUIRE stays unanswered for oe_timeout (2 s).
+    let to_c = ns_a.cmd(&["ping", "-c", "10", "-i", "0.2", "-W", "5", OUT_C]).spawn().expect("ping C");
+    std::thread::sleep(Duration::from_millis(100));
+    let t0 = Instant::now();
+    let pb = ping(&ns_a, None, OUT_B, 3, 2);
+    let took_b = t0.elapsed();
+    assert!(pb.status.success(), "ping to the esprit host B failed:\n{}\n{:#}\n{}", text(&pb), a.status(), a.log_tail());
+    let pc = to_c.wait_with_output().expect("ping C output");
+    assert!(pc.status.success(), "ping to the plain host C never succeeded:\n{}\n{:#}", text(&pc), a.status());
+    let st = a.status();
+    let shunts: Vec<&str> = st["ike"]["clear_shunts"].as_array().into_iter().flatten().filter_map(|v| v.as_str()).collect();
+    assert_eq!(shunts, [OUT_C], "only C falls back: {st:#}");
+    // One IKE SA is up, with B (the attempt towards C may still be retrying).
+    let up: Vec<Value> = ike_sas(&st).into_iter().filter(|s| s["state"] == "Established").collect();
+    assert_eq!(up.len(), 1, "one IKE SA up, with B: {st:#}");
+    assert!(up[0]["remote"].as_str().unwrap_or_default().starts_with(OUT_B), "{st:#}");
+    assert!(st["counters"]["out_protected"].as_u64().unwrap_or(0) >= 3, "B's echoes were protected: {st:#}");
+    b.wait_up(Duration::from_secs(5));
+    eprintln!("scenario 5d: OE group: B encrypted in {took_b:?} while C's attempt was pending; C fell back to clear");
+}
+
 // ---------------------------------------------------------------- 6: racoon import
 
 /// Files outside the scratch dir (the daemons' default control sockets,

@@ -45,7 +45,9 @@ struct Pending {
 /// Pending ACQUIREs and the queue of events for the key manager.
 #[derive(Debug)]
 pub struct AcquireTable {
-    pending: HashMap<(PolicyId, Option<u64>), Pending>,
+    /// Keyed by policy, SA key and, for opportunistic verdicts (whose peer is
+    /// the packet's destination), that destination.
+    pending: HashMap<(PolicyId, Option<u64>, Option<IpAddr>), Pending>,
     queue: VecDeque<Acquire>,
     timeout: Duration,
     stats: AcquireStats,
@@ -69,10 +71,12 @@ impl AcquireTable {
         AcquireTable { pending: HashMap::new(), queue: VecDeque::new(), timeout, stats: AcquireStats::default() }
     }
 
-    /// Raises an ACQUIRE unless one is pending for (policy, sa_key); returns
-    /// whether a new one was raised.
+    /// Raises an ACQUIRE unless one is pending for (policy, sa_key) — and
+    /// destination, for opportunistic verdicts: each host of an OE group is
+    /// negotiated on its own; returns whether a new one was raised.
     pub fn raise(&mut self, acq: Acquire, now: Instant) -> bool {
-        let key = (acq.policy_id, acq.sa_key);
+        let opportunistic = matches!(acq.verdict, Verdict::Private | Verdict::PrivateOrClear);
+        let key = (acq.policy_id, acq.sa_key, opportunistic.then_some(acq.flow.dst));
         if let Some(p) = self.pending.get(&key) {
             if now.saturating_duration_since(p.since) < self.timeout {
                 self.stats.suppressed += 1;
@@ -84,7 +88,7 @@ impl AcquireTable {
             self.stats.suppressed += 1;
             return false;
         }
-        let endpoints = acq
+        let mut endpoints: Vec<_> = acq
             .requests
             .iter()
             .map(|r| {
@@ -92,6 +96,10 @@ impl AcquireTable {
                 (r.proto, s, d)
             })
             .collect();
+        if opportunistic {
+            // Host to host: an ESP SA between the two ends serves it.
+            endpoints.push((IpsecProto::Esp, acq.flow.src, acq.flow.dst));
+        }
         self.pending.insert(key, Pending { since: now, endpoints });
         self.queue.push_back(acq);
         self.stats.raised += 1;
@@ -105,7 +113,9 @@ impl AcquireTable {
 
     /// The key manager finished (or gave up on) this ACQUIRE.
     pub fn resolve(&mut self, policy: PolicyId, sa_key: Option<u64>) -> bool {
-        self.pending.remove(&(policy, sa_key)).is_some()
+        let before = self.pending.len();
+        self.pending.retain(|(p, k, _), _| !(*p == policy && *k == sa_key));
+        self.pending.len() != before
     }
 
     /// An SA (proto, src → dst) was installed: pending ACQUIREs it serves end.
@@ -115,7 +125,7 @@ impl AcquireTable {
 
     /// A policy went away: its pending ACQUIREs end.
     pub fn policy_removed(&mut self, policy: PolicyId) {
-        self.pending.retain(|(p, _), _| *p != policy);
+        self.pending.retain(|(p, _, _), _| *p != policy);
     }
 
     pub fn clear(&mut self) {
@@ -153,6 +163,24 @@ mod tests {
             verdict: Verdict::Protect(vec![req]),
             sa_key,
         }
+    }
+
+    #[test]
+    fn opportunistic_acquires_are_per_destination() {
+        let mut t = AcquireTable::new(Duration::from_secs(10));
+        let now = Instant::now();
+        let oe = |dst: &str| {
+            let mut a = acq(7, None);
+            a.requests.clear();
+            a.verdict = Verdict::PrivateOrClear;
+            a.flow.dst = dst.parse().unwrap();
+            a
+        };
+        assert!(t.raise(oe("10.1.2.3"), now));
+        assert!(!t.raise(oe("10.1.2.3"), now), "same host: suppressed");
+        assert!(t.raise(oe("10.1.2.4"), now), "another host of the group gets its own");
+        t.sa_installed(IpsecProto::Esp, "192.168.0.1".parse().unwrap(), "10.1.2.3".parse().unwrap());
+        assert_eq!(t.pending(), 1);
     }
 
     #[test]
