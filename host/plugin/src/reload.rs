@@ -69,7 +69,9 @@ impl Inner {
                 *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 tracing::info!(plugin = %self.name, version = format_args!("{:016x}", self.current.load().version()), "policy plugin reloaded");
             }
-            Ok(false) => {}
+            // The files load to the running version again (e.g. a rejected
+            // half-written file was completed): nothing is wrong any more.
+            Ok(false) => *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None,
             Err(e) => {
                 self.rejected.fetch_add(1, Relaxed);
                 *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
@@ -153,7 +155,8 @@ impl HotPolicy {
         self.inner.current.load().explain(flow)
     }
 
-    /// Why the last reload was rejected (cleared by a successful one).
+    /// Why the last reload was rejected (cleared by a successful one, or when
+    /// the files load to the running version again).
     pub fn last_error(&self) -> Option<String> {
         self.inner.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
