@@ -180,7 +180,6 @@ pub struct IkeSa {
     pub(crate) vip: Option<Ipv4Addr>,
     /// Set when this SA replaced another (IKE rekey): children moved in.
     pub(crate) rekeyed_from: bool,
-    pub(crate) peer_signature_hashes: bool,
     /// A rekeyed successor the endpoint must add to its table.
     pub(crate) spawned: Option<Box<IkeSa>>,
     /// The peer sent INITIAL_CONTACT: older IKE SAs with it are stale.
@@ -227,7 +226,6 @@ impl IkeSa {
             keepalive_at: None,
             vip: None,
             rekeyed_from: false,
-            peer_signature_hashes: false,
             spawned: None,
             initial_contact: false,
             ts_override: None,

@@ -63,7 +63,6 @@ impl IkeSa {
     pub(crate) fn handle_sa_init_response(&mut self, ctx: &mut Ctx<'_>, hdr: &Header, ps: &[Payload], raw: &[u8], child: Option<usize>) {
         let conn_name = ctx.peers[self.peer].name.clone();
         if let Some(c) = notify(ps, n::COOKIE) {
-            ctx.stats.cookies_sent += 0;
             info!(conn = %conn_name, "responder demands a cookie; retrying IKE_SA_INIT with it");
             self.cookie = Some(c.data.clone());
             let g = self.dh_group;
@@ -113,7 +112,6 @@ impl IkeSa {
         self.spi_r = hdr.spi_r;
         self.nr = nonce.clone();
         self.init_response = raw.to_vec();
-        self.peer_signature_hashes = notify(ps, n::SIGNATURE_HASH_ALGORITHMS).is_some();
         self.peer_fragmentation = notify(ps, n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.detect_nat(ps);
         let Some(ke) = self.ke.take() else { return };
@@ -173,9 +171,8 @@ pub(crate) enum InitReply {
     Drop,
 }
 
-fn stateless(hdr: &Header, ps: &[Payload]) -> Vec<u8> {
-    let mut sa = IkeSa::new(0, false, hdr.spi_i, IkeSpi::ZERO, SocketAddr::from(([0, 0, 0, 0], 0)), SocketAddr::from(([0, 0, 0, 0], 0)), std::time::Instant::now());
-    sa.initiator = false;
+fn stateless(now: std::time::Instant, hdr: &Header, ps: &[Payload]) -> Vec<u8> {
+    let sa = IkeSa::new(0, false, hdr.spi_i, IkeSpi::ZERO, SocketAddr::from(([0, 0, 0, 0], 0)), SocketAddr::from(([0, 0, 0, 0], 0)), now);
     sa.plain_message(ExchangeType::IkeSaInit, hdr.message_id, true, ps)
 }
 
@@ -207,7 +204,7 @@ pub(crate) fn respond_sa_init(
     let (Some(sa), Some((group, ke_data)), Some(nonce)) = (sa, ke, nonce) else {
         ctx.stats.malformed += 1;
         warn!(peer = %remote, "IKE_SA_INIT request lacks SA, KE or Nonce; answering INVALID_SYNTAX");
-        return InitReply::Stateless(stateless(hdr, &[super::err(n::INVALID_SYNTAX)]));
+        return InitReply::Stateless(stateless(ctx.now, hdr, &[super::err(n::INVALID_SYNTAX)]));
     };
     if half_open >= ctx.cfg.cookie_threshold {
         let want = cookie_value(cookie_secret, nonce, remote, hdr.spi_i);
@@ -215,7 +212,7 @@ pub(crate) fn respond_sa_init(
             Some(c) if c.data == want => {}
             _ => {
                 ctx.stats.cookies_sent += 1;
-                return InitReply::Stateless(stateless(hdr, &[Payload::Notify(Notify::new(n::COOKIE, want))]));
+                return InitReply::Stateless(stateless(ctx.now, hdr, &[Payload::Notify(Notify::new(n::COOKIE, want))]));
             }
         }
     }
@@ -241,12 +238,12 @@ pub(crate) fn respond_sa_init(
         ctx.stats.no_proposal += 1;
         let ours: Vec<String> = ctx.peers.iter().filter(|c| c.remote.is_none_or(|a| a == remote.ip())).flat_map(|c| c.ike.iter().map(|p| p.text.clone())).collect();
         warn!(peer = %remote, "no IKE proposal in common: peer offered [{}], we accept [{}]; answering NO_PROPOSAL_CHOSEN", describe(sa), ours.join(", "));
-        return InitReply::Stateless(stateless(hdr, &[super::err(n::NO_PROPOSAL_CHOSEN)]));
+        return InitReply::Stateless(stateless(ctx.now, hdr, &[super::err(n::NO_PROPOSAL_CHOSEN)]));
     };
     if group != algs.dh {
         ctx.stats.invalid_ke += 1;
         info!(peer = %remote, "peer's KE uses group {group}, we chose {}; answering INVALID_KE_PAYLOAD", algs.dh);
-        return InitReply::Stateless(stateless(hdr, &[Payload::Notify(Notify::new(n::INVALID_KE_PAYLOAD, algs.dh.to_be_bytes().to_vec()))]));
+        return InitReply::Stateless(stateless(ctx.now, hdr, &[Payload::Notify(Notify::new(n::INVALID_KE_PAYLOAD, algs.dh.to_be_bytes().to_vec()))]));
     }
     let mut spi_r = [0u8; 8];
     ctx.rng.fill_bytes(&mut spi_r);
@@ -257,7 +254,6 @@ pub(crate) fn respond_sa_init(
     ike.init_request = raw.to_vec();
     ike.peer_mid = 1;
     ike.dh_group = group;
-    ike.peer_signature_hashes = notify(ps, n::SIGNATURE_HASH_ALGORITHMS).is_some();
     ike.peer_fragmentation = notify(ps, n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     ike.detect_nat(ps);
     let ke = match KeyExchange::new(group, ctx.rng) {
@@ -270,7 +266,7 @@ pub(crate) fn respond_sa_init(
         Err(e) => {
             ctx.stats.malformed += 1;
             warn!(peer = %remote, "bad KE payload: {e}; answering INVALID_SYNTAX");
-            return InitReply::Stateless(stateless(hdr, &[super::err(n::INVALID_SYNTAX)]));
+            return InitReply::Stateless(stateless(ctx.now, hdr, &[super::err(n::INVALID_SYNTAX)]));
         }
     };
     if let Err(e) = ike.install_ike_keys(ctx, algs, &gir) {
