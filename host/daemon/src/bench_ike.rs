@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use esprit_ike::{ChildConfig, Endpoint, EndpointConfig, Event, Identity, Mode, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
+use esprit_ike::{ChildConfig, Endpoint, EndpointConfig, Event, Identity, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
 use esprit_plugin::host_crypto::KeyStore;
 use esprit_plugin::{EngineSettings, PluginEngine, PluginSpec};
 
@@ -56,29 +56,12 @@ pub fn run(a: BenchIkeArgs) -> Result<()> {
     let remote_ts = TrafficSelector::from_prefix(a.remote, 32);
     let peers: Vec<PeerConfig> = (0..a.parallel)
         .map(|i| -> Result<PeerConfig> {
-            Ok(PeerConfig {
-                name: format!("b{i}"),
-                remote: Some(a.remote),
-                remote_port: a.remote_port,
-                local_id: Identity::fqdn(&format!("bench-{i}.example")),
-                remote_id: None,
-                auth: "psk".into(),
-                ike: vec![ProposalSpec::parse(&a.ike, ProtocolId::Ike).map_err(anyhow::Error::msg)?],
-                children: vec![ChildConfig {
-                    name: "net".into(),
-                    proposals: vec![ProposalSpec::parse(&a.esp, ProtocolId::Esp).map_err(anyhow::Error::msg)?],
-                    mode: Mode::Tunnel,
-                    local_ts: vec![local_ts],
-                    remote_ts: vec![remote_ts],
-                    rekey: None,
-                }],
-                cert: None,
-                certreq: vec![],
-                ike_rekey: None,
-                dpd: None,
-                request_vip: false,
-                pool: None,
-            })
+            let ike = vec![ProposalSpec::parse(&a.ike, ProtocolId::Ike).map_err(anyhow::Error::msg)?];
+            let esp = vec![ProposalSpec::parse(&a.esp, ProtocolId::Esp).map_err(anyhow::Error::msg)?];
+            let child = ChildConfig::tunnel("net", esp, vec![local_ts], vec![remote_ts]);
+            let mut p = PeerConfig::new(&format!("b{i}"), Some(a.remote), Identity::fqdn(&format!("bench-{i}.example")), None, "psk", ike, vec![child]);
+            p.remote_port = a.remote_port;
+            Ok(p)
         })
         .collect::<Result<_>>()?;
     let cfg = EndpointConfig { natt_port: a.local.port(), retransmit_timeout: Duration::from_millis(500), ..EndpointConfig::default() };

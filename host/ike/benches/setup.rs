@@ -27,29 +27,15 @@ impl AuthBackend for Psk {
 }
 
 fn peer(name: &str, remote: &str, me: &str, them: &str, group: &str) -> PeerConfig {
-    PeerConfig {
-        name: name.into(),
-        remote: Some(remote.parse::<SocketAddr>().unwrap().ip()),
-        remote_port: 500,
-        local_id: Identity::parse(me).unwrap(),
-        remote_id: Some(Identity::parse(them).unwrap()),
-        auth: "psk".into(),
-        ike: vec![ProposalSpec::parse(&format!("aes128gcm16-prfsha256-{group}"), ProtocolId::Ike).unwrap()],
-        children: vec![ChildConfig {
-            name: "net".into(),
-            proposals: vec![ProposalSpec::parse("aes128gcm16", ProtocolId::Esp).unwrap()],
-            mode: Mode::Tunnel,
-            local_ts: vec![TrafficSelector::parse("10.1.0.0/24").unwrap()],
-            remote_ts: vec![TrafficSelector::parse("10.2.0.0/24").unwrap()],
-            rekey: None,
-        }],
-        cert: None,
-        certreq: vec![],
-        ike_rekey: None,
-        dpd: None,
-        request_vip: false,
-        pool: None,
-    }
+    let child = ChildConfig::tunnel(
+        "net",
+        vec![ProposalSpec::parse("aes128gcm16", ProtocolId::Esp).unwrap()],
+        vec![TrafficSelector::parse("10.1.0.0/24").unwrap()],
+        vec![TrafficSelector::parse("10.2.0.0/24").unwrap()],
+    );
+    let ike = vec![ProposalSpec::parse(&format!("aes128gcm16-prfsha256-{group}"), ProtocolId::Ike).unwrap()];
+    let remote = Some(remote.parse::<SocketAddr>().unwrap().ip());
+    PeerConfig::new(name, remote, Identity::parse(me).unwrap(), Some(Identity::parse(them).unwrap()), "psk", ike, vec![child])
 }
 
 /// One full setup; returns when both sides report the CHILD_SA.

@@ -24,6 +24,13 @@ pub struct ChildConfig {
     pub rekey: Option<Duration>,
 }
 
+impl ChildConfig {
+    /// A tunnel-mode CHILD_SA template without a rekey interval.
+    pub fn tunnel(name: &str, proposals: Vec<ProposalSpec>, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>) -> ChildConfig {
+        ChildConfig { name: name.into(), proposals, mode: Mode::Tunnel, local_ts, remote_ts, rekey: None }
+    }
+}
+
 /// One peer (a swanctl "connection").
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
@@ -78,6 +85,29 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             natt_port: 4500,
             fragment_size: 1280,
+        }
+    }
+}
+
+impl PeerConfig {
+    /// A connection on port 500 with no certificate, timers, DPD or virtual
+    /// IPs; set those fields afterwards when needed.
+    pub fn new(name: &str, remote: Option<IpAddr>, local_id: Identity, remote_id: Option<Identity>, auth: &str, ike: Vec<ProposalSpec>, children: Vec<ChildConfig>) -> PeerConfig {
+        PeerConfig {
+            name: name.into(),
+            remote,
+            remote_port: 500,
+            local_id,
+            remote_id,
+            auth: auth.into(),
+            ike,
+            children,
+            cert: None,
+            certreq: Vec::new(),
+            ike_rekey: None,
+            dpd: None,
+            request_vip: false,
+            pool: None,
         }
     }
 }

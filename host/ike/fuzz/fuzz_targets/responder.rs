@@ -27,32 +27,16 @@ impl AuthBackend for Psk {
 }
 
 fn peer(name: &str, remote: &str) -> PeerConfig {
-    PeerConfig {
-        name: name.into(),
-        remote: Some(remote.parse().unwrap()),
-        remote_port: 500,
-        local_id: Identity::fqdn(name),
-        remote_id: None,
-        auth: "psk".into(),
-        ike: vec![
-            ProposalSpec::parse("aes128gcm16-prfsha256-x25519", ProtocolId::Ike).unwrap(),
-            ProposalSpec::parse("aes256-sha256-modp2048-ecp256", ProtocolId::Ike).unwrap(),
-        ],
-        children: vec![ChildConfig {
-            name: "net".into(),
-            proposals: vec![ProposalSpec::parse("aes128gcm16", ProtocolId::Esp).unwrap()],
-            mode: Mode::Tunnel,
-            local_ts: vec![TrafficSelector::parse("0.0.0.0/0").unwrap()],
-            remote_ts: vec![TrafficSelector::parse("0.0.0.0/0").unwrap()],
-            rekey: None,
-        }],
-        cert: None,
-        certreq: vec![],
-        ike_rekey: None,
-        dpd: None,
-        request_vip: true,
-        pool: Some(("10.3.0.0".parse().unwrap(), 30)),
-    }
+    let ike = vec![
+        ProposalSpec::parse("aes128gcm16-prfsha256-x25519", ProtocolId::Ike).unwrap(),
+        ProposalSpec::parse("aes256-sha256-modp2048-ecp256", ProtocolId::Ike).unwrap(),
+    ];
+    let any = || vec![TrafficSelector::parse("0.0.0.0/0").unwrap()];
+    let child = ChildConfig::tunnel("net", vec![ProposalSpec::parse("aes128gcm16", ProtocolId::Esp).unwrap()], any(), any());
+    let mut p = PeerConfig::new(name, Some(remote.parse().unwrap()), Identity::fqdn(name), None, "psk", ike, vec![child]);
+    p.request_vip = true;
+    p.pool = Some(("10.3.0.0".parse().unwrap(), 30));
+    p
 }
 
 fuzz_target!(|data: &[u8]| {

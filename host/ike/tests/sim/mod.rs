@@ -38,29 +38,18 @@ pub fn addr(s: &str) -> SocketAddr {
 }
 
 pub fn peer(name: &str, remote: Option<&str>, local_id: &str, remote_id: &str, ike: &str, esp: &str, local_ts: &str, remote_ts: &str) -> PeerConfig {
-    PeerConfig {
-        name: name.into(),
-        remote: remote.map(|r| addr(r).ip()),
-        remote_port: 500,
-        local_id: Identity::parse(local_id).unwrap(),
-        remote_id: Some(Identity::parse(remote_id).unwrap()),
-        auth: "psk".into(),
-        ike: ike.split(',').map(|p| ProposalSpec::parse(p, ProtocolId::Ike).unwrap()).collect(),
-        children: vec![ChildConfig {
-            name: "net".into(),
-            proposals: esp.split(',').map(|p| ProposalSpec::parse(p, ProtocolId::Esp).unwrap()).collect(),
-            mode: Mode::Tunnel,
-            local_ts: local_ts.split(',').map(|t| TrafficSelector::parse(t).unwrap()).collect(),
-            remote_ts: remote_ts.split(',').map(|t| TrafficSelector::parse(t).unwrap()).collect(),
-            rekey: None,
-        }],
-        cert: None,
-        certreq: vec![],
-        ike_rekey: None,
-        dpd: None,
-        request_vip: false,
-        pool: None,
-    }
+    let list = |v: &str| v.split(',').map(|t| TrafficSelector::parse(t).unwrap()).collect();
+    let props = |v: &str, p| v.split(',').map(|x| ProposalSpec::parse(x, p).unwrap()).collect();
+    let child = ChildConfig::tunnel("net", props(esp, ProtocolId::Esp), list(local_ts), list(remote_ts));
+    PeerConfig::new(
+        name,
+        remote.map(|r| addr(r).ip()),
+        Identity::parse(local_id).unwrap(),
+        Some(Identity::parse(remote_id).unwrap()),
+        "psk",
+        props(ike, ProtocolId::Ike),
+        vec![child],
+    )
 }
 
 pub fn default_pair() -> (PeerConfig, PeerConfig) {
