@@ -26,6 +26,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::esprit::{data_sas, ike_sas, Esprit};
 use support::netns::{can_netns, veth, ChildGuard, Netns};
 use support::{esprit_bin, is_root, require, Scratch};
 
@@ -74,98 +75,6 @@ impl Capture {
 
 // ---------------------------------------------------------------- esprit
 
-/// One `esprit run` in a namespace; killed when dropped (the namespace's
-/// own drop kills whatever is left).
-struct Esprit {
-    ns: String,
-    sock: PathBuf,
-    log: PathBuf,
-    _proc: ChildGuard,
-}
-
-impl Esprit {
-    /// Starts esprit with the config file `cfg` (control socket `sock`) and
-    /// waits for its control socket.
-    fn start_file(ns: &Netns, dir: &Scratch, name: &str, cfg: &Path, sock: &Path) -> Esprit {
-        let log = dir.path(&format!("{name}.log"));
-        let bin = esprit_bin();
-        let proc = ns.start(&[bin.to_str().expect("utf-8"), "run", "--config", cfg.to_str().expect("utf-8")], &log);
-        let e = Esprit { ns: ns.name.clone(), sock: sock.to_path_buf(), log, _proc: proc };
-        let t0 = Instant::now();
-        while e.try_status().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "esprit {name} did not come up:\n{}", e.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        e
-    }
-
-    /// Writes `toml` (which must name DIR/NAME.sock as control socket) and starts it.
-    fn start(ns: &Netns, dir: &Scratch, name: &str, toml: &str) -> Esprit {
-        let cfg = dir.path(&format!("{name}.toml"));
-        std::fs::write(&cfg, toml).expect("write esprit config");
-        Esprit::start_file(ns, dir, name, &cfg, &dir.path(&format!("{name}.sock")))
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns])
-            .arg(esprit_bin())
-            .args(args)
-            .args(["--socket", self.sock.to_str().expect("utf-8")])
-            .output()
-            .expect("run esprit")
-    }
-
-    fn try_status(&self) -> Option<Value> {
-        let o = self.cmd(&["status", "--json"]);
-        if !o.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&o.stdout).ok()
-    }
-
-    fn status(&self) -> Value {
-        self.try_status().unwrap_or_else(|| panic!("esprit status failed; log:\n{}", self.log_tail()))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn log_tail(&self) -> String {
-        let l = self.log();
-        let lines: Vec<&str> = l.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    fn wait_status(&self, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = self.try_status() {
-                if f(&st) {
-                    return st;
-                }
-                assert!(t0.elapsed() < timeout, "esprit: timed out waiting for {what}; status:\n{st:#}\nlog:\n{}", self.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// An established IKE SA with a CHILD_SA, and both data-plane SAs.
-    fn wait_up(&self, timeout: Duration) -> Value {
-        self.wait_status("an established IKE SA with a CHILD_SA", timeout, |st| {
-            ike_sas(st).iter().any(|s| s["state"] == "Established" && !s["children"].as_array().map(|c| c.is_empty()).unwrap_or(true)) && data_sas(st).len() >= 2
-        })
-    }
-}
-
-fn ike_sas(st: &Value) -> Vec<Value> {
-    st["ike"]["ike_sas"].as_array().cloned().unwrap_or_default()
-}
-
-fn data_sas(st: &Value) -> Vec<Value> {
-    st["sas"].as_array().cloned().unwrap_or_default()
-}
 
 fn wasm(name: &str) -> String {
     esprit_plugin::build::plugin_path(name).unwrap_or_else(|e| panic!("auth plugin {name}: {e}")).display().to_string()

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::netns::{can_netns, interop_pair, ChildGuard, Netns, INNER_A, INNER_B, NET_A, NET_B, OUTER_A, OUTER_B};
+use support::esprit::{data_sas, drops, ike_sas, Esprit};
 use support::swan::{swan_missing, swanctl_conf, Swan, SwanChildConf, SwanConn, SwanOpts};
 use support::{esprit_bin, is_root, require, Scratch};
 
@@ -45,123 +46,6 @@ fn prerequisites() -> bool {
 
 // ---------------------------------------------------------------- esprit
 
-/// One `esprit run` in a namespace; killed when dropped.
-struct Esprit {
-    ns: String,
-    sock: PathBuf,
-    log: PathBuf,
-    _proc: ChildGuard,
-}
-
-impl Esprit {
-    /// Writes `toml` as DIR/NAME.toml, starts esprit in `ns` (as `user`
-    /// when given, e.g. nobody via setpriv) and waits for its control socket.
-    fn start(ns: &Netns, dir: &Scratch, name: &str, toml: &str, unprivileged: bool) -> Esprit {
-        let cfg = dir.path(&format!("{name}.toml"));
-        std::fs::write(&cfg, toml).expect("write esprit config");
-        let log = dir.path(&format!("{name}.log"));
-        let sock = dir.path(&format!("{name}.sock"));
-        let bin = esprit_bin();
-        let mut args: Vec<&str> = Vec::new();
-        if unprivileged {
-            args.extend(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]);
-        }
-        args.extend([bin.to_str().expect("utf-8 path"), "run", "--config", cfg.to_str().expect("utf-8 path")]);
-        let proc = ns.start(&args, &log);
-        let e = Esprit { ns: ns.name.clone(), sock, log, _proc: proc };
-        let t0 = Instant::now();
-        while e.try_status().is_none() {
-            assert!(t0.elapsed() < Duration::from_secs(20), "esprit {name} did not come up:\n{}", e.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        e
-    }
-
-    fn cmd(&self, args: &[&str]) -> Output {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", &self.ns])
-            .arg(esprit_bin())
-            .args(args)
-            .args(["--socket", self.sock.to_str().expect("utf-8 path")])
-            .output()
-            .expect("run esprit")
-    }
-
-    /// `esprit ike VERB CONN`, which must succeed.
-    fn ike(&self, verb: &str, conn: &str) {
-        let o = self.cmd(&["ike", verb, conn]);
-        assert!(o.status.success(), "esprit ike {verb} {conn}: {}{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr), self.log_tail());
-    }
-
-    fn try_status(&self) -> Option<Value> {
-        let o = self.cmd(&["status", "--json"]);
-        if !o.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&o.stdout).ok()
-    }
-
-    fn status(&self) -> Value {
-        self.try_status().unwrap_or_else(|| panic!("esprit status failed; log:\n{}", self.log_tail()))
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn log_tail(&self) -> String {
-        support::swan::tail(&self.log(), 40)
-    }
-
-    fn wait_log(&self, needle: &str, timeout: Duration) -> String {
-        let t0 = Instant::now();
-        loop {
-            let l = self.log();
-            if l.contains(needle) {
-                return l;
-            }
-            assert!(t0.elapsed() < timeout, "esprit's log never said {needle:?} within {timeout:?}:\n{}", self.log_tail());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Waits until `f(status)` holds.
-    fn wait_status(&self, what: &str, timeout: Duration, f: impl Fn(&Value) -> bool) -> Value {
-        let t0 = Instant::now();
-        loop {
-            if let Some(st) = self.try_status() {
-                if f(&st) {
-                    return st;
-                }
-                assert!(t0.elapsed() < timeout, "esprit: timed out waiting for {what}; status:\n{st:#}\nlog:\n{}", self.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// An established IKE SA with at least one CHILD_SA and both data-plane SAs.
-    fn wait_up(&self, timeout: Duration) -> Value {
-        self.wait_status("an established IKE SA with a CHILD_SA", timeout, |st| {
-            ike_sas(st).iter().any(|s| s["state"] == "Established" && !s["children"].as_array().map(|c| c.is_empty()).unwrap_or(true)) && data_sas(st).len() >= 2
-        })
-    }
-
-    fn wait_down(&self, timeout: Duration) -> Value {
-        self.wait_status("no IKE SA and no data-plane SA", timeout, |st| ike_sas(st).is_empty() && data_sas(st).is_empty())
-    }
-}
-
-fn ike_sas(st: &Value) -> Vec<Value> {
-    st["ike"]["ike_sas"].as_array().cloned().unwrap_or_default()
-}
-
-fn data_sas(st: &Value) -> Vec<Value> {
-    st["sas"].as_array().cloned().unwrap_or_default()
-}
-
-fn drops(st: &Value, reason: &str) -> u64 {
-    st["drops"][reason].as_u64().unwrap_or(0)
-}
 
 /// The daemon config: outer UDP 4500 on A, TUN with inner source INNER_A
 /// (or the netstack section), one auth plugin, one `[[conn]]` (`conn` holds
@@ -337,7 +221,7 @@ fn esprit_initiator_psk_transfer_and_terminate_from_both_sides() {
     let b = swan_start(&ns_b, "B1", &conf);
     let spec = psk_spec(&dir, PSK);
     let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "start", "");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
 
     let child = b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA from esprit");
     let st = a.wait_up(Duration::from_secs(10));
@@ -399,7 +283,7 @@ fn strongswan_initiator_modp2048_chacha20_then_cbc() {
     let dir = Scratch::new("ike-interop-2");
     let spec = psk_spec(&dir, PSK);
     let conn = conn_lines("psk", "psk", "\"aes256-sha256-modp2048\"", "\"chacha20poly1305\", \"aes256-sha256\"", "none", "");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
     let conf = swan_psk("aes256-sha256-modp2048", SwanChildConf::new("chacha", NET_B, NET_A).esp("chacha20poly1305"))
         .child(SwanChildConf::new("cbc", NET_B, NET_A).esp("aes256-sha256"))
         .render();
@@ -470,7 +354,7 @@ fn x509_esprit_pki_rsa_and_ecdsa() {
             .child(SwanChildConf::new("net", NET_B, NET_A))
             .render();
         b.reload(&conf).expect("load B's x509 connection");
-        let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+        let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
         if !esprit_starts {
             b.initiate_child("net", Some("x509")).expect("strongSwan initiates");
         }
@@ -511,7 +395,7 @@ fn rekeys_from_both_sides_under_load() {
     let b = swan_start(&ns_b, "B4", &conf);
     let spec = psk_spec(&dir, PSK);
     let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "start", "");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
     b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA installed");
     a.wait_up(Duration::from_secs(5));
 
@@ -608,7 +492,7 @@ fn netstack_road_warrior_gets_a_virtual_ip_from_strongswan() {
     }
     std::fs::write(dir.path("rw.toml"), &toml).expect("write config");
     let _ = std::process::Command::new("chown").args(["-R", "65534:65534", dir.0.to_str().expect("utf-8")]).output();
-    let a = Esprit::start(&ns_a, &dir, "rw", &toml, true);
+    let a = Esprit::start_unprivileged(&ns_a, &dir, "rw", &toml);
 
     let c = b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA for the road warrior");
     assert_eq!(c.remote_ts, vec!["10.3.0.1/32".to_string()], "{c:#?}");
@@ -656,7 +540,7 @@ fn wrong_psk_is_explained_on_both_sides() {
     let b = swan_start(&ns_b, "B7a", &conf);
     let spec = psk_spec(&dir, "not-the-same-secret-987");
     let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "none", "");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
 
     // strongSwan initiates: esprit (responder) finds the MIC wrong.
     let out = swan_initiate_fails(&b, "net", "psk");
@@ -704,7 +588,7 @@ fn x509_identity_mismatch_names_both_identities() {
     b.install_creds(&dir.path("b.example/cacert.pem"), &dir.path("b.example/b.example_cert.pem"), &dir.path("b.example/b.example_key.pem")).expect("B creds");
     let conf = SwanConn::new("x509", OUTER_B, OUTER_A).ids("b.example", "a.example").pubkey("b.example_cert.pem", "cacert.pem").child(SwanChildConf::new("net", NET_B, NET_A)).render();
     b.reload(&conf).expect("B x509 conn");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
 
     let out = swan_initiate_fails(&b, "net", "x509");
     assert!(out.contains("AUTHENTICATION_FAILED"), "{out}");
@@ -736,7 +620,7 @@ fn no_common_proposal_lists_both_sides() {
     let b = swan_start(&ns_b, "B7c", &bad_ike);
     let spec = psk_spec(&dir, PSK);
     let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "none", "");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
 
     // IKE, strongSwan initiating.
     let out = swan_initiate_fails(&b, "net", "psk");
@@ -791,7 +675,7 @@ fn lifetime_rekeys_from_both_sides_under_load() {
     let b = swan_start(&ns_b, "B4b", &conf);
     let spec = psk_spec(&dir, PSK);
     let conn = conn_lines("psk", "psk", "\"aes128gcm16-prfsha256-x25519\"", "\"aes128gcm16\"", "start", "rekey = \"9s\"\nike_rekey = \"13s\"\n");
-    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn), false);
+    let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
     b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA installed");
     a.wait_up(Duration::from_secs(5));
 

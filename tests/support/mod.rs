@@ -3,6 +3,7 @@
 //! (CI, where `CI=true`).
 #![allow(dead_code)]
 
+pub mod esprit;
 pub mod netns;
 pub mod swan;
 
