@@ -127,10 +127,9 @@ fn x509_spec(dir: &Path, name: &str, ca: &Path) {
     .unwrap();
 }
 
-#[test]
-fn certificate_san_mismatch_names_both_identities() {
-    let dir = Scratch::new("ike-x509-fail");
-    let d = &dir.0;
+/// A CA and certificates for a.example and b.example made by `esprit pki`,
+/// and an x509 plugin spec per side trusting that CA.
+fn x509_hosts(d: &Path) {
     pki(&["ca", "--out", d.join("ca").to_str().unwrap(), "--cn", "esprit test CA"]);
     for h in ["a.example", "b.example"] {
         pki(&["issue", "--ca", d.join("ca").to_str().unwrap(), "--cn", h, "--out", d.join(h).to_str().unwrap()]);
@@ -138,7 +137,18 @@ fn certificate_san_mismatch_names_both_identities() {
     let ca = d.join("ca/cacert.pem");
     x509_spec(d, "a", &ca);
     x509_spec(d, "b", &ca);
-    let creds = |h: &str| format!("cert = \"{h}/{h}_cert.pem\"\nkey = \"{h}/{h}_key.pem\"\nca = \"ca/cacert.pem\"\n");
+}
+
+/// The `[[conn]]` lines naming host `h`'s certificate, key and the CA.
+fn creds(h: &str) -> String {
+    format!("cert = \"{h}/{h}_cert.pem\"\nkey = \"{h}/{h}_key.pem\"\nca = \"ca/cacert.pem\"\n")
+}
+
+#[test]
+fn certificate_san_mismatch_names_both_identities() {
+    let dir = Scratch::new("ike-x509-fail");
+    let d = &dir.0;
+    x509_hosts(d);
     let (pa, pb) = (port(), port());
     // B expects the initiator to be c.example; A's certificate says a.example.
     let _b = start(d, "b", &config(d, "b", pb, pa, "10.8.0.2", "10.8.0.1", ("b.example", "any"), "x509", "none", &creds("b.example")));
@@ -155,14 +165,7 @@ fn certificate_san_mismatch_names_both_identities() {
 fn certificates_from_esprit_pki_authenticate() {
     let dir = Scratch::new("ike-x509-ok");
     let d = &dir.0;
-    pki(&["ca", "--out", d.join("ca").to_str().unwrap()]);
-    for h in ["a.example", "b.example"] {
-        pki(&["issue", "--ca", d.join("ca").to_str().unwrap(), "--cn", h, "--out", d.join(h).to_str().unwrap()]);
-    }
-    let ca = d.join("ca/cacert.pem");
-    x509_spec(d, "a", &ca);
-    x509_spec(d, "b", &ca);
-    let creds = |h: &str| format!("cert = \"{h}/{h}_cert.pem\"\nkey = \"{h}/{h}_key.pem\"\nca = \"ca/cacert.pem\"\n");
+    x509_hosts(d);
     let (pa, pb) = (port(), port());
     let _b = start(d, "b", &config(d, "b", pb, pa, "10.9.0.2", "10.9.0.1", ("b.example", "a.example"), "x509", "none", &creds("b.example")));
     std::thread::sleep(Duration::from_millis(300));
