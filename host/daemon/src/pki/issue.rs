@@ -10,9 +10,8 @@ use zeroize::Zeroizing;
 
 use super::ca::{Ca, CA_CERT};
 use super::error::PkiError;
-use super::key_type::KeyType;
 use super::output::{ensure_dir, host_file, host_stem, Output};
-use super::params::{host_params, ValidityArgs};
+use super::params::{host_params, HostArgs, ValidityArgs};
 use super::sign::HOST_DAYS;
 
 /// `esprit pki issue`.
@@ -21,22 +20,8 @@ pub struct IssueArgs {
     /// CA folder (cacert.pem, cakey.pem) made by `esprit pki ca`.
     #[arg(long, value_name = "DIR")]
     pub ca: PathBuf,
-    /// Host name (subject CN), also the file name stem.
-    #[arg(long)]
-    pub cn: String,
-    /// More subjectAltNames, repeatable: DNS:name, IP:addr, email:user@host, or a bare value.
-    /// The CN is always the first SAN (as DNS name or IP address).
-    #[arg(long, value_name = "SAN")]
-    pub san: Vec<String>,
-    /// Key algorithm.
-    #[arg(long, value_enum, default_value = "ecdsa-p256")]
-    pub key_type: KeyType,
-    /// Folder for the host's files (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// File name stem instead of the CN.
-    #[arg(long)]
-    pub name: Option<String>,
+    #[command(flatten)]
+    pub host: HostArgs,
     #[command(flatten)]
     pub validity: ValidityArgs,
     /// Also write HOST_cert.der.
@@ -52,18 +37,18 @@ pub struct IssueArgs {
 
 /// Issues the key and certificate; returns the files written.
 pub fn issue(args: &IssueArgs) -> Result<Vec<PathBuf>, PkiError> {
-    let stem = host_stem(args.name.as_deref().unwrap_or(&args.cn))?;
+    let stem = host_stem(args.host.name.as_deref().unwrap_or(&args.host.cn))?;
     let ca = Ca::load(&args.ca)?;
     let validity = args.validity.resolve(HOST_DAYS)?;
-    let params = host_params(&args.cn, &args.san, validity, !args.no_eku)?;
-    let key = args.key_type.generate()?;
+    let params = host_params(&args.host.cn, &args.host.san, validity, !args.no_eku)?;
+    let key = args.host.key_type.generate()?;
     let cert = params.signed_by(&key, &ca.issuer).map_err(PkiError::rcgen("signing the certificate"))?;
 
-    ensure_dir(&args.out)?;
+    ensure_dir(&args.host.out)?;
     let out = Output { force: args.force };
-    let cert_path = host_file(&args.out, stem, "cert.pem");
-    let key_path = host_file(&args.out, stem, "key.pem");
-    let ca_copy = args.out.join(CA_CERT);
+    let cert_path = host_file(&args.host.out, stem, "cert.pem");
+    let key_path = host_file(&args.host.out, stem, "key.pem");
+    let ca_copy = args.host.out.join(CA_CERT);
     if !args.force {
         if let Some(p) = [&cert_path, &key_path].into_iter().find(|p| p.exists()) {
             return Err(PkiError::Exists { path: p.clone() });
@@ -75,7 +60,7 @@ pub fn issue(args: &IssueArgs) -> Result<Vec<PathBuf>, PkiError> {
     out.public(&cert_path, cert.pem().as_bytes())?;
     let mut files = vec![cert_path, key_path, ca_copy];
     if args.der {
-        let der_path = host_file(&args.out, stem, "cert.der");
+        let der_path = host_file(&args.host.out, stem, "cert.der");
         out.public(&der_path, cert.der())?;
         files.push(der_path);
     }

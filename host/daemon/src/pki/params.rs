@@ -192,6 +192,28 @@ pub fn host_params(
     Ok(p)
 }
 
+/// The host a key (and request or certificate) is made for: shared by
+/// `esprit pki newreq` and `esprit pki issue`.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// Host name (subject CN), also the file name stem: HOST_key.pem, HOST_req.pem, HOST_cert.pem.
+    #[arg(long)]
+    pub cn: String,
+    /// More subjectAltNames, repeatable: DNS:name, IP:addr, email:user@host, or a bare value.
+    /// The CN is always the first SAN (as DNS name or IP address).
+    #[arg(long, value_name = "SAN")]
+    pub san: Vec<String>,
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value = "ecdsa-p256")]
+    pub key_type: super::key_type::KeyType,
+    /// Folder for the host's files (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: std::path::PathBuf,
+    /// File name stem instead of the CN.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,29 +7,14 @@ use rcgen::CertificateParams;
 use zeroize::Zeroizing;
 
 use super::error::PkiError;
-use super::key_type::KeyType;
 use super::output::{ensure_dir, host_file, host_stem, Output};
-use super::params::{cn_name, parse_san, san_from_cn};
+use super::params::{cn_name, parse_san, san_from_cn, HostArgs};
 
 /// `esprit pki newreq`.
 #[derive(Debug, clap::Args)]
 pub struct NewreqArgs {
-    /// Host name (subject CN), also the file name stem: HOST_req.pem, HOST_key.pem.
-    #[arg(long)]
-    pub cn: String,
-    /// More subjectAltNames, repeatable: DNS:name, IP:addr, email:user@host, or a bare value.
-    /// The CN is always the first SAN (as DNS name or IP address).
-    #[arg(long, value_name = "SAN")]
-    pub san: Vec<String>,
-    /// Key algorithm.
-    #[arg(long, value_enum, default_value = "ecdsa-p256")]
-    pub key_type: KeyType,
-    /// Folder for the request and key (created if missing).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// File name stem instead of the CN.
-    #[arg(long)]
-    pub name: Option<String>,
+    #[command(flatten)]
+    pub host: HostArgs,
     /// Also write the request as DER (HOST_req.der).
     #[arg(long)]
     pub der: bool,
@@ -40,29 +25,29 @@ pub struct NewreqArgs {
 
 /// Writes HOST_req.pem and HOST_key.pem; returns the files written.
 pub fn newreq(args: &NewreqArgs) -> Result<Vec<PathBuf>, PkiError> {
-    let stem = host_stem(args.name.as_deref().unwrap_or(&args.cn))?;
+    let stem = host_stem(args.host.name.as_deref().unwrap_or(&args.host.cn))?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = cn_name(&args.cn);
-    params.subject_alt_names.extend(san_from_cn(&args.cn));
-    for s in &args.san {
+    params.distinguished_name = cn_name(&args.host.cn);
+    params.subject_alt_names.extend(san_from_cn(&args.host.cn));
+    for s in &args.host.san {
         let san = parse_san(s)?;
         if !params.subject_alt_names.contains(&san) {
             params.subject_alt_names.push(san);
         }
     }
-    let key = args.key_type.generate()?;
+    let key = args.host.key_type.generate()?;
     let csr = params.serialize_request(&key).map_err(PkiError::rcgen("building the request"))?;
     let pem = csr.pem().map_err(PkiError::rcgen("encoding the request"))?;
 
-    ensure_dir(&args.out)?;
+    ensure_dir(&args.host.out)?;
     let out = Output { force: args.force };
-    let req_path = host_file(&args.out, stem, "req.pem");
-    let key_path = host_file(&args.out, stem, "key.pem");
+    let req_path = host_file(&args.host.out, stem, "req.pem");
+    let key_path = host_file(&args.host.out, stem, "key.pem");
     out.private_key(&key_path, Zeroizing::new(key.serialize_pem()).as_bytes())?;
     out.public(&req_path, pem.as_bytes())?;
     let mut files = vec![req_path, key_path];
     if args.der {
-        let der_path = host_file(&args.out, stem, "req.der");
+        let der_path = host_file(&args.host.out, stem, "req.der");
         out.public(&der_path, csr.der())?;
         files.push(der_path);
     }
