@@ -24,12 +24,13 @@ pub struct Plugins {
 
 /// Loads the plugins of `cfg` into `sadb`. `watch`: follow file changes.
 pub fn install<S>(cfg: &Config, sadb: &mut Sadb<S>, watch: bool) -> Result<Option<Plugins>> {
-    if cfg.policy.is_empty() && (cfg.plugin.is_empty() || crate::ike::auth_plugin_specs(cfg)?.len() == cfg.plugin.len()) {
+    // IKE auth plugins (named by a [[conn]]) are loaded by the IKE side.
+    let auth: Vec<std::path::PathBuf> = crate::ike::auth_plugin_specs(cfg)?.into_iter().map(|(p, _)| p).collect();
+    if cfg.policy.is_empty() && auth.len() == cfg.plugin.len() {
         return Ok(None);
     }
     let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
     let mut loaded = Vec::new();
-    let auth: Vec<std::path::PathBuf> = crate::ike::auth_plugin_specs(cfg)?.into_iter().map(|(p, _)| p).collect();
     for p in &cfg.plugin {
         let spec = cfg.resolve(&p.spec);
         if auth.contains(&spec) {
