@@ -463,6 +463,7 @@ impl Endpoint {
                 sa.reassembly = None;
                 return;
             }
+            ctx.stats.fragments_received += 1;
             r.parts.insert(number, part);
             if r.parts.len() < usize::from(total) {
                 return;

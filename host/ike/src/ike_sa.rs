@@ -287,6 +287,7 @@ impl IkeSa {
         let chunk = limit.saturating_sub(overhead).max(64);
         let parts: Vec<&[u8]> = inner.chunks(chunk).collect();
         let total = parts.len() as u16;
+        ctx.stats.fragments_sent += u64::from(total);
         parts
             .iter()
             .enumerate()

@@ -20,4 +20,7 @@ pub struct Stats {
     pub child_established: u64,
     pub rekeys: u64,
     pub dead_peers: u64,
+    /// Encrypted fragments (RFC 7383) sent and received.
+    pub fragments_sent: u64,
+    pub fragments_received: u64,
 }

@@ -29,6 +29,7 @@ fn establishes_with_narrowed_selectors() {
     assert_eq!(c.remote_ts[0].to_string(), "10.2.0.0/24");
     assert_eq!(c.algs.name(), "aes128gcm16");
     assert_eq!(p.a.ep.stats().retransmits, 0);
+    assert_eq!(p.a.ep.stats().fragments_sent, 0, "small messages are not fragmented");
 }
 
 #[test]
@@ -101,6 +102,7 @@ fn child_rekey_by_lifetime_with_pfs() {
 fn ike_rekey_keeps_children() {
     let mut p = established(6, Impair::default());
     let before: Vec<u32> = p.a.children.keys().copied().collect();
+    let old_spi = p.a.ep.summaries()[0].spi_i;
     let now = p.now;
     p.a.ep.rekey_ike(now, "ab").unwrap();
     p.run(Duration::from_secs(10));
@@ -114,14 +116,10 @@ fn ike_rekey_keeps_children() {
     p.run(Duration::from_secs(10));
     assert_eq!(p.a.children.len(), 1);
     p.assert_children_match();
-    assert_ne!(p.a.ep.summaries()[0].spi_i, IkeSpiZero::get());
-}
-
-struct IkeSpiZero;
-impl IkeSpiZero {
-    fn get() -> esprit_ike::types::IkeSpi {
-        esprit_ike::types::IkeSpi::ZERO
-    }
+    // The surviving IKE SA is the new one, on both sides.
+    let (sa, sb) = (&p.a.ep.summaries()[0], &p.b.ep.summaries()[0]);
+    assert_ne!(sa.spi_i, old_spi);
+    assert_eq!((sa.spi_i, sa.spi_r), (sb.spi_i, sb.spi_r));
 }
 
 #[test]
@@ -345,7 +343,8 @@ fn ike_fragmentation_carries_large_messages() {
         p.run(Duration::from_secs(60));
         assert_eq!((p.a.ike_up, p.b.ike_up), (1, 1), "seed {seed}: {:?}", p.a.setup_failed);
         p.assert_children_match();
-        assert!(p.a.ep.stats().sent >= 8, "IKE_AUTH went out in fragments: {:?}", p.a.ep.stats());
+        assert!(p.a.ep.stats().fragments_sent >= 5 && p.b.ep.stats().fragments_received >= 5, "IKE_AUTH went out in fragments: {:?}", p.a.ep.stats());
+        assert!(p.b.ep.stats().fragments_sent >= 5 && p.a.ep.stats().fragments_received >= 5, "and came back in fragments: {:?}", p.b.ep.stats());
         // Rekey through fragments too.
         let now = p.now;
         p.a.ep.rekey_children(now, "ab").unwrap();
