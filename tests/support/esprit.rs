@@ -61,6 +61,11 @@ impl Esprit {
         Esprit::start_file_as(ns, dir, name, &cfg, &dir.path(&format!("{name}.sock")), unprivileged)
     }
 
+    /// The daemon's process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self._proc.pid().expect("esprit is running")
+    }
+
     /// `esprit ARGS --socket SOCK` in the namespace.
     pub fn cmd(&self, args: &[&str]) -> Output {
         std::process::Command::new("ip")

@@ -170,6 +170,11 @@ pub fn can_netns() -> bool {
 pub struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
+    /// The process id (`ip netns exec` execs the command, so it is the command's).
+    pub fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
+
     /// Waits up to `timeout` for the process to exit; panics if it does not.
     pub fn wait(mut self, timeout: Duration) -> std::process::ExitStatus {
         let mut c = self.0.take().expect("child");

@@ -49,6 +49,8 @@ pub enum Drop {
     InnerQueueFull,
     /// A packet read failed because the TUN device disappeared.
     TunGone,
+    /// A TUN read failed for another reason (counted, the loop keeps reading).
+    TunReadError,
 }
 
 impl Drop {
@@ -66,6 +68,7 @@ impl Drop {
             Drop::BypassUnroutable => "bypass packet cannot be sent in the clear here",
             Drop::InnerQueueFull => "inner side full",
             Drop::TunGone => "TUN device disappeared",
+            Drop::TunReadError => "TUN read error",
         }
     }
 }

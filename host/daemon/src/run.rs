@@ -52,6 +52,25 @@ const RAW_ESP: Token = Token(1);
 const RAW_AH: Token = Token(2);
 const INNER: Token = Token(3);
 const IKE: Token = Token(4);
+/// Sources polled by the event loop (indexed by token).
+const SOURCES: usize = 5;
+
+/// Datagrams (or TUN packets) read from one source per turn of the event
+/// loop. The sockets are edge-triggered: a source left readable when its
+/// budget runs out stays marked as pending and is read again on the next
+/// turn (with a zero poll timeout), so a burst larger than the budget never
+/// leaves a backlog that no wake-up will ever announce. The budget only
+/// keeps one flooded source from starving the others.
+const BUDGET: usize = 1024;
+
+/// What a read pass over one source ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    /// The source returned `WouldBlock` (or is gone): wait for its next edge.
+    Empty,
+    /// The budget ran out with the source still readable: read it again.
+    More,
+}
 
 /// Reads all setkey statements of a config: the files, then the inline text.
 pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
@@ -457,22 +476,22 @@ impl IkeIo<'_> {
         Ok(())
     }
 
-    fn recv(&mut self, buf: &mut [u8]) {
-        let (Some(h), Some(s)) = (self.host.as_deref_mut(), self.sock.as_deref_mut()) else { return };
+    fn recv(&mut self, buf: &mut [u8]) -> Drain {
+        let (Some(h), Some(s)) = (self.host.as_deref_mut(), self.sock.as_deref_mut()) else { return Drain::Empty };
         let port = h.ike_port.unwrap_or(500);
-        for _ in 0..64 {
+        for _ in 0..BUDGET {
             match s.recv_from(buf) {
                 Ok((n, from)) => {
                     let d = if n > 4 && buf[..4] == [0, 0, 0, 0] { &buf[4..n] } else { &buf[..n] };
                     h.handle_datagram(Instant::now(), port, from, d);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    tracing::debug!("IKE receive: {e}");
-                    break;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drain::Empty,
+                // ICMP errors queued on the socket and the like: per
+                // datagram, so keep reading (bounded by the budget).
+                Err(e) => tracing::debug!("IKE receive: {e}"),
             }
         }
+        Drain::More
     }
 }
 
@@ -490,6 +509,8 @@ fn event_loop(
     let mut events = Events::with_capacity(256);
     let mut buf = vec![0u8; 65_536];
     let mut next_tick = Instant::now() + Duration::from_secs(1);
+    // Sources left readable by the last pass (see [`BUDGET`]).
+    let mut pending = [false; SOURCES];
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let mut timeout = next_tick.saturating_duration_since(now).min(Duration::from_millis(250));
@@ -506,23 +527,36 @@ fn event_loop(
                 send_out(cfg, outer, &mut dp, caps, pkt, Instant::now());
             });
         }
+        if pending.iter().any(|p| *p) {
+            timeout = Duration::ZERO;
+        }
         match poll.poll(&mut events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         }
         for ev in events.iter() {
-            match ev.token() {
+            if let Some(p) = pending.get_mut(ev.token().0) {
+                *p = true;
+            }
+        }
+        // Every readable source is read until WouldBlock, one budget per turn.
+        for (i, p) in pending.iter_mut().enumerate() {
+            if !*p {
+                continue;
+            }
+            let drained = match Token(i) {
                 UDP => recv_udp(outer, inner, shared, caps, &mut buf, ike)?,
                 IKE => ike.recv(&mut buf),
-                RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut buf, ev.token())?,
-                INNER => {
-                    if let Inner::Tun { tun, gone_since, .. } = inner {
-                        read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut buf)?;
-                    }
-                }
-                _ => {}
-            }
+                RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut buf, Token(i))?,
+                INNER => match inner {
+                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut buf)?,
+                    // The netstack reads its own device in `ns.poll`.
+                    Inner::Netstack(_) => Drain::Empty,
+                },
+                _ => Drain::Empty,
+            };
+            *p = drained == Drain::More;
         }
         ike.service(cfg, outer, inner, shared, caps, true)?;
         let now = Instant::now();
@@ -570,31 +604,33 @@ fn read_tun(
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
     buf: &mut [u8],
-) -> Result<()> {
-    let Some(t) = tun.as_ref() else { return Ok(()) };
+) -> Result<Drain> {
+    let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
-    for _ in 0..256 {
+    for _ in 0..BUDGET {
         match t.recv(buf) {
             Ok(Some(n)) => {
                 Captures::write(&mut caps.inner, &buf[..n]);
                 send_out(cfg, outer, &mut dp, caps, &buf[..n], Instant::now());
             }
-            Ok(None) => break,
+            Ok(None) => return Ok(Drain::Empty),
             Err(e @ TunError::DeviceGone { .. }) => {
                 error!("{e}; the daemon keeps running and recreates the device");
                 let _ = poll.registry().deregister(&mut SourceFd(&t.as_raw_fd()));
                 *tun = None;
                 *gone_since = Some(Instant::now());
                 dp.count_drop(Drop::TunGone);
-                break;
+                return Ok(Drain::Empty);
             }
             Err(e) => {
-                warn!("TUN read: {e}");
-                break;
+                // Not WouldBlock: count it and keep reading within the budget
+                // (an edge-triggered fd left unread is never announced again).
+                tracing::debug!("TUN read: {e}");
+                dp.count_drop(Drop::TunReadError);
             }
         }
     }
-    Ok(())
+    Ok(Drain::More)
 }
 
 /// Runs an inner packet through the outbound policy and sends the result.
@@ -666,10 +702,10 @@ fn recv_udp(
     caps: &mut Captures,
     buf: &mut [u8],
     ike: &mut IkeIo<'_>,
-) -> Result<()> {
-    let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(()) };
+) -> Result<Drain> {
+    let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
-    for _ in 0..256 {
+    for _ in 0..BUDGET {
         match udp.recv_from(buf) {
             Ok((n, from)) => {
                 let now = Instant::now();
@@ -688,15 +724,16 @@ fn recv_udp(
                     dp.count_drop(Drop::InnerQueueFull);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            // ICMP port unreachable from a peer that stopped answering, etc.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
+            // ICMP port unreachable from a peer that stopped answering, etc.:
+            // per datagram, so keep reading.
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
                 dp.count_drop(Drop::SendError);
             }
         }
     }
-    Ok(())
+    Ok(Drain::More)
 }
 
 fn recv_raw(
@@ -706,11 +743,11 @@ fn recv_raw(
     caps: &mut Captures,
     buf: &mut [u8],
     token: Token,
-) -> Result<()> {
+) -> Result<Drain> {
     let s = if token == RAW_ESP { &outer.raw_esp } else { &outer.raw_ah };
-    let Some(s) = s else { return Ok(()) };
+    let Some(s) = s else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
-    for _ in 0..256 {
+    for _ in 0..BUDGET {
         match outer::recv_raw(s, buf) {
             Ok(n) => {
                 Captures::write(&mut caps.outer, &buf[..n]);
@@ -719,12 +756,12 @@ fn recv_raw(
                     dp.count_drop(Drop::InnerQueueFull);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
             Err(e) => {
-                warn!("raw receive: {e}");
-                break;
+                tracing::debug!("raw receive: {e}");
+                dp.count_drop(Drop::SendError);
             }
         }
     }
-    Ok(())
+    Ok(Drain::More)
 }

@@ -159,7 +159,9 @@ impl<S> Sadb<S> {
             Verdict::Protect(reqs) => reqs,
             Verdict::Bypass | Verdict::Private | Verdict::PrivateOrClear => &[],
         };
-        let entries: Vec<&SadEntry<S>> = sas.iter().filter_map(|h| self.sad().get(*h)).collect();
+        // The SAs' entries, looked up again per use: no per-packet allocation.
+        let sad = self.sad();
+        let entries = || sas.iter().filter_map(|h| sad.get(*h));
         let fits = |e: &SadEntry<S>, r: &SaRequest| {
             let i = &e.info;
             i.proto == r.proto
@@ -174,11 +176,11 @@ impl<S> Sadb<S> {
                 }
         };
         for r in reqs.iter().filter(|r| r.level != Level::Use) {
-            if !entries.iter().any(|e| fits(e, r)) {
+            if !entries().any(|e| fits(e, r)) {
                 return Err(InboundDrop::SelectorMismatch { spi: first_spi, policy });
             }
         }
-        for e in &entries {
+        for e in entries() {
             if e.info.mode == Some(IpsecMode::Tunnel) && !reqs.iter().any(|r| fits(e, r)) {
                 return Err(InboundDrop::SelectorMismatch { spi: e.info.spi, policy });
             }
