@@ -11,7 +11,6 @@ mod config;
 mod control;
 mod dataplane;
 mod demo;
-mod flow;
 mod ike;
 mod import;
 mod keylog;

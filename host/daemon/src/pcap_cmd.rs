@@ -16,7 +16,7 @@ use esprit_sadb::setkey::{self, Statement};
 use esprit_sadb::{Outbound, Sadb};
 use std::time::Instant;
 
-use crate::flow::flow_of;
+use esprit_dataplane::flow_of;
 use smoltcp::wire::{IpProtocol, Ipv4Packet, Ipv6Packet};
 
 use crate::pcap::{self, link, udp_encap};

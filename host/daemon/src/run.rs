@@ -25,7 +25,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Config, Mode, OuterTransport, L4};
 use crate::control::{self, Request};
-use crate::dataplane::{Dataplane, Drop, Out};
+use esprit_dataplane::{Batch, Dataplane, Out, PacketBuf, PathDrop};
 use crate::keylog::KeyLog;
 use crate::outer;
 use crate::pcap::{LinkType, Writer};
@@ -62,6 +62,9 @@ const SOURCES: usize = 5;
 /// leaves a backlog that no wake-up will ever announce. The budget only
 /// keeps one flooded source from starving the others.
 const BUDGET: usize = 1024;
+
+/// TUN packets read before they go through the data plane together.
+const TUN_BATCH: usize = 64;
 
 /// What a read pass over one source ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +146,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
     let now = Instant::now();
-    let mut dp = Dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
+    let mut dp = crate::dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
     if !cfg.conn.is_empty() {
         crate::ike::validate(&cfg)?;
@@ -202,7 +205,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             let Ok(mut dp) = shared.lock() else { return json!({"error": "data plane lock poisoned"}) };
             match req {
                 Request::Status => {
-                    let mut v = dp.status(Instant::now());
+                    let mut v = crate::dataplane::status(&dp, Instant::now());
                     v["name"] = json!(name);
                     v["mode"] = json!(format!("{mode:?}").to_lowercase());
                     if !plugin_list.is_empty() {
@@ -453,8 +456,11 @@ impl IkeIo<'_> {
                     if !held.is_empty() {
                         info!(packets = held.len(), "sending the packets held while IKE negotiated");
                     }
+                    let mut pb = PacketBuf::new();
                     for p in held {
-                        send_out(cfg, outer, &mut dp, caps, &p, now);
+                        if pb.load(&p) {
+                            send_out(cfg, outer, &mut dp, caps, &mut pb, p.len(), now);
+                        }
                     }
                 }
                 crate::ike::Action::VirtualIp(a) => match inner {
@@ -507,7 +513,10 @@ fn event_loop(
     ike: &mut IkeIo<'_>,
 ) -> Result<()> {
     let mut events = Events::with_capacity(256);
-    let mut buf = vec![0u8; 65_536];
+    // One buffer for single packets (netstack output, outer sockets), a
+    // batch for TUN reads.
+    let mut pbuf = PacketBuf::new();
+    let mut batch = Batch::with_capacity(TUN_BATCH);
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     // Sources left readable by the last pass (see [`BUDGET`]).
     let mut pending = [false; SOURCES];
@@ -522,9 +531,14 @@ fn event_loop(
                 timeout = timeout.min(t);
             }
             let mut dp = lock(shared)?;
+            let pb = &mut pbuf;
             ns.poll_outbound(&mut |pkt| {
                 Captures::write(&mut caps.inner, pkt);
-                send_out(cfg, outer, &mut dp, caps, pkt, Instant::now());
+                if pb.load(pkt) {
+                    send_out(cfg, outer, &mut dp, caps, pb, pkt.len(), Instant::now());
+                } else {
+                    dp.count_drop(PathDrop::TooBig);
+                }
             });
         }
         if pending.iter().any(|p| *p) {
@@ -546,11 +560,11 @@ fn event_loop(
                 continue;
             }
             let drained = match Token(i) {
-                UDP => recv_udp(outer, inner, shared, caps, &mut buf, ike)?,
-                IKE => ike.recv(&mut buf),
-                RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut buf, Token(i))?,
+                UDP => recv_udp(outer, inner, shared, caps, &mut pbuf, ike)?,
+                IKE => ike.recv(pbuf.input()),
+                RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut pbuf, Token(i))?,
                 INNER => match inner {
-                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut buf)?,
+                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut batch)?,
                     // The netstack reads its own device in `ns.poll`.
                     Inner::Netstack(_) => Drain::Empty,
                 },
@@ -603,55 +617,85 @@ fn read_tun(
     outer: &mut Outer,
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
-    buf: &mut [u8],
+    batch: &mut Batch,
 ) -> Result<Drain> {
     let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
-    for _ in 0..BUDGET {
-        match t.recv(buf) {
-            Ok(Some(n)) => {
-                Captures::write(&mut caps.inner, &buf[..n]);
-                send_out(cfg, outer, &mut dp, caps, &buf[..n], Instant::now());
+    let mut read = 0;
+    let mut result = Drain::More;
+    'reading: while read < BUDGET {
+        // Fill a batch, then run it through the data plane at once.
+        while let Some(slot) = batch.next_input() {
+            match t.recv(slot) {
+                Ok(Some(n)) => {
+                    Captures::write(&mut caps.inner, &slot[..n]);
+                    batch.push(n, None);
+                    read += 1;
+                }
+                Ok(None) => {
+                    result = Drain::Empty;
+                    break 'reading;
+                }
+                Err(e @ TunError::DeviceGone { .. }) => {
+                    error!("{e}; the daemon keeps running and recreates the device");
+                    let _ = poll.registry().deregister(&mut SourceFd(&t.as_raw_fd()));
+                    dp.count_drop(PathDrop::TunGone);
+                    *gone_since = Some(Instant::now());
+                    result = Drain::Empty;
+                    break 'reading;
+                }
+                Err(e) => {
+                    // Not WouldBlock: count it and keep reading within the budget
+                    // (an edge-triggered fd left unread is never announced again).
+                    tracing::debug!("TUN read: {e}");
+                    dp.count_drop(PathDrop::TunReadError);
+                    read += 1;
+                }
             }
-            Ok(None) => return Ok(Drain::Empty),
-            Err(e @ TunError::DeviceGone { .. }) => {
-                error!("{e}; the daemon keeps running and recreates the device");
-                let _ = poll.registry().deregister(&mut SourceFd(&t.as_raw_fd()));
-                *tun = None;
-                *gone_since = Some(Instant::now());
-                dp.count_drop(Drop::TunGone);
-                return Ok(Drain::Empty);
-            }
-            Err(e) => {
-                // Not WouldBlock: count it and keep reading within the budget
-                // (an edge-triggered fd left unread is never announced again).
-                tracing::debug!("TUN read: {e}");
-                dp.count_drop(Drop::TunReadError);
+            if read >= BUDGET {
+                break;
             }
         }
+        send_batch(cfg, outer, &mut dp, caps, batch);
     }
-    Ok(Drain::More)
+    send_batch(cfg, outer, &mut dp, caps, batch);
+    if gone_since.is_some() {
+        *tun = None;
+    }
+    Ok(result)
 }
 
-/// Runs an inner packet through the outbound policy and sends the result.
-fn send_out(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, pkt: &[u8], now: Instant) {
-    let r = match dp.outbound(pkt, now) {
-        None => return,
-        Some(Out::Protected(p)) => {
+/// Runs a batch of inner packets through the outbound path and sends them.
+fn send_batch(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, batch: &mut Batch) {
+    dp.outbound_batch(batch, Instant::now(), |dp, out| send_result(cfg, outer, dp, caps, out));
+}
+
+/// Runs the inner packet of `len` bytes in `pb` through the outbound policy
+/// and sends the result.
+fn send_out(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, pb: &mut PacketBuf, len: usize, now: Instant) {
+    if let Some(out) = dp.outbound(pb, len, now) {
+        send_result(cfg, outer, dp, caps, out);
+    }
+}
+
+/// Sends what the outbound path made of a packet.
+fn send_result(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, out: Out<'_>) {
+    let r = match out {
+        Out::Protected(p) => {
             Captures::write(&mut caps.outer, p);
             send_protected(cfg, outer, p)
         }
-        Some(Out::Clear(p)) => match &outer.raw_clear {
+        Out::Clear(p) => match &outer.raw_clear {
             Some(s) if p.first().map(|b| b >> 4) == Some(4) => outer::send_raw_v4(s, p).map(|_| ()),
             _ => {
-                dp.count_drop(Drop::BypassUnroutable);
+                dp.count_drop(PathDrop::BypassUnroutable);
                 return;
             }
         },
     };
     if let Err(e) = r {
         tracing::debug!("send: {e}");
-        dp.count_drop(Drop::SendError);
+        dp.count_drop(PathDrop::SendError);
     }
 }
 
@@ -669,7 +713,7 @@ fn send_protected(cfg: &Config, outer: &Outer, p: &[u8]) -> io::Result<()> {
     };
     if let Some(udp) = &outer.udp {
         if proto != 50 {
-            return Err(io::Error::other(Drop::AhInUdp.as_str()));
+            return Err(io::Error::other(PathDrop::AhInUdp.as_str()));
         }
         let to = SocketAddr::new(dst, cfg.peer_port(dst));
         return udp.send_to(&p[hl..], to).map(|_| ());
@@ -700,15 +744,16 @@ fn recv_udp(
     inner: &mut Inner,
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
-    buf: &mut [u8],
+    pb: &mut PacketBuf,
     ike: &mut IkeIo<'_>,
 ) -> Result<Drain> {
     let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
     for _ in 0..BUDGET {
-        match udp.recv_from(buf) {
+        match udp.recv_from(pb.input()) {
             Ok((n, from)) => {
                 let now = Instant::now();
+                let buf = pb.input();
                 if let Some(h) = ike.host.as_deref_mut() {
                     // IKE: from port 500 (no marker) or with the non-ESP marker (RFC 3948 §2.2).
                     let marker = n > 4 && buf[..4] == [0, 0, 0, 0];
@@ -719,9 +764,9 @@ fn recv_udp(
                         continue;
                     }
                 }
-                let full = dp.inbound_udp(&buf[..n], from, local, now).map(|pkt| deliver(inner, caps, pkt));
+                let full = dp.inbound_udp(pb, n, from, local, now).map(|pkt| deliver(inner, caps, pkt));
                 if full == Some(false) {
-                    dp.count_drop(Drop::InnerQueueFull);
+                    dp.count_drop(PathDrop::InnerQueueFull);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
@@ -729,7 +774,7 @@ fn recv_udp(
             // per datagram, so keep reading.
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
-                dp.count_drop(Drop::SendError);
+                dp.count_drop(PathDrop::SendError);
             }
         }
     }
@@ -741,25 +786,25 @@ fn recv_raw(
     inner: &mut Inner,
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
-    buf: &mut [u8],
+    pb: &mut PacketBuf,
     token: Token,
 ) -> Result<Drain> {
     let s = if token == RAW_ESP { &outer.raw_esp } else { &outer.raw_ah };
     let Some(s) = s else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
     for _ in 0..BUDGET {
-        match outer::recv_raw(s, buf) {
+        match outer::recv_raw(s, pb.input()) {
             Ok(n) => {
-                Captures::write(&mut caps.outer, &buf[..n]);
-                let full = dp.inbound(&buf[..n], Instant::now()).map(|pkt| deliver(inner, caps, pkt));
+                Captures::write(&mut caps.outer, pb.packet(n));
+                let full = dp.inbound(pb, n, Instant::now()).map(|pkt| deliver(inner, caps, pkt));
                 if full == Some(false) {
-                    dp.count_drop(Drop::InnerQueueFull);
+                    dp.count_drop(PathDrop::InnerQueueFull);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
             Err(e) => {
                 tracing::debug!("raw receive: {e}");
-                dp.count_drop(Drop::SendError);
+                dp.count_drop(PathDrop::SendError);
             }
         }
     }
