@@ -52,6 +52,8 @@ const RAW_ESP: Token = Token(1);
 const RAW_AH: Token = Token(2);
 const INNER: Token = Token(3);
 const IKE: Token = Token(4);
+/// The control thread's wake-up (an operator command is waiting).
+const WAKE: Token = Token(5);
 /// Sources polled by the event loop (indexed by token).
 const SOURCES: usize = 5;
 
@@ -201,11 +203,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         let shared = Arc::clone(&shared);
         let name = cfg.name.clone();
         let mode = cfg.mode;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
         control::serve(&socket, move |req| {
-            let Ok(mut dp) = shared.lock() else { return json!({"error": "data plane lock poisoned"}) };
+            let lock_dp = || shared.lock().map_err(|_| json!({"error": "data plane lock poisoned"}));
             match req {
                 Request::Status => {
-                    let mut v = crate::dataplane::status(&dp, Instant::now());
+                    let mut v = {
+                        let dp = match lock_dp() {
+                            Ok(dp) => dp,
+                            Err(e) => return e,
+                        };
+                        crate::dataplane::status(&dp, Instant::now())
+                    };
+                    // The rest without the data plane's lock: packets keep flowing.
                     v["name"] = json!(name);
                     v["mode"] = json!(format!("{mode:?}").to_lowercase());
                     if !plugin_list.is_empty() {
@@ -237,10 +247,17 @@ pub fn run(args: RunArgs) -> Result<()> {
                     if let Ok(mut q) = cmds.lock() {
                         q.push(c);
                     }
+                    // Acted on at once, not at the event loop's next timeout.
+                    if let Err(e) = waker.wake() {
+                        warn!("waking the event loop: {e}");
+                    }
                     json!({"ok": true})
                 }
                 Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
-                    Ok(f) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
+                    Ok(f) => match lock_dp() {
+                        Ok(mut dp) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
+                        Err(e) => e,
+                    },
                     Err(e) => json!({ "error": e }),
                 },
             }
