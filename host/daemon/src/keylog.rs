@@ -13,6 +13,7 @@ use esprit_crypto::{AeadAlg, CipherAlg, IntegAlg};
 use esprit_esp::{Protocol, SaConfig, Transform};
 
 /// Appends one line per SA to a Wireshark `esp_sa` file.
+#[derive(Clone)]
 pub struct KeyLog {
     path: PathBuf,
 }

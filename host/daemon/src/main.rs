@@ -12,6 +12,7 @@ mod control;
 mod dataplane;
 mod demo;
 mod ike;
+mod ike_thread;
 mod import;
 mod keylog;
 mod outer;

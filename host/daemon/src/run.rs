@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 use crate::config::{Config, Mode, OuterTransport, L4};
 use crate::control::{self, Request};
 use esprit_dataplane::{Batch, Dataplane, Out, PacketBuf, PathDrop};
+use crate::ike_thread::{IkeLink, IkeThread, ToData};
 use crate::keylog::KeyLog;
 use crate::outer;
 use crate::pcap::{LinkType, Writer};
@@ -51,11 +52,10 @@ const UDP: Token = Token(0);
 const RAW_ESP: Token = Token(1);
 const RAW_AH: Token = Token(2);
 const INNER: Token = Token(3);
-const IKE: Token = Token(4);
-/// The control thread's wake-up (an operator command is waiting).
-const WAKE: Token = Token(5);
+/// A wake-up from the IKE thread (see [`ToData`]).
+const WAKE: Token = Token(4);
 /// Sources polled by the event loop (indexed by token).
-const SOURCES: usize = 5;
+const SOURCES: usize = 4;
 
 /// Datagrams (or TUN packets) read from one source per turn of the event
 /// loop. The sockets are edge-triggered: a source left readable when its
@@ -109,7 +109,8 @@ enum Inner {
 }
 
 struct Outer {
-    udp: Option<mio::net::UdpSocket>,
+    /// Shared with the IKE thread, which sends IKE messages on it.
+    udp: Option<Arc<mio::net::UdpSocket>>,
     raw_esp: Option<Socket>,
     raw_ah: Option<Socket>,
     /// IPPROTO_RAW socket for bypass traffic in tun mode.
@@ -154,7 +155,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         crate::ike::validate(&cfg)?;
     }
     let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
-    let mut ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
+    let ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
     let ike_status = ike.as_ref().map(|i| (Arc::clone(&i.status), Arc::clone(&i.commands)));
     let plugin_list = plugins.as_ref().map(|p| p.loaded.clone()).unwrap_or_default();
     info!(
@@ -176,23 +177,47 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
 
     let mut poll = Poll::new()?;
+    let data_waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+    let (to_data, from_ike) = std::sync::mpsc::sync_channel::<ToData>(64);
     // The inner side first: in tun mode it gives the clearest error without privileges.
     let responder_routes = ike.as_ref().map(|i| i.responder_routes()).unwrap_or_default();
     let mut inner = open_inner(&cfg, &shared, &poll, &responder_routes)?;
     let mut outer = open_outer(&cfg, &poll)?;
-    let mut ike_sock = match ike.as_ref().and_then(|i| i.ike_port) {
-        Some(port) => {
-            let local = crate::ike::conf::local_ip(&cfg)?;
-            let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.outer.fwmark))
-                .with_context(|| format!("IKE needs UDP port {port} (set [ike] port = 0 to use only the NAT-T port)"))?;
-            s.set_nonblocking(true)?;
-            let mut s = mio::net::UdpSocket::from_std(s);
-            poll.registry().register(&mut s, IKE, Interest::READABLE)?;
-            info!(listen = %SocketAddr::new(local, port), "IKE listening");
-            Some(s)
-        }
-        None => None,
-    };
+    // The IKE thread: the endpoint, its own socket, and the NAT-T socket to send on.
+    let mut ike_parts = None;
+    if let Some(host) = ike {
+        let ike_poll = Poll::new()?;
+        let (link, ike_waker, from_data) = crate::ike_thread::channel(&ike_poll)?;
+        let sock = match host.ike_port {
+            Some(port) => {
+                let local = crate::ike::conf::local_ip(&cfg)?;
+                let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.outer.fwmark))
+                    .with_context(|| format!("IKE needs UDP port {port} (set [ike] port = 0 to use only the NAT-T port)"))?;
+                s.set_nonblocking(true)?;
+                info!(listen = %SocketAddr::new(local, port), "IKE listening");
+                Some(mio::net::UdpSocket::from_std(s))
+            }
+            None => None,
+        };
+        let tun_dev = match &inner {
+            Inner::Tun { tun: Some(t), .. } => Some(t.name().to_string()),
+            _ => None,
+        };
+        let mut thread = IkeThread {
+            host,
+            poll: ike_poll,
+            sock,
+            natt: outer.udp.clone(),
+            from_data,
+            to_data: to_data.clone(),
+            data_waker: Arc::clone(&data_waker),
+            shared: Arc::clone(&shared),
+            keylog: keylog.clone(),
+            tun_dev,
+        };
+        thread.register()?;
+        ike_parts = Some((thread, link, ike_waker));
+    }
     let nft_table = match &inner {
         Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
         _ => None,
@@ -203,7 +228,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let shared = Arc::clone(&shared);
         let name = cfg.name.clone();
         let mode = cfg.mode;
-        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
+        let waker = ike_parts.as_ref().map(|(_, _, w)| Arc::clone(w));
         control::serve(&socket, move |req| {
             let lock_dp = || shared.lock().map_err(|_| json!({"error": "data plane lock poisoned"}));
             match req {
@@ -247,9 +272,9 @@ pub fn run(args: RunArgs) -> Result<()> {
                     if let Ok(mut q) = cmds.lock() {
                         q.push(c);
                     }
-                    // Acted on at once, not at the event loop's next timeout.
-                    if let Err(e) = waker.wake() {
-                        warn!("waking the event loop: {e}");
+                    // Acted on at once, not at the IKE thread's next timeout.
+                    if let Some(Err(e)) = waker.as_ref().map(|w| w.wake()) {
+                        warn!("waking the IKE thread: {e}");
                     }
                     json!({"ok": true})
                 }
@@ -269,8 +294,21 @@ pub fn run(args: RunArgs) -> Result<()> {
         outer: open_capture(args.pcap_outer.as_ref())?,
         inner: open_capture(args.pcap_inner.as_ref())?,
     };
-    let mut io = IkeIo { host: ike.as_mut(), sock: ike_sock.as_mut(), keylog: keylog.as_ref() };
-    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, &stop, &mut io);
+    let (ike_thread, mut ike_link) = match ike_parts {
+        Some((thread, link, _)) => {
+            let stop = Arc::clone(&stop);
+            let h = std::thread::Builder::new().name("ike".into()).spawn(move || thread.run(&stop))?;
+            (Some(h), Some(link))
+        }
+        None => (None, None),
+    };
+    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, &stop, ike_link.as_mut(), &from_ike);
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = ike_thread {
+        if h.join().is_err() {
+            error!("the IKE thread panicked");
+        }
+    }
     caps.flush();
     let _ = std::fs::remove_file(&socket);
     info!("esprit stopped");
@@ -297,10 +335,10 @@ fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
             }
             let s = outer::udp_socket(listen, privileged.then_some(cfg.outer.fwmark))?;
             s.set_nonblocking(true)?;
-            let mut s = mio::net::UdpSocket::from_std(s);
-            poll.registry().register(&mut s, UDP, Interest::READABLE)?;
+            let s = mio::net::UdpSocket::from_std(s);
+            poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
             o.local = Some(listen.ip());
-            o.udp = Some(s);
+            o.udp = Some(Arc::new(s));
         }
         OuterTransport::Raw => {
             for (proto, tok) in [(outer::IPPROTO_ESP, RAW_ESP), (outer::IPPROTO_AH, RAW_AH)] {
@@ -424,100 +462,6 @@ fn enforcement_rules(dp: &Dataplane) -> Vec<EnforceRule> {
         .collect()
 }
 
-/// The IKE side as the event loop sees it.
-struct IkeIo<'a> {
-    host: Option<&'a mut crate::ike::IkeHost>,
-    sock: Option<&'a mut mio::net::UdpSocket>,
-    keylog: Option<&'a KeyLog>,
-}
-
-impl IkeIo<'_> {
-    /// Timers, ACQUIREs, events; then sends what IKE wants sent.
-    fn service(&mut self, cfg: &Config, outer: &Outer, inner: &mut Inner, shared: &Arc<Mutex<Dataplane>>, caps: &mut Captures, timers: bool) -> Result<()> {
-        let Some(h) = self.host.as_deref_mut() else { return Ok(()) };
-        let now = Instant::now();
-        let actions = {
-            let mut dp = lock(shared)?;
-            h.handle_acquires(now, &mut dp);
-            h.handle_commands(now);
-            if timers && h.poll_timeout().is_some_and(|t| t <= now) {
-                h.handle_timeout(now, &mut dp);
-            }
-            h.poll(now, &mut dp, self.keylog)
-        };
-        for a in actions {
-            match a {
-                crate::ike::Action::Send(t) => {
-                    let mut data = Vec::with_capacity(t.data.len() + 4);
-                    if t.non_esp_marker {
-                        data.extend_from_slice(&[0, 0, 0, 0]);
-                    }
-                    data.extend_from_slice(&t.data);
-                    let sock = match (&self.sock, h.ike_port) {
-                        (Some(s), Some(p)) if p == t.local.port() => Some(&**s),
-                        _ => outer.udp.as_ref(),
-                    };
-                    match sock {
-                        Some(s) => {
-                            if let Err(e) = s.send_to(&data, t.remote) {
-                                warn!(to = %t.remote, "sending IKE: {e}");
-                            }
-                        }
-                        None => warn!("no socket for IKE from port {}", t.local.port()),
-                    }
-                }
-                crate::ike::Action::Release => {
-                    let mut dp = lock(shared)?;
-                    let now = Instant::now();
-                    let held = dp.take_held(now);
-                    if !held.is_empty() {
-                        info!(packets = held.len(), "sending the packets held while IKE negotiated");
-                    }
-                    let mut pb = PacketBuf::new();
-                    for p in held {
-                        if pb.load(&p) {
-                            send_out(cfg, outer, &mut dp, caps, &mut pb, p.len(), now);
-                        }
-                    }
-                }
-                crate::ike::Action::VirtualIp(a) => match inner {
-                    Inner::Netstack(ns) => {
-                        if let Err(e) = ns.set_addresses(&[(IpAddr::V4(a), 32)]) {
-                            warn!("setting the virtual IP: {e}");
-                        }
-                        info!(vip = %a, "netstack now uses the virtual IP {a}");
-                    }
-                    Inner::Tun { tun: Some(t), .. } => {
-                        let dev = t.name().to_string();
-                        let ok = std::process::Command::new("ip").args(["addr", "add", &format!("{a}/32"), "dev", &dev]).status().map(|s| s.success()).unwrap_or(false);
-                        info!(vip = %a, dev, ok, "virtual IP added to the TUN device");
-                    }
-                    Inner::Tun { tun: None, .. } => {}
-                },
-            }
-        }
-        Ok(())
-    }
-
-    fn recv(&mut self, buf: &mut [u8]) -> Drain {
-        let (Some(h), Some(s)) = (self.host.as_deref_mut(), self.sock.as_deref_mut()) else { return Drain::Empty };
-        let port = h.ike_port.unwrap_or(500);
-        for _ in 0..BUDGET {
-            match s.recv_from(buf) {
-                Ok((n, from)) => {
-                    let d = if n > 4 && buf[..4] == [0, 0, 0, 0] { &buf[4..n] } else { &buf[..n] };
-                    h.handle_datagram(Instant::now(), port, from, d);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drain::Empty,
-                // ICMP errors queued on the socket and the like: per
-                // datagram, so keep reading (bounded by the budget).
-                Err(e) => tracing::debug!("IKE receive: {e}"),
-            }
-        }
-        Drain::More
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn event_loop(
     cfg: &Config,
@@ -527,7 +471,8 @@ fn event_loop(
     inner: &mut Inner,
     caps: &mut Captures,
     stop: &AtomicBool,
-    ike: &mut IkeIo<'_>,
+    mut ike: Option<&mut IkeLink>,
+    from_ike: &std::sync::mpsc::Receiver<ToData>,
 ) -> Result<()> {
     let mut events = Events::with_capacity(256);
     // One buffer for single packets (netstack output, outer sockets), a
@@ -540,9 +485,6 @@ fn event_loop(
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         let mut timeout = next_tick.saturating_duration_since(now).min(Duration::from_millis(250));
-        if let Some(t) = ike.host.as_ref().and_then(|h| h.poll_timeout()) {
-            timeout = timeout.min(t.saturating_duration_since(now));
-        }
         if let Inner::Netstack(ns) = inner {
             if let Some(t) = ns.poll(now) {
                 timeout = timeout.min(t);
@@ -557,6 +499,9 @@ fn event_loop(
                     dp.count_drop(PathDrop::TooBig);
                 }
             });
+            if let Some(l) = ike.as_deref_mut() {
+                l.announce_acquires(&dp);
+            }
         }
         if pending.iter().any(|p| *p) {
             timeout = Duration::ZERO;
@@ -570,6 +515,9 @@ fn event_loop(
             if let Some(p) = pending.get_mut(ev.token().0) {
                 *p = true;
             }
+            if ev.token() == WAKE {
+                handle_ike_requests(cfg, outer, inner, shared, caps, from_ike, &mut pbuf)?;
+            }
         }
         // Every readable source is read until WouldBlock, one budget per turn.
         for (i, p) in pending.iter_mut().enumerate() {
@@ -577,11 +525,10 @@ fn event_loop(
                 continue;
             }
             let drained = match Token(i) {
-                UDP => recv_udp(outer, inner, shared, caps, &mut pbuf, ike)?,
-                IKE => ike.recv(pbuf.input()),
+                UDP => recv_udp(outer, inner, shared, caps, &mut pbuf, ike.as_deref_mut())?,
                 RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut pbuf, Token(i))?,
                 INNER => match inner {
-                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut batch)?,
+                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut batch, ike.as_deref_mut())?,
                     // The netstack reads its own device in `ns.poll`.
                     Inner::Netstack(_) => Drain::Empty,
                 },
@@ -589,7 +536,6 @@ fn event_loop(
             };
             *p = drained == Drain::More;
         }
-        ike.service(cfg, outer, inner, shared, caps, true)?;
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + Duration::from_secs(1);
@@ -621,6 +567,45 @@ fn event_loop(
     Ok(())
 }
 
+/// What the IKE thread asked for: held packets to send (an SA was
+/// installed), a virtual IP for the netstack.
+fn handle_ike_requests(
+    cfg: &Config,
+    outer: &Outer,
+    inner: &mut Inner,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    from_ike: &std::sync::mpsc::Receiver<ToData>,
+    pb: &mut PacketBuf,
+) -> Result<()> {
+    while let Ok(m) = from_ike.try_recv() {
+        match m {
+            ToData::ReleaseHeld => {
+                let mut dp = lock(shared)?;
+                let now = Instant::now();
+                let held = dp.take_held(now);
+                if !held.is_empty() {
+                    info!(packets = held.len(), "sending the packets held while IKE negotiated");
+                }
+                for p in held {
+                    if pb.load(&p) {
+                        send_out(cfg, outer, &mut dp, caps, pb, p.len(), now);
+                    }
+                }
+            }
+            ToData::VirtualIp(a) => {
+                if let Inner::Netstack(ns) = inner {
+                    if let Err(e) = ns.set_addresses(&[(IpAddr::V4(a), 32)]) {
+                        warn!("setting the virtual IP: {e}");
+                    }
+                    info!(vip = %a, "netstack now uses the virtual IP {a}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn lock(shared: &Arc<Mutex<Dataplane>>) -> Result<std::sync::MutexGuard<'_, Dataplane>> {
     shared.lock().map_err(|_| anyhow::anyhow!("data plane lock poisoned"))
 }
@@ -635,6 +620,7 @@ fn read_tun(
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
     batch: &mut Batch,
+    ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
@@ -676,6 +662,9 @@ fn read_tun(
         send_batch(cfg, outer, &mut dp, caps, batch);
     }
     send_batch(cfg, outer, &mut dp, caps, batch);
+    if let Some(l) = ike {
+        l.announce_acquires(&dp);
+    }
     if gone_since.is_some() {
         *tun = None;
     }
@@ -762,7 +751,7 @@ fn recv_udp(
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
     pb: &mut PacketBuf,
-    ike: &mut IkeIo<'_>,
+    ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
@@ -771,13 +760,16 @@ fn recv_udp(
             Ok((n, from)) => {
                 let now = Instant::now();
                 let buf = pb.input();
-                if let Some(h) = ike.host.as_deref_mut() {
-                    // IKE: from port 500 (no marker) or with the non-ESP marker (RFC 3948 §2.2).
+                if let Some(l) = ike.as_deref() {
+                    // IKE: from port 500 (no marker) or with the non-ESP marker
+                    // (RFC 3948 §2.2), for the IKE thread.
                     let marker = n > 4 && buf[..4] == [0, 0, 0, 0];
                     if from.port() == 500 || marker {
                         dp.counters.ike_messages += 1;
                         let d = if marker { &buf[4..n] } else { &buf[..n] };
-                        h.handle_datagram(now, h.natt_port, from, d);
+                        if !l.hand_over(from, d) {
+                            dp.count_drop(PathDrop::IkeQueueFull);
+                        }
                         continue;
                     }
                 }

@@ -130,7 +130,9 @@ impl Dataplane {
             self.drops.count(PathDrop::NoSa);
         }
         let mut out: Vec<Notice> = self.sadb.expire(now).into_iter().map(Notice::Expired).collect();
-        while let Some(acq) = self.sadb.poll_acquire() {
+        // With IKE on, its thread collects the ACQUIREs.
+        while !self.hold_on_acquire {
+            let Some(acq) = self.sadb.poll_acquire() else { break };
             out.push(Notice::UnhandledAcquire(acq));
         }
         out

@@ -35,10 +35,12 @@ pub enum PathDrop {
     TunReadError,
     /// A packet larger than a [`crate::PacketBuf`] holds.
     TooBig,
+    /// An IKE message on the NAT-T socket found the IKE thread's queue full.
+    IkeQueueFull,
 }
 
 impl PathDrop {
-    pub const ALL: [PathDrop; 14] = [
+    pub const ALL: [PathDrop; 15] = [
         PathDrop::NotIp,
         PathDrop::PolicyDiscard,
         PathDrop::NoSa,
@@ -53,6 +55,7 @@ impl PathDrop {
         PathDrop::TunGone,
         PathDrop::TunReadError,
         PathDrop::TooBig,
+        PathDrop::IkeQueueFull,
     ];
     pub const COUNT: usize = PathDrop::ALL.len();
 
@@ -73,6 +76,7 @@ impl PathDrop {
             PathDrop::TunGone => "TUN device disappeared",
             PathDrop::TunReadError => "TUN read error",
             PathDrop::TooBig => "packet larger than the buffer",
+            PathDrop::IkeQueueFull => "IKE queue full",
         }
     }
 }
