@@ -106,3 +106,28 @@ fn batches_go_through_in_order() {
     b.inbound_udp_batch(&mut inb, addr("192.0.2.2"), t0 + Duration::from_millis(1), |_, p| got.push(p.to_vec()));
     assert_eq!(got, packets);
 }
+
+/// RFC 6040 at tunnel egress: a router's CE mark on the outer header
+/// reaches an ECN-capable inner packet; a not-ECT inner one is dropped.
+#[test]
+fn congestion_marks_reach_the_inner_packet() {
+    let t0 = Instant::now();
+    let (mut a, mut b) = tunnel_pair(t0);
+    for (inner_ecn, want) in [(0b10u8, Some(0b11u8)), (0b00, None)] {
+        let mut inner = udp4([10, 9, 0, 1], [10, 9, 0, 2], 64, 5);
+        inner[1] = inner_ecn;
+        esprit_esp::ip::fill_ipv4_checksum(&mut inner[..20]);
+        let mut pb = PacketBuf::new();
+        assert!(pb.load(&inner));
+        let Some(Out::Protected(p)) = a.outbound(&mut pb, inner.len(), t0) else { panic!("not protected") };
+        let mut outer = p.to_vec();
+        assert_eq!(outer[1] & 3, inner_ecn, "ingress copies ECN out (RFC 6040 §4.1)");
+        outer[1] |= 0b11; // a router marks congestion
+        esprit_esp::ip::fill_ipv4_checksum(&mut outer[..20]);
+        let mut rx = PacketBuf::new();
+        assert!(rx.load(&outer));
+        let got = b.inbound(&mut rx, outer.len(), t0).map(|p| p[1] & 3);
+        assert_eq!(got, want, "inner ECN {inner_ecn:02b} under outer CE");
+    }
+    assert_eq!(b.drops().get(DropReason::CeOnNotEct), 1);
+}

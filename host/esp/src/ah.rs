@@ -236,6 +236,7 @@ pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
                 return Err(DropReason::BufferTooSmall);
             }
             out[..n].copy_from_slice(&payload[..n]);
+            crate::ecn::decapsulate(packet, &mut out[..n])?;
             Ok(n)
         }
         Mode::Transport => {

@@ -59,6 +59,9 @@ drop_reasons! {
     TooBig => "packet too big",
     /// The crypto backend failed for a reason other than authentication.
     CryptoError => "crypto error",
+    /// The outer header carries a congestion mark (CE) but the inner packet
+    /// is not ECN-capable (RFC 6040 §4.2: drop).
+    CeOnNotEct => "CE mark on a not-ECT inner packet",
 }
 
 impl std::fmt::Display for DropReason {

@@ -259,7 +259,11 @@ pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
         return Err(DropReason::Dummy);
     }
     match sa.cfg.mode {
-        Mode::Tunnel => inner_of_tunnel(next_header, &out[..payload_len]),
+        Mode::Tunnel => {
+            let n = inner_of_tunnel(next_header, &out[..payload_len])?;
+            crate::ecn::decapsulate(packet, &mut out[..n])?;
+            Ok(n)
+        }
         Mode::Transport => {
             let h = l.hdr_len;
             out[..h].copy_from_slice(&packet[..h]);

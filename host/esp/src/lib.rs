@@ -17,6 +17,7 @@ mod bundle;
 mod config;
 mod demux;
 mod drop;
+mod ecn;
 mod esp;
 pub mod ip;
 pub mod replay;
