@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use esprit_dataplane::Dataplane;
+use esprit_wire::udp_encap::{classify, Payload, NON_ESP_MARKER};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, info, warn};
 
@@ -158,7 +159,11 @@ impl IkeThread {
         for _ in 0..BUDGET {
             match s.recv_from(buf) {
                 Ok((n, from)) => {
-                    let d = if n > 4 && buf[..4] == [0, 0, 0, 0] { &buf[4..n] } else { &buf[..n] };
+                    // A non-ESP marker is tolerated here too (RFC 3948 §2.2).
+                    let d = match classify(&buf[..n]) {
+                        Ok(Payload::Ike(m)) => m,
+                        _ => &buf[..n],
+                    };
                     self.host.handle_datagram(Instant::now(), port, from, d);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -228,7 +233,7 @@ impl IkeThread {
     fn send(&self, t: &esprit_ike::Transmit) {
         let mut data = Vec::with_capacity(t.data.len() + 4);
         if t.non_esp_marker {
-            data.extend_from_slice(&[0, 0, 0, 0]);
+            data.extend_from_slice(&NON_ESP_MARKER);
         }
         data.extend_from_slice(&t.data);
         let r = match (&self.sock, self.host.ike_port) {

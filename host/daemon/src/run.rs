@@ -17,6 +17,7 @@ use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
 use esprit_sadb::decider::{Direction, Level, Verdict};
 use esprit_sadb::setkey::{self, Statement};
 use esprit_sadb::spd::Action;
+use esprit_wire::udp_encap::{classify, Payload};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use serde_json::json;
@@ -763,10 +764,13 @@ fn recv_udp(
                 if let Some(l) = ike.as_deref() {
                     // IKE: from port 500 (no marker) or with the non-ESP marker
                     // (RFC 3948 §2.2), for the IKE thread.
-                    let marker = n > 4 && buf[..4] == [0, 0, 0, 0];
-                    if from.port() == 500 || marker {
+                    let ike = match classify(&buf[..n]) {
+                        Ok(Payload::Ike(m)) => Some(m),
+                        _ if from.port() == 500 => Some(&buf[..n]),
+                        _ => None,
+                    };
+                    if let Some(d) = ike {
                         dp.counters.ike_messages += 1;
-                        let d = if marker { &buf[4..n] } else { &buf[..n] };
                         if !l.hand_over(from, d) {
                             dp.count_drop(PathDrop::IkeQueueFull);
                         }

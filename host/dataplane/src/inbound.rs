@@ -7,6 +7,7 @@ use std::time::Instant;
 use esprit_esp::DropReason;
 use esprit_sadb::decider::{Direction, IpsecProto};
 use esprit_sadb::sad::SaHandle;
+use esprit_wire::udp_encap::{classify, Payload};
 
 use crate::buf::{PacketBuf, HEADROOM, MAX_PACKET, REGION_B};
 use crate::flow::flow_of;
@@ -34,18 +35,20 @@ impl Dataplane {
     /// header the kernel took is written back into the headroom, so the
     /// payload is not copied. Returns the inner packet.
     pub fn inbound_udp<'b>(&mut self, pb: &'b mut PacketBuf, len: usize, from: SocketAddr, local: IpAddr, now: Instant) -> Option<&'b [u8]> {
-        let payload = pb.packet(len);
-        if payload == [0xff] {
-            self.counters.nat_keepalives += 1;
-            return None;
-        }
-        if payload.len() < 8 || len > u16::MAX as usize - 40 {
-            self.drops.count(PathDrop::GarbageUdp);
-            return None;
-        }
-        if payload[..4] == [0, 0, 0, 0] {
-            self.counters.ike_messages += 1;
-            return None;
+        match classify(pb.packet(len)) {
+            Ok(Payload::Esp(_)) if len <= u16::MAX as usize - 40 => {}
+            Ok(Payload::Keepalive) => {
+                self.counters.nat_keepalives += 1;
+                return None;
+            }
+            Ok(Payload::Ike(_)) => {
+                self.counters.ike_messages += 1;
+                return None;
+            }
+            Ok(Payload::Esp(_)) | Err(_) => {
+                self.drops.count(PathDrop::GarbageUdp);
+                return None;
+            }
         }
         let start = match (from.ip(), local) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {

@@ -55,7 +55,7 @@ fn esp_in_udp(udp: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let payload = &udp[8..];
-    (payload[..4] != [0, 0, 0, 0]).then_some(payload)
+    matches!(esprit_wire::udp_encap::classify(payload), Ok(esprit_wire::udp_encap::Payload::Esp(_))).then_some(payload)
 }
 
 /// Rewrites a raw ESP packet (IPv4 or IPv6, protocol 50 right after the fixed
