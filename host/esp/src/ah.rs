@@ -5,9 +5,9 @@
 //! are zeroed in a stack copy of the header: no allocation.
 use crate::config::Mode;
 use crate::drop::DropReason;
-use crate::esp::inner_of_tunnel;
+use crate::ip::inner_of_tunnel;
 use crate::ip;
-use crate::sa::{seq_hi, Keys, Sa};
+use crate::state::{seq_hi, Keys, SaState};
 use esprit_crypto::Integrity;
 use esprit_wire::ah::{self as wire, FIXED_LEN};
 use esprit_wire::{SeqNum, Spi};
@@ -117,7 +117,7 @@ fn compute_icv(integ: &dyn Integrity, esn: bool, seq: u64, hdr: &[u8], rest: &[&
     }
 }
 
-fn integ(sa: &Sa) -> Result<&dyn Integrity, DropReason> {
+fn integ(sa: &SaState) -> Result<&dyn Integrity, DropReason> {
     match &sa.keys {
         Keys::Ah { integ } => Ok(&**integ),
         _ => Err(DropReason::Unsupported),
@@ -136,7 +136,7 @@ fn stack_header(src: &[u8], ipv6: bool) -> Result<([u8; MAX_IP_HEADER], usize), 
 }
 
 /// Outbound AH. Returns the outer packet length and the sequence number used.
-pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<(usize, u64), DropReason> {
+pub(crate) fn encapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Result<(usize, u64), DropReason> {
     let integ = integ(sa)?;
     let cfg = &sa.cfg;
     let (payload, h, next_header, layout) = match cfg.mode {
@@ -185,7 +185,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
 }
 
 /// Inbound AH. Returns the length of the inner packet written to `out`.
-pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
+pub(crate) fn decapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
     let integ = integ(sa)?;
     let l = ip::locate_ipsec(packet)?;
     if l.proto != ip::PROTO_AH {

@@ -6,7 +6,7 @@
 use crate::config::Mode;
 use crate::drop::DropReason;
 use crate::ip;
-use crate::sa::{align, seq_hi, Keys, Sa};
+use crate::state::{align, seq_hi, Keys, SaState};
 use esprit_crypto::CryptoError;
 use esprit_wire::esp::{HEADER_LEN, TRAILER_LEN};
 
@@ -41,7 +41,7 @@ fn crypto_err(e: CryptoError) -> DropReason {
 }
 
 /// Outbound ESP. Returns the outer packet length and the sequence number used.
-pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<(usize, u64), DropReason> {
+pub(crate) fn encapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Result<(usize, u64), DropReason> {
     let cfg = &sa.cfg;
     // What gets encrypted, what precedes the ESP header, and Next Header.
     let (payload, h, next_header, layout) = match cfg.mode {
@@ -100,7 +100,7 @@ pub(crate) fn encapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
 /// Encrypts and authenticates an ESP packet laid out in `out[..total]`:
 /// `[IP header (h bytes)][SPI|seq][IV][plaintext|padding|trailer][ICV]`.
 #[inline]
-fn seal(sa: &Sa, out: &mut [u8], h: usize, padded: usize, total: usize, seq: u64) -> Result<(), DropReason> {
+fn seal(sa: &SaState, out: &mut [u8], h: usize, padded: usize, total: usize, seq: u64) -> Result<(), DropReason> {
     let cfg = &sa.cfg;
     let iv_start = h + HEADER_LEN;
     let ct_start = iv_start + sa.iv_len;
@@ -133,10 +133,10 @@ fn seal(sa: &Sa, out: &mut [u8], h: usize, padded: usize, total: usize, seq: u64
 
 /// Outbound ESP in tunnel mode without copying the payload: the inner packet
 /// already sits at `buf[headroom..headroom + len]` (headroom = outer header +
-/// ESP header + IV, see [`Sa::tunnel_headroom`]); the outer header and ESP
+/// ESP header + IV, see [`crate::Sa::tunnel_headroom`]); the outer header and ESP
 /// header are written in front of it, padding and ICV after it, and the
 /// payload is encrypted where it lies.
-pub(crate) fn encapsulate_in_place(sa: &mut Sa, buf: &mut [u8], len: usize) -> Result<(usize, u64), DropReason> {
+pub(crate) fn encapsulate_in_place(sa: &mut SaState, buf: &mut [u8], len: usize) -> Result<(usize, u64), DropReason> {
     if sa.cfg.mode != Mode::Tunnel {
         return Err(DropReason::Unsupported);
     }
@@ -184,7 +184,7 @@ fn mac(integ: &dyn esprit_crypto::Integrity, esn: bool, seq: u64, esp: &mut [u8]
 }
 
 /// Inbound ESP. Returns the length of the inner packet written to `out`.
-pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
+pub(crate) fn decapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
     let l = ip::locate_ipsec(packet)?;
     if l.proto != ip::PROTO_ESP {
         return Err(DropReason::UnknownSpi);
@@ -260,7 +260,7 @@ pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
     }
     match sa.cfg.mode {
         Mode::Tunnel => {
-            let n = inner_of_tunnel(next_header, &out[..payload_len])?;
+            let n = ip::inner_of_tunnel(next_header, &out[..payload_len])?;
             crate::ecn::decapsulate(packet, &mut out[..n])?;
             Ok(n)
         }
@@ -272,24 +272,6 @@ pub(crate) fn decapsulate(sa: &mut Sa, packet: &[u8], out: &mut [u8]) -> Result<
             Ok(h + payload_len)
         }
     }
-}
-
-/// Checks the inner packet of tunnel mode against Next Header and returns its
-/// length from its own header (which drops any TFC padding, RFC 4303 §2.4).
-pub(crate) fn inner_of_tunnel(next_header: u8, inner: &[u8]) -> Result<usize, DropReason> {
-    let want_v6 = match next_header {
-        ip::PROTO_IPV4 => false,
-        ip::PROTO_IPV6 => true,
-        _ => return Err(DropReason::BadNextHeader),
-    };
-    let (v6, len) = ip::inner_packet(inner).map_err(|e| match e {
-        DropReason::Truncated => DropReason::BadHeader,
-        e => e,
-    })?;
-    if v6 != want_v6 {
-        return Err(DropReason::BadNextHeader);
-    }
-    Ok(len)
 }
 
 fn verify(integ: &dyn esprit_crypto::Integrity, esn: bool, seq: u64, authed: &[u8], icv: &[u8]) -> Result<(), DropReason> {

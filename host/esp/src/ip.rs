@@ -179,6 +179,24 @@ pub fn inner_packet(p: &[u8]) -> Result<(bool, usize), DropReason> {
     }
 }
 
+/// Checks the inner packet of tunnel mode against Next Header and returns its
+/// length from its own header (which drops any TFC padding, RFC 4303 §2.4).
+pub(crate) fn inner_of_tunnel(next_header: u8, inner: &[u8]) -> Result<usize, DropReason> {
+    let want_v6 = match next_header {
+        PROTO_IPV4 => false,
+        PROTO_IPV6 => true,
+        _ => return Err(DropReason::BadNextHeader),
+    };
+    let (v6, len) = inner_packet(inner).map_err(|e| match e {
+        DropReason::Truncated => DropReason::BadHeader,
+        e => e,
+    })?;
+    if v6 != want_v6 {
+        return Err(DropReason::BadNextHeader);
+    }
+    Ok(len)
+}
+
 /// The Internet checksum (RFC 1071) over `data`.
 pub fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;

@@ -22,6 +22,7 @@ mod esp;
 pub mod ip;
 pub mod replay;
 mod sa;
+mod state;
 mod stats;
 
 pub use bundle::Bundle;
