@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 use crate::flow::flow_of;
 use crate::keylog::{transform_name, KeyLog};
+use crate::protected_peers::ProtectedPeers;
 
 /// Largest packet handled (IP maximum plus room for ESP/AH overhead).
 const BUF: usize = 65_535 + 512;
@@ -49,6 +50,10 @@ pub enum Drop {
     InnerQueueFull,
     /// A packet read failed because the TUN device disappeared.
     TunGone,
+    /// The policy said bypass, but an established outbound SA covers the
+    /// destination: refused rather than sent in the clear
+    /// (see [`crate::protected_peers`]).
+    BypassToProtectedPeer,
 }
 
 impl Drop {
@@ -66,9 +71,13 @@ impl Drop {
             Drop::BypassUnroutable => "bypass packet cannot be sent in the clear here",
             Drop::InnerQueueFull => "inner side full",
             Drop::TunGone => "TUN device disappeared",
+            Drop::BypassToProtectedPeer => BYPASS_TO_PROTECTED_PEER,
         }
     }
 }
+
+/// The drop reason of [`Drop::BypassToProtectedPeer`] in `esprit status`.
+pub const BYPASS_TO_PROTECTED_PEER: &str = "bypass_to_protected_peer (cleartext to a peer with an established SA refused)";
 
 /// Counters of packets that went through.
 #[derive(Debug, Default, Clone, Copy)]
@@ -105,6 +114,10 @@ pub struct Dataplane {
     pub hold_on_acquire: bool,
     engine_drops: DropCounters,
     drops: BTreeMap<Drop, u64>,
+    /// The cleartext invariant (see [`crate::protected_peers`]).
+    protected: ProtectedPeers,
+    /// [`Drop::BypassToProtectedPeer`] count at the last tick (to log increases).
+    refused_logged: u64,
     pub counters: Counters,
     a: Vec<u8>,
     b: Vec<u8>,
@@ -138,6 +151,8 @@ impl Dataplane {
             hold_on_acquire: false,
             engine_drops: DropCounters::default(),
             drops: BTreeMap::new(),
+            protected: ProtectedPeers::default(),
+            refused_logged: 0,
             counters: Counters::default(),
             a: vec![0; BUF],
             b: vec![0; BUF],
@@ -189,6 +204,13 @@ impl Dataplane {
         };
         let sas = match self.sadb.outbound(&flow, now) {
             Outbound::Bypass { .. } => {
+                // Fail closed: protecting it with an SA whose selectors do
+                // not cover it would only move the drop to the peer's
+                // inbound check; sending it would leak.
+                if self.protected.covers(&self.sadb, &flow) {
+                    self.drop(Drop::BypassToProtectedPeer);
+                    return None;
+                }
                 self.counters.out_clear += 1;
                 return Some(Out::Clear(pkt));
             }
@@ -454,12 +476,22 @@ impl Dataplane {
     /// Lifetime expiry; returns human-readable events to log.
     pub fn tick(&mut self, now: Instant) -> Vec<String> {
         self.expire_held(now);
+        let refused = self.drops.get(&Drop::BypassToProtectedPeer).copied().unwrap_or(0);
+        let mut warnings = Vec::new();
+        if refused > self.refused_logged {
+            warnings.push(format!(
+                "WARNING: {} packet(s) to a peer with an established SA matched a bypass policy and were dropped, not sent in the clear (total {refused}, `esprit status`: {BYPASS_TO_PROTECTED_PEER})",
+                refused - self.refused_logged
+            ));
+            self.refused_logged = refused;
+        }
         let mut out: Vec<String> = self
             .sadb
             .expire(now)
             .into_iter()
             .map(|e| format!("SA {:#010x} {} -> {}: {:?} lifetime reached ({:?})", e.spi, e.src, e.dst, e.expiry, e.limit))
             .collect();
+        out.append(&mut warnings);
         while let Some(acq) = self.sadb.poll_acquire() {
             out.push(format!(
                 "ACQUIRE: policy {} needs an SA for {} -> {} (proto {}); no key manager is configured, packets are dropped",
@@ -516,7 +548,13 @@ impl Dataplane {
             *drops.entry(d.as_str().to_string()).or_default() += n;
         }
         let c = self.counters;
+        let refused = self.drops.get(&Drop::BypassToProtectedPeer).copied().unwrap_or(0);
+        let warnings: Vec<String> = (refused > 0)
+            .then(|| format!("{refused} packet(s) to peers with an established SA matched a bypass policy and were dropped (not sent in the clear): check the SPD (`esprit policy test`) and the routes into the TUN"))
+            .into_iter()
+            .collect();
         json!({
+            "warnings": warnings,
             "uptime_s": now.saturating_duration_since(self.started).as_secs(),
             "sas": sas,
             "policies": policies,
@@ -524,6 +562,7 @@ impl Dataplane {
             "counters": {
                 "out_protected": c.out_protected, "out_clear": c.out_clear, "in_decrypted": c.in_decrypted,
                 "nat_keepalives": c.nat_keepalives, "ike_messages": c.ike_messages, "held_for_ike": c.held,
+                "bypass_to_protected_peer": refused,
             },
             "spd": format!("{:?}", self.sadb.spd().stats()),
             "inbound": format!("{:?}", self.sadb.inbound_stats()),

@@ -20,6 +20,7 @@ mod pcap;
 mod pcap_cmd;
 mod pki;
 mod plugins;
+mod protected_peers;
 mod run;
 mod status;
 mod tun_setup;

@@ -452,6 +452,12 @@ impl IkeIo<'_> {
                     }
                     Inner::Tun { tun: None, .. } => {}
                 },
+                crate::ike::Action::Route { add, prefix } => {
+                    // Netstack mode needs nothing: every inner packet reaches the data plane.
+                    if let Inner::Tun { plumbing: Some(p), .. } = inner {
+                        p.route(add, &prefix, cfg.tun.as_ref().and_then(|t| t.source));
+                    }
+                }
             }
         }
         Ok(())
