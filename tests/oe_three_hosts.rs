@@ -205,8 +205,9 @@ fn scenario(tag: &str, mode_a: &str, mode_b: &str, plain: Option<Plain>, cop_che
     let b = Esprit::start(&ns_b, &dir, "b", &conf(&dir, "b", B, mode_b, &spec));
     let a = Esprit::start(&ns_a, &dir, "a", &conf(&dir, "a", A, mode_a, &spec));
     std::thread::scope(|s| {
-        let with_c = ns_c.as_ref().zip(plain).map(|(c, first)| s.spawn(|| clear_fallback(&ns_a, c, &a, first, &dir)));
-        encrypted(&ns_a, &ns_b, &a, &b, &dir);
+        let (ns_a, a, dir) = (&ns_a, &a, &dir);
+        let with_c = ns_c.as_ref().zip(plain).map(|(c, first)| s.spawn(move || clear_fallback(ns_a, c, a, first, dir)));
+        encrypted(ns_a, &ns_b, a, &b, dir);
         if let Some(Err(e)) = with_c.map(|h| h.join()) {
             std::panic::resume_unwind(e);
         }
