@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::esprit::{data_sas, Esprit};
+use support::esprit::{data_sas, ike_sas, Esprit};
 use support::netns::{can_netns, veth, Netns};
 use support::traffic::{ping, text, transfer, Capture};
 use support::{is_root, require, Scratch};
@@ -165,7 +165,10 @@ fn refuses_bypass_to_protected_peer(ns_b: &Netns, b: &Esprit) {
 fn teardown_removes_peer_state(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Esprit) {
     a.ike("down", "oe");
     let st = b.wait_down(Duration::from_secs(10));
-    let _ = a.wait_down(Duration::from_secs(10));
+    // A may still be retrying IKE towards C: only its SAs with B must go.
+    a.wait_status("no SA with B", Duration::from_secs(10), |st| {
+        data_sas(st).is_empty() && ike_sas(st).iter().all(|s| !s["remote"].as_str().unwrap_or_default().starts_with(&format!("{B}:")))
+    });
     let gone = format!("! ip route show table {TABLE} | grep -q '^{A} '");
     ns_b.wait_for(&["sh", "-c", &gone], Duration::from_secs(5));
     let gone = format!("! ip route show table {TABLE} | grep -q '^{B} '");
@@ -222,7 +225,8 @@ fn scenario(tag: &str, mode_a: &str, mode_b: &str, plain: Option<Plain>, cop_che
         cap.stop();
         let (ac, ca) = (esp(cap, A, C), esp(cap, C, A));
         let clear = cap.count(&format!("ip and host {A} and host {C} and (icmp or tcp)"));
-        assert!(ac == 0 && ca == 0 && clear >= 500, "wire A <-> C: {ac} + {ca} ESP (0 wanted), {clear} cleartext ICMP/TCP (>= 500 wanted)");
+        // Cleartext TCP may be offloaded into large segments: a low floor.
+        assert!(ac == 0 && ca == 0 && clear >= 50, "wire A <-> C: {ac} + {ca} ESP (0 wanted), {clear} cleartext ICMP/TCP (>= 50 wanted)");
         eprintln!("wire A <-> C: {clear} cleartext packets, no ESP");
     }
     if cop_checks {
