@@ -161,11 +161,11 @@ fn refuses_bypass_to_protected_peer(ns_b: &Netns, b: &Esprit) {
     eprintln!("B refused {} bypass packet(s) to A", counter(&st, "bypass_to_protected_peer"));
 }
 
-/// `esprit ike down` on A: B's per-peer policies and its route for A go with the SA.
+/// `esprit ike down` on B (its only IKE SA; A's conn also holds the
+/// attempt towards C): both sides' per-peer policies and routes go with the SA.
 fn teardown_removes_peer_state(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Esprit) {
-    a.ike("down", "oe");
+    b.ike("down", "oe");
     let st = b.wait_down(Duration::from_secs(10));
-    // A may still be retrying IKE towards C: only its SAs with B must go.
     a.wait_status("no SA with B", Duration::from_secs(10), |st| {
         data_sas(st).is_empty() && ike_sas(st).iter().all(|s| !s["remote"].as_str().unwrap_or_default().starts_with(&format!("{B}:")))
     });

@@ -11,6 +11,7 @@ use super::Scratch;
 /// A packet capture on one device of a namespace.
 pub struct Capture {
     file: PathBuf,
+    log: PathBuf,
     proc: Option<ChildGuard>,
 }
 
@@ -19,20 +20,25 @@ impl Capture {
     pub fn start(ns: &Netns, dev: &str, dir: &Scratch, tag: &str) -> Capture {
         let file = dir.path(&format!("{tag}.pcap"));
         let log = dir.path(&format!("{tag}.tcpdump.log"));
-        let proc = ns.start(&["tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-w", file.to_str().expect("utf-8")], &log);
+        // A large buffer: a capture that lost packets could miss a leak.
+        let proc = ns.start(&["tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-B", "32768", "-w", file.to_str().expect("utf-8")], &log);
         let t0 = Instant::now();
         while !std::fs::read_to_string(&log).unwrap_or_default().contains("listening") {
             assert!(t0.elapsed() < Duration::from_secs(10), "tcpdump on {dev} in {} did not start", ns.name);
             std::thread::sleep(Duration::from_millis(50));
         }
-        Capture { file, proc: Some(proc) }
+        Capture { file, log, proc: Some(proc) }
     }
 
-    /// Stops tcpdump (everything captured is then in the file).
+    /// Stops tcpdump (everything captured is then in the file) and checks
+    /// that the kernel dropped none of the packets it saw.
     pub fn stop(&mut self) {
         if let Some(p) = self.proc.take() {
             p.interrupt(Duration::from_secs(5));
         }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let dropped = log.lines().find_map(|l| l.strip_suffix(" packets dropped by kernel")).and_then(|n| n.trim().parse::<u64>().ok());
+        assert_eq!(dropped, Some(0), "the capture {} is incomplete or tcpdump did not report:\n{log}", self.file.display());
     }
 
     /// How many captured packets match the tcpdump `filter`.
