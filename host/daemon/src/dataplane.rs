@@ -473,16 +473,17 @@ impl Dataplane {
         self.drop(d);
     }
 
-    /// Lifetime expiry; returns human-readable events to log.
+    /// Lifetime expiry; returns human-readable events to log (and warns
+    /// once a second when cleartext to a protected peer was refused).
     pub fn tick(&mut self, now: Instant) -> Vec<String> {
         self.expire_held(now);
+        // At most one line a second, not one per packet.
         let refused = self.drops.get(&Drop::BypassToProtectedPeer).copied().unwrap_or(0);
-        let mut warnings = Vec::new();
         if refused > self.refused_logged {
-            warnings.push(format!(
-                "WARNING: {} packet(s) to a peer with an established SA matched a bypass policy and were dropped, not sent in the clear (total {refused}, `esprit status`: {BYPASS_TO_PROTECTED_PEER})",
+            tracing::warn!(
+                "{} packet(s) to a peer with an established SA matched a bypass policy and were dropped, not sent in the clear (total {refused}; `esprit status`: {BYPASS_TO_PROTECTED_PEER})",
                 refused - self.refused_logged
-            ));
+            );
             self.refused_logged = refused;
         }
         let mut out: Vec<String> = self
@@ -491,7 +492,6 @@ impl Dataplane {
             .into_iter()
             .map(|e| format!("SA {:#010x} {} -> {}: {:?} lifetime reached ({:?})", e.spi, e.src, e.dst, e.expiry, e.limit))
             .collect();
-        out.append(&mut warnings);
         while let Some(acq) = self.sadb.poll_acquire() {
             out.push(format!(
                 "ACQUIRE: policy {} needs an SA for {} -> {} (proto {}); no key manager is configured, packets are dropped",
