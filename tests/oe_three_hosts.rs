@@ -89,27 +89,46 @@ fn cleartext(cap: &Capture, x: &str, y: &str) -> usize {
     cap.count(&format!("ip and host {x} and host {y} and not udp port 500 and not udp port 4500 and not ip proto 50"))
 }
 
-/// ESP both ways (at least `min` each) and zero cleartext between `x` and `y`.
-fn assert_encrypted_wire(cap: &Capture, x: &str, y: &str, min: usize) {
-    let (xy, yx, clear) = (esp(cap, x, y), esp(cap, y, x), cleartext(cap, x, y));
-    assert!(xy >= min && yx >= min && clear == 0, "wire {x} <-> {y}: {xy} ESP {x}->{y}, {yx} ESP {y}->{x} (each >= {min} wanted), {clear} cleartext packets (0 wanted)");
-    eprintln!("wire {x} <-> {y}: {xy} ESP packets {x}->{y}, {yx} {y}->{x}, no cleartext");
+/// ESP both ways (at least `min` each) and zero cleartext between `x` and
+/// `y`; with `clear_first` (`clear-or-private` `y` sends first), `y`'s
+/// packets before its first ESP packet may be clear, nothing after.
+fn assert_encrypted_wire(cap: &Capture, x: &str, y: &str, min: usize, clear_first: bool) {
+    let (xy, yx) = (esp(cap, x, y), esp(cap, y, x));
+    let clear = cleartext(cap, x, y);
+    let allowed = if clear_first {
+        let first_esp = times(cap, &format!("ip src {y} and ip dst {x} and udp port 4500 and udp[8:4] != 0")).first().copied().unwrap_or(f64::MAX);
+        let before = times(cap, &format!("ip src {y} and ip dst {x} and icmp and not udp port 500 and not udp port 4500")).into_iter().filter(|t| *t < first_esp).count();
+        assert!(before >= 1, "{y} sent first: its first echo should be on the wire in the clear");
+        before
+    } else {
+        0
+    };
+    assert!(xy >= min && yx >= min && clear == allowed, "wire {x} <-> {y}: {xy} ESP {x}->{y}, {yx} ESP {y}->{x} (each >= {min} wanted), {clear} cleartext packets ({allowed} wanted: {y}'s echoes before its SA)");
+    eprintln!("wire {x} <-> {y}: {xy} ESP packets {x}->{y}, {yx} {y}->{x}, {clear} cleartext (before the SA)");
+}
+
+/// Capture times (seconds) of the packets matching `filter`, in order.
+fn times(cap: &Capture, filter: &str) -> Vec<f64> {
+    cap.lines(&["-tt"], filter).iter().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect()
 }
 
 fn counter(st: &Value, k: &str) -> u64 {
     st["counters"][k].as_u64().unwrap_or(0)
 }
 
-/// A initiates to B: held first echo answered, both report the SAs, then
-/// B's own traffic (the direction that leaked) and a transfer each way.
-fn encrypted(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Esprit, dir: &Scratch) {
-    let p = ping(ns_a, None, B, 3, 5);
+/// One host sends first (A, or a `clear-or-private` B, whose first packets
+/// are clear by design and whose peer's replies start OE): the first echo is
+/// answered (held for IKE, not lost), both report the SAs, then the other
+/// direction (B's own traffic is the one that leaked) and a transfer each way.
+fn encrypted(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Esprit, dir: &Scratch, b_first: bool) {
+    let ((first, first_to, e), (second, second_to)) = if b_first { ((ns_b, A, b), (ns_a, B)) } else { ((ns_a, B, a), (ns_b, A)) };
+    let p = ping(first, None, first_to, 3, 5);
     let out = text(&p);
-    assert!(p.status.success() && out.contains("icmp_seq=1 ") && out.contains(" 3 received"), "A -> B: the first echo (held for IKE) and the others must be answered:\n{out}\n---- A\n{:#}\n{}", a.status(), a.log_tail());
+    assert!(p.status.success() && out.contains("icmp_seq=1 ") && out.contains(" 3 received"), "-> {first_to}: the first echo (or its reply, held for IKE) and the others must be answered:\n{out}\n---- sender's esprit\n{:#}\n{}", e.status(), e.log_tail());
     a.wait_up(Duration::from_secs(10));
     b.wait_up(Duration::from_secs(5));
-    let p = ping(ns_b, None, A, 3, 2);
-    assert!(p.status.success() && text(&p).contains(" 3 received"), "B -> A:\n{}\n---- B\n{:#}\n{}", text(&p), b.status(), b.log_tail());
+    let p = ping(second, None, second_to, 3, 2);
+    assert!(p.status.success() && text(&p).contains(" 3 received"), "-> {second_to}:\n{}\n---- A\n{:#}\n---- B\n{:#}", text(&p), a.status(), b.status());
     transfer(ns_b, ns_a, (B, 5201), MB, dir, "a-to-b");
     transfer(ns_a, ns_b, (A, 5202), MB, dir, "b-to-a");
     for (side, e) in [("A", a), ("B", b)] {
@@ -181,11 +200,30 @@ fn teardown_removes_peer_state(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Espri
     eprintln!("teardown: per-peer policies and routes removed on both sides");
 }
 
-/// One A/B mode pair, optionally with C; `cop_checks`: the invariant and the teardown checks.
-fn scenario(tag: &str, mode_a: &str, mode_b: &str, plain: Option<Plain>, cop_checks: bool) {
+/// One A/B mode pair.
+struct Case {
+    tag: &'static str,
+    mode_a: &'static str,
+    mode_b: &'static str,
+    /// With the plain host C (A must be `private-or-clear`).
+    plain: Option<Plain>,
+    /// B (`clear-or-private`) sends first instead of A.
+    b_first: bool,
+    /// The invariant and the teardown checks.
+    cop_checks: bool,
+}
+
+impl Case {
+    fn new(tag: &'static str, mode_a: &'static str, mode_b: &'static str) -> Case {
+        Case { tag, mode_a, mode_b, plain: None, b_first: false, cop_checks: false }
+    }
+}
+
+fn scenario(case: Case) {
     if !prerequisites() {
         return;
     }
+    let Case { tag, mode_a, mode_b, plain, b_first, cop_checks } = case;
     let t0 = Instant::now();
     let dir = Scratch::new(&format!("oe3-{tag}"));
     let spec = null_spec(&dir);
@@ -210,7 +248,7 @@ fn scenario(tag: &str, mode_a: &str, mode_b: &str, plain: Option<Plain>, cop_che
     std::thread::scope(|s| {
         let (ns_a, a, dir) = (&ns_a, &a, &dir);
         let with_c = ns_c.as_ref().zip(plain).map(|(c, first)| s.spawn(move || clear_fallback(ns_a, c, a, first, dir)));
-        encrypted(ns_a, &ns_b, a, &b, dir);
+        encrypted(ns_a, &ns_b, a, &b, dir, b_first);
         if let Some(Err(e)) = with_c.map(|h| h.join()) {
             std::panic::resume_unwind(e);
         }
@@ -219,7 +257,7 @@ fn scenario(tag: &str, mode_a: &str, mode_b: &str, plain: Option<Plain>, cop_che
         refuses_bypass_to_protected_peer(&ns_b, &b);
     }
     cap_b.stop();
-    assert_encrypted_wire(&cap_b, A, B, 500);
+    assert_encrypted_wire(&cap_b, A, B, 500, b_first);
     assert_eq!(cap_b.count("ip src 10.9.9.9"), 0, "a refused bypass packet reached the wire");
     if let Some(cap) = cap_c.as_mut() {
         cap.stop();
@@ -239,31 +277,67 @@ fn scenario(tag: &str, mode_a: &str, mode_b: &str, plain: Option<Plain>, cop_che
 /// back to clear for C (A sends first).
 #[test]
 fn private_or_clear_to_clear_or_private_and_plain_host() {
-    scenario("o1", POC, COP, Some(Plain::AFirst), true);
+    scenario(Case { plain: Some(Plain::AFirst), cop_checks: true, ..Case::new("o1", POC, COP) });
 }
 
 /// Both try OE; C sends to A first (A's first reply is held, then clear).
 #[test]
 fn private_or_clear_to_private_or_clear_and_plain_host_first() {
-    scenario("o2", POC, POC, Some(Plain::CFirst), false);
+    scenario(Case { plain: Some(Plain::CFirst), ..Case::new("o2", POC, POC) });
 }
 
 #[test]
 fn private_or_clear_to_private() {
-    scenario("o3", POC, PRIVATE, None, false);
+    scenario(Case::new("o3", POC, PRIVATE));
 }
 
 #[test]
 fn private_to_private_or_clear() {
-    scenario("o4", PRIVATE, POC, None, false);
+    scenario(Case::new("o4", PRIVATE, POC));
 }
 
 #[test]
 fn private_to_private() {
-    scenario("o5", PRIVATE, PRIVATE, None, false);
+    scenario(Case::new("o5", PRIVATE, PRIVATE));
 }
 
 #[test]
 fn private_to_clear_or_private() {
-    scenario("o6", PRIVATE, COP, None, true);
+    scenario(Case { cop_checks: true, ..Case::new("o6", PRIVATE, COP) });
+}
+
+/// B (`clear-or-private`) sends first: its first echo is clear by design,
+/// A's reply starts OE, and from B's SA on everything is ESP.
+#[test]
+fn clear_or_private_first_to_private_or_clear() {
+    scenario(Case { b_first: true, ..Case::new("o7", POC, COP) });
+}
+
+/// B (`clear-or-private`) to A (`private`): A drops cleartext from the whole
+/// group in the kernel, counted per rule in `cleartext_enforcement`; nothing
+/// is negotiated, nothing gets through.
+#[test]
+fn clear_or_private_to_private_is_dropped_and_counted() {
+    if !prerequisites() {
+        return;
+    }
+    let dir = Scratch::new("oe3-o8");
+    let spec = null_spec(&dir);
+    let ns_a = Netns::new("o8a");
+    let ns_b = Netns::new("o8b");
+    veth(&ns_a, "veth0", &ns_b, "veth0");
+    ns_a.addr("veth0", &format!("{A}/24"));
+    ns_b.addr("veth0", &format!("{B}/24"));
+    ns_a.wait_for(&["ping", "-c1", "-W1", B], Duration::from_secs(5));
+    let b = Esprit::start(&ns_b, &dir, "b", &conf(&dir, "b", B, COP, &spec));
+    let a = Esprit::start(&ns_a, &dir, "a", &conf(&dir, "a", A, PRIVATE, &spec));
+    let p = ping(&ns_b, None, A, 3, 1);
+    assert!(!p.status.success(), "private: cleartext from the group must not get through:\n{}", text(&p));
+    let dropped = |st: &Value| st["cleartext_enforcement"].as_array().into_iter().flatten().filter_map(|r| r["dropped"].as_u64()).sum::<u64>();
+    let st = a.wait_status("3 cleartext echoes dropped by the kernel filter", Duration::from_secs(10), |st| dropped(st) >= 3);
+    assert!(data_sas(&st).is_empty() && data_sas(&b.status()).is_empty(), "nothing negotiated: {st:#}");
+    let o = a.cmd(&["status"]);
+    let shown = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(shown.contains("Cleartext from protected peers") && shown.contains("192.0.2.0/24"), "`esprit status` shows the group rule and its drops:\n{shown}");
+    eprintln!("[o8] B clear-or-private -> A private: {} cleartext packets dropped by A's kernel filter", dropped(&st));
 }

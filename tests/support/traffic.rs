@@ -43,9 +43,14 @@ impl Capture {
 
     /// How many captured packets match the tcpdump `filter`.
     pub fn count(&self, filter: &str) -> usize {
-        let o = std::process::Command::new("tcpdump").args(["-r", self.file.to_str().expect("utf-8"), "-n", filter]).output().expect("tcpdump -r");
+        self.lines(&[], filter).len()
+    }
+
+    /// tcpdump's lines (with extra options such as `-tt`) for `filter`.
+    pub fn lines(&self, opts: &[&str], filter: &str) -> Vec<String> {
+        let o = std::process::Command::new("tcpdump").args(["-r", self.file.to_str().expect("utf-8"), "-n"]).args(opts).arg(filter).output().expect("tcpdump -r");
         assert!(o.status.success(), "tcpdump -r with filter {filter:?}: {}", String::from_utf8_lossy(&o.stderr));
-        String::from_utf8_lossy(&o.stdout).lines().count()
+        String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
     }
 }
 
