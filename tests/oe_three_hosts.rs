@@ -14,7 +14,13 @@
 //! `clear-or-private` B (the leak) also shows: B's traffic to A
 //! leaves through esprit, a packet that would bypass the SA is dropped and
 //! counted (`bypass_to_protected_peer`, a warning in `esprit status`), and
-//! B's route and per-peer policies for A go when the SA goes.
+//! B's route and per-peer policies for A go when the SA goes. When B sends
+//! first, only its packets before its SA are clear (by design). B to a
+//! `private` A is dropped by A's kernel filter and counted in
+//! `cleartext_enforcement`.
+//!
+//! The scenarios are separate tests (own namespaces) so that they run in
+//! parallel: about 20 s for all of them.
 //!
 //! Needs root: skipped with a reason on a developer machine, a failure
 //! under CI=true. Namespaces and processes are removed on drop.
