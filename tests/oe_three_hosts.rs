@@ -186,6 +186,26 @@ fn refuses_bypass_to_protected_peer(ns_b: &Netns, b: &Esprit) {
     eprintln!("B refused {} bypass packet(s) to A", counter(&st, "bypass_to_protected_peer"));
 }
 
+/// A CHILD_SA rekey (from B) installs the new SA before the old one goes:
+/// B's route and per-peer policies for A stay, and B -> A stays encrypted.
+fn rekey_keeps_peer_state(ns_b: &Netns, b: &Esprit) {
+    let child_spi = |st: &Value| ike_sas(st).first().and_then(|s| s["children"][0]["spi_in"].as_str().map(str::to_string)).unwrap_or_default();
+    let old = child_spi(&b.status());
+    b.ike("rekey", "oe");
+    let old_sa = format!("0x{old}");
+    b.wait_status("the rekeyed CHILD_SA alone", Duration::from_secs(10), |st| {
+        let sas = data_sas(st);
+        child_spi(st) != old && !child_spi(st).is_empty() && sas.len() == 2 && sas.iter().all(|sa| sa["spi"] != old_sa.as_str())
+    });
+    let p = ping(ns_b, None, A, 3, 2);
+    assert!(p.status.success(), "B -> A after the rekey:\n{}\n{:#}", text(&p), b.status());
+    let present = format!("ip route show table {TABLE} | grep -q '^{A} '");
+    ns_b.run(&["sh", "-c", &present]);
+    let st = b.status();
+    assert!(st["policies"].as_array().into_iter().flatten().any(|p| p["policy"].as_str().unwrap_or_default().contains(&format!("{A}/32"))), "B's per-peer policies survive the rekey: {st:#}");
+    eprintln!("rekey: B's route and per-peer policies for A kept; new CHILD_SA {}", child_spi(&st));
+}
+
 /// `esprit ike down` on B (its only IKE SA; A's conn also holds the
 /// attempt towards C): both sides' per-peer policies and routes go with the SA.
 fn teardown_removes_peer_state(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Esprit) {
@@ -261,6 +281,7 @@ fn scenario(case: Case) {
     });
     if cop_checks {
         refuses_bypass_to_protected_peer(&ns_b, &b);
+        rekey_keeps_peer_state(&ns_b, &b);
     }
     cap_b.stop();
     assert_encrypted_wire(&cap_b, A, B, 500, b_first);
