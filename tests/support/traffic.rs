@@ -20,8 +20,9 @@ impl Capture {
     pub fn start(ns: &Netns, dev: &str, dir: &Scratch, tag: &str) -> Capture {
         let file = dir.path(&format!("{tag}.pcap"));
         let log = dir.path(&format!("{tag}.tcpdump.log"));
-        // A large buffer: a capture that lost packets could miss a leak.
-        let proc = ns.start(&["tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-B", "32768", "-w", file.to_str().expect("utf-8")], &log);
+        // Headers only (small ring frames) and a large buffer: a capture that
+        // lost packets could miss a leak, and `stop` checks that it lost none.
+        let proc = ns.start(&["tcpdump", "-i", dev, "-n", "-s", "128", "-B", "32768", "-U", "--immediate-mode", "-w", file.to_str().expect("utf-8")], &log);
         let t0 = Instant::now();
         while !std::fs::read_to_string(&log).unwrap_or_default().contains("listening") {
             assert!(t0.elapsed() < Duration::from_secs(10), "tcpdump on {dev} in {} did not start", ns.name);
@@ -30,15 +31,35 @@ impl Capture {
         Capture { file, log, proc: Some(proc) }
     }
 
-    /// Stops tcpdump (everything captured is then in the file) and checks
-    /// that the kernel dropped none of the packets it saw.
+    /// Stops tcpdump once it has written everything (the file did not grow
+    /// for 300 ms: tcpdump does not drain its ring on SIGINT) and checks
+    /// that it lost nothing: no kernel drops, and every packet the filter
+    /// passed was written.
     pub fn stop(&mut self) {
+        let size = || std::fs::metadata(&self.file).map(|m| m.len()).unwrap_or(0);
+        let (t0, mut last, mut quiet_since) = (Instant::now(), size(), Instant::now());
+        while quiet_since.elapsed() < Duration::from_millis(300) && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = size();
+            if now != last {
+                (last, quiet_since) = (now, Instant::now());
+            }
+        }
         if let Some(p) = self.proc.take() {
             p.interrupt(Duration::from_secs(5));
         }
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let dropped = log.lines().find_map(|l| l.strip_suffix(" packets dropped by kernel")).and_then(|n| n.trim().parse::<u64>().ok());
-        assert_eq!(dropped, Some(0), "the capture {} is incomplete or tcpdump did not report:\n{log}", self.file.display());
+        let t0 = Instant::now();
+        let stat = |log: &str, what: &str| log.lines().find_map(|l| l.strip_suffix(what)).and_then(|n| n.trim().parse::<u64>().ok());
+        let (log, dropped) = loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let dropped = stat(&log, " packets dropped by kernel");
+            if dropped.is_some() || t0.elapsed() > Duration::from_secs(5) {
+                break (log, dropped);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (captured, passed) = (stat(&log, " packets captured"), stat(&log, " packets received by filter"));
+        assert!(dropped == Some(0) && captured.is_some() && captured == passed, "the capture {} is incomplete (kernel drops, or packets not written) or tcpdump did not report:\n{log}", self.file.display());
     }
 
     /// How many captured packets match the tcpdump `filter`.
