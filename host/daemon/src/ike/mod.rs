@@ -445,6 +445,11 @@ impl IkeHost {
             error!(conn = %c.conn, "CHILD_SA {:08x}/{:08x} for an unknown conn", c.spi_in, c.spi_out);
             return false;
         };
+        if conn.oe.is_some() && !peers::only_the_peer(&c.remote_ts, c.remote.ip()) {
+            let ts: Vec<String> = c.remote_ts.iter().map(|t| t.to_string()).collect();
+            error!(conn = %c.conn, peer = %c.remote.ip(), "opportunistic encryption: the peer negotiated remote selectors [{}] beyond its own address; CHILD_SA {:08x}/{:08x} is not installed (an unauthenticated peer must not attract traffic for other hosts)", ts.join(", "), c.spi_in, c.spi_out);
+            return false;
+        }
         // A clear-or-private conn's own policies say bypass: an SA bound to
         // them would never carry a packet. Such SAs get per-peer policies
         // like those of `remote = "any"` conns.

@@ -79,9 +79,29 @@ pub fn route_prefixes(remote_ts: &[TrafficSelector]) -> Vec<String> {
     v
 }
 
+/// Whether the remote selectors of an opportunistic CHILD_SA name only the
+/// peer itself. The peer is not authenticated (NULL auth): selectors wider
+/// than its own address would route and protect our traffic for other hosts
+/// of the group to it.
+pub fn only_the_peer(remote_ts: &[TrafficSelector], peer: std::net::IpAddr) -> bool {
+    let host = if peer.is_ipv4() { 32 } else { 128 };
+    !remote_ts.is_empty() && remote_ts.iter().all(|t| t.as_prefix() == Some((peer, host)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opportunistic_selectors_must_name_only_the_peer() {
+        let peer: std::net::IpAddr = "192.0.2.1".parse().expect("addr");
+        let ts = |a: &str, l: u8| TrafficSelector::from_prefix(a.parse().expect("addr"), l);
+        assert!(only_the_peer(&[ts("192.0.2.1", 32)], peer));
+        assert!(!only_the_peer(&[ts("192.0.2.0", 24)], peer), "the whole group");
+        assert!(!only_the_peer(&[ts("192.0.2.9", 32)], peer), "another host");
+        assert!(!only_the_peer(&[ts("192.0.2.1", 32), ts("192.0.2.9", 32)], peer));
+        assert!(!only_the_peer(&[], peer));
+    }
 
     fn held(key: Option<&str>, routes: &[&str]) -> Held {
         Held { policy_key: key.map(str::to_string), routes: routes.iter().map(|r| r.to_string()).collect() }
