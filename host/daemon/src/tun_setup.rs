@@ -116,7 +116,17 @@ impl TunPlumbing {
         if is_v6(prefix) {
             let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", self.dev), "0");
         }
-        self.replace_route(prefix, src)?;
+        // A `[tun] source` the kernel refuses for this prefix must not keep
+        // the traffic away from esprit: route it without one.
+        let src = match self.replace_route(prefix, src) {
+            Ok(()) => src,
+            Err(e) if src.is_some() => {
+                tracing::warn!("route {prefix} into the TUN with source {src:?}: {e:#}; adding it without a source");
+                self.replace_route(prefix, None)?;
+                None
+            }
+            Err(e) => return Err(e),
+        };
         self.routes.push((prefix.to_string(), src));
         self.dynamic.push(prefix.to_string());
         Ok(true)
