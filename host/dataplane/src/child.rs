@@ -10,9 +10,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use esprit_crypto::Provider;
-use esprit_esp::{Mode as EspMode, Protocol, Sa, SaConfig, Transform};
+use esprit_esp::{Protocol, Sa, SaConfig, Transform};
 use esprit_ike::{ChildSaUp, Mode, ProtocolId, TrafficSelector};
-use esprit_sadb::decider::{Direction, IpsecMode, IpsecProto, Level, SaRequest, Verdict};
+use esprit_sadb::decider::{Direction, IpsecProto, Level, SaRequest, Verdict};
 use esprit_sadb::lifetime::Lifetimes;
 use esprit_sadb::sad::{OutboundKey, SaInfo};
 use esprit_sadb::selector::{IpPrefix, Selector};
@@ -73,7 +73,7 @@ pub fn selector(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Selector
 fn request(proto: ProtocolId, mode: Mode, tunnel: Option<(IpAddr, IpAddr)>, level: Level) -> SaRequest {
     SaRequest {
         proto: if proto == ProtocolId::Ah { IpsecProto::Ah } else { IpsecProto::Esp },
-        mode: if mode == Mode::Tunnel { IpsecMode::Tunnel } else { IpsecMode::Transport },
+        mode,
         tunnel: if mode == Mode::Tunnel { tunnel } else { None },
         level,
     }
@@ -134,7 +134,7 @@ impl Dataplane {
         let mode = in_cfg.mode;
         let (local, remote) = (c.local.ip(), c.remote.ip());
         let proto = if protocol == Protocol::Ah { IpsecProto::Ah } else { IpsecProto::Esp };
-        let ipsec_mode = Some(if mode == EspMode::Tunnel { IpsecMode::Tunnel } else { IpsecMode::Transport });
+        let ipsec_mode = Some(mode);
         let in_sel = match (c.remote_ts.as_slice(), c.local_ts.as_slice()) {
             ([r], [l]) => selector(r, l).ok(),
             _ => None,
@@ -183,7 +183,7 @@ fn transform(c: &ChildSaUp) -> Result<Transform, ChildError> {
 fn sa_configs(c: &ChildSaUp, replay: u32) -> Result<(SaConfig, SaConfig), ChildError> {
     let t = transform(c)?;
     let protocol = if c.algs.protocol == ProtocolId::Ah { Protocol::Ah } else { Protocol::Esp };
-    let mode = if c.mode == Mode::Tunnel { EspMode::Tunnel } else { EspMode::Transport };
+    let mode = c.mode;
     let (local, remote) = (c.local.ip(), c.remote.ip());
     let cfg = |spi: u32, src: IpAddr, dst: IpAddr, enc: &Zeroizing<Vec<u8>>, integ: &Zeroizing<Vec<u8>>| {
         let (enc_key, auth_key) = match t {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use esprit_esp::DropReason;
-use esprit_sadb::decider::{Direction, IpsecProto};
+use esprit_sadb::decider::Direction;
 use esprit_sadb::sad::SaHandle;
 use esprit_wire::udp_encap::{classify, Payload};
 
@@ -94,10 +94,6 @@ impl Dataplane {
                 }
             };
             let dst = flow_of(cur, Direction::In)?.dst;
-            let proto = match proto {
-                esprit_esp::Protocol::Esp => IpsecProto::Esp,
-                esprit_esp::Protocol::Ah => IpsecProto::Ah,
-            };
             let Some(h) = self.sadb.sad().inbound(spi, proto, dst) else {
                 if layers > 0 {
                     break; // e.g. a host-to-host SA inside our tunnel: not ours

@@ -4,31 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use zeroize::Zeroizing;
 
-/// IPsec protocol of an SA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Encapsulating Security Payload, IP protocol 50 (RFC 4303).
-    Esp,
-    /// Authentication Header, IP protocol 51 (RFC 4302).
-    Ah,
-}
-
-impl Protocol {
-    /// The IP protocol number.
-    pub const fn ip_protocol(self) -> u8 {
-        match self {
-            Protocol::Esp => 50,
-            Protocol::Ah => 51,
-        }
-    }
-}
-
-/// Encapsulation mode (RFC 4301 §4.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mode {
-    Transport,
-    Tunnel,
-}
+pub use esprit_wire::{IpsecProtocol as Protocol, Mode};
 
 /// Cryptographic transform of an SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

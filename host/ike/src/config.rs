@@ -5,12 +5,8 @@ use std::time::Duration;
 use crate::message::{Identity, TrafficSelector};
 use crate::proposal::ProposalSpec;
 
-/// IPsec mode of a CHILD_SA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Tunnel,
-    Transport,
-}
+/// IPsec mode of a CHILD_SA (the shared vocabulary of `esprit_wire`).
+pub use esprit_wire::Mode;
 
 /// One CHILD_SA template.
 #[derive(Debug, Clone)]

@@ -32,19 +32,9 @@ pub struct Flow {
     pub iface: Option<String>,
 }
 
-/// IPsec protocol of one SA in a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IpsecProto {
-    Esp,
-    Ah,
-}
-
-/// Encapsulation mode of one SA in a template.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IpsecMode {
-    Transport,
-    Tunnel,
-}
+/// The IPsec protocol and mode of one SA in a template: the shared
+/// vocabulary of `esprit_wire`.
+pub use esprit_wire::{IpsecProtocol as IpsecProto, Mode as IpsecMode};
 
 /// Request level (setkey/PF_KEY): `default|use|require|unique`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -20,6 +20,35 @@ pub mod ip {
     };
 }
 
+/// The IPsec protocol of an SA (RFC 4301 §4.1): one vocabulary for the
+/// engine (`esprit_esp::Protocol`), the SPD/SAD (`esprit_sadb::decider::IpsecProto`)
+/// and the data plane. IKE's payload protocol ids (RFC 7296 §3.3.1) differ
+/// and convert to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IpsecProtocol {
+    /// Encapsulating Security Payload, IP protocol 50 (RFC 4303).
+    Esp,
+    /// Authentication Header, IP protocol 51 (RFC 4302).
+    Ah,
+}
+
+impl IpsecProtocol {
+    /// The IP protocol number.
+    pub const fn ip_protocol(self) -> u8 {
+        match self {
+            IpsecProtocol::Esp => 50,
+            IpsecProtocol::Ah => 51,
+        }
+    }
+}
+
+/// Encapsulation mode (RFC 4301 §4.1), shared by the engine, the SPD/SAD and IKE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Mode {
+    Transport,
+    Tunnel,
+}
+
 /// What was wrong with a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
