@@ -66,8 +66,19 @@ pub struct EndpointConfig {
     pub retransmit_tries: u32,
     /// NAT-T keepalive interval (RFC 3948 §2.3).
     pub keepalive: Duration,
-    /// How long a half-open responder SA may live.
+    /// How long a half-open responder SA may live before it is dropped
+    /// (strongSwan's `half_open_timeout`, also 30 s).
     pub half_open_timeout: Duration,
+    /// Most half-open responder SAs in all (strongSwan's
+    /// `init_limit_half_open`). When full, the oldest half-open SA makes room
+    /// for a new one: a legitimate initiator completes within a round trip,
+    /// so the oldest is most likely junk, and a flood cannot lock out
+    /// newcomers. 0: no limit.
+    pub half_open_limit: usize,
+    /// Most half-open responder SAs from one peer IP address (strongSwan's
+    /// `block_threshold`); more IKE_SA_INIT requests from it are dropped
+    /// until one completes or expires. 0: no limit.
+    pub half_open_per_ip: usize,
     /// The NAT-T port we use (our 4500).
     pub natt_port: u16,
     /// Largest IP packet for an IKE message before it is sent as encrypted
@@ -83,6 +94,8 @@ impl Default for EndpointConfig {
             retransmit_tries: 5,
             keepalive: Duration::from_secs(20),
             half_open_timeout: Duration::from_secs(30),
+            half_open_limit: 2048,
+            half_open_per_ip: 32,
             natt_port: 4500,
             fragment_size: 1280,
         }

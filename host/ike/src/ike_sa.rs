@@ -1,7 +1,8 @@
 //! One IKE SA: its keys, message-ID windows, the request in flight with its
 //! retransmissions, and its CHILD_SAs. Exchanges live in `exchange/`.
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use esprit_crypto::Provider;
@@ -24,7 +25,7 @@ use crate::types::{flags, ExchangeType, IkeSpi};
 pub(crate) struct Ctx<'a> {
     pub now: Instant,
     pub cfg: &'a EndpointConfig,
-    pub peers: &'a [PeerConfig],
+    pub peers: &'a [Arc<PeerConfig>],
     pub rng: &'a mut dyn RngCore,
     pub auth: &'a mut dyn AuthBackend,
     pub provider: &'static dyn Provider,
@@ -187,6 +188,27 @@ pub struct IkeSa {
     /// Traffic selectors for the first CHILD_SA instead of the config's
     /// (the packet that triggered an opportunistic setup).
     pub(crate) ts_override: Option<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
+    /// Responder: when this SA, still half-open, is dropped (RFC 7296 §2.6
+    /// leaves the policy to us; strongSwan's `half_open_timeout`).
+    pub(crate) half_open_until: Option<Instant>,
+    /// Where the endpoint's indexes list this SA (kept by `endpoint::index`).
+    pub(crate) ix: IndexEntry,
+}
+
+/// Where an IKE SA appears in the endpoint's indexes, so it can be removed
+/// or moved without a scan.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct IndexEntry {
+    /// Its key in the deadline index.
+    pub sched: Option<Instant>,
+    /// Counted as half-open from this peer address.
+    pub half_open_ip: Option<IpAddr>,
+    /// Its key in the (connection, peer address) index.
+    pub peer_key: Option<(usize, IpAddr)>,
+    /// Responder: its key in the IKE_SA_INIT retransmission index.
+    pub init_key: Option<(IkeSpi, SocketAddr)>,
+    /// Queued for the next index update.
+    pub dirty: bool,
 }
 
 impl IkeSa {
@@ -229,6 +251,8 @@ impl IkeSa {
             spawned: None,
             initial_contact: false,
             ts_override: None,
+            half_open_until: None,
+            ix: IndexEntry::default(),
         }
     }
 
@@ -342,6 +366,9 @@ impl IkeSa {
             }
         };
         upd(self.in_flight.as_ref().map(|f| f.next_at));
+        if self.state == IkeState::HalfOpen {
+            upd(self.half_open_until);
+        }
         if self.state == IkeState::Established {
             upd(self.rekey_at);
             upd(self.dpd_at);

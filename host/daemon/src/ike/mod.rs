@@ -150,6 +150,12 @@ impl IkeHost {
             natt_port,
             ..EndpointConfig::default()
         };
+        let ecfg = EndpointConfig {
+            half_open_timeout: ike.half_open_timeout.as_deref().map(conf::duration).transpose()?.unwrap_or(ecfg.half_open_timeout),
+            half_open_limit: ike.half_open_limit.unwrap_or(ecfg.half_open_limit),
+            half_open_per_ip: ike.half_open_per_ip.unwrap_or(ecfg.half_open_per_ip),
+            ..ecfg
+        };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy());
         let ep = Endpoint::new(ecfg, conns.iter().map(|c| c.peer.clone()).collect(), Box::new(backend), rng);
         dp.hold_on_acquire = true;

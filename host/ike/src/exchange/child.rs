@@ -180,7 +180,7 @@ impl IkeSa {
             warn!(conn = %conn.name, "traffic selectors unacceptable: peer proposed {} === {}{}, we allow [{}]; answering TS_UNACCEPTABLE", list(tsi), list(tsr), if want_transport { " (transport mode)" } else { "" }, ours.join("; "));
             return Err(n::TS_UNACCEPTABLE);
         };
-        let cfg = conn.children[ci].clone();
+        let cfg = &conn.children[ci];
         let chosen = sa.iter().find_map(|peer| cfg.proposals.iter().find_map(|s| s.select(peer, !in_ike_auth)));
         let Some(prop) = chosen else {
             ctx.stats.no_proposal += 1;
