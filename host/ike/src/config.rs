@@ -79,6 +79,10 @@ pub struct EndpointConfig {
     /// `block_threshold`); more IKE_SA_INIT requests from it are dropped
     /// until one completes or expires. 0: no limit.
     pub half_open_per_ip: usize,
+    /// Responder of a CHILD_SA rekey: the longest we keep sending on the
+    /// old SA when neither the peer's DELETE of it nor a packet on the new
+    /// inbound SA says the peer installed the new one.
+    pub outbound_switch_fallback: Duration,
     /// The NAT-T port we use (our 4500).
     pub natt_port: u16,
     /// Largest IP packet for an IKE message before it is sent as encrypted
@@ -96,6 +100,7 @@ impl Default for EndpointConfig {
             half_open_timeout: Duration::from_secs(30),
             half_open_limit: 2048,
             half_open_per_ip: 32,
+            outbound_switch_fallback: Duration::from_secs(5),
             natt_port: 4500,
             fragment_size: 1280,
         }

@@ -93,6 +93,9 @@ pub struct ChildSa {
     pub nonces: (Vec<u8>, Vec<u8>),
     /// We initiated the exchange that created it.
     pub created_by_us: bool,
+    /// Responder of its rekey: not yet sending on it; the fallback time
+    /// when we will anyway (see [`crate::event::ChildSaUp::defer_outbound`]).
+    pub outbound_pending: Option<Instant>,
 }
 
 /// Fragments of one encrypted message (RFC 7383 §2.6.2).
@@ -193,6 +196,9 @@ pub struct IkeSa {
     pub(crate) half_open_until: Option<Instant>,
     /// Where the endpoint's indexes list this SA (kept by `endpoint::index`).
     pub(crate) ix: IndexEntry,
+    /// CHILD_SAs (inbound SPI) that started (`true`) or stopped (`false`)
+    /// waiting to send, for the endpoint's index of them.
+    pub(crate) outbound_changes: Vec<(u32, bool)>,
 }
 
 /// Where an IKE SA appears in the endpoint's indexes, so it can be removed
@@ -253,6 +259,7 @@ impl IkeSa {
             ts_override: None,
             half_open_until: None,
             ix: IndexEntry::default(),
+            outbound_changes: Vec::new(),
         }
     }
 
@@ -377,6 +384,7 @@ impl IkeSa {
                 if !c.rekeying {
                     upd(c.rekey_at);
                 }
+                upd(c.outbound_pending);
             }
         }
         t
@@ -402,6 +410,9 @@ impl IkeSa {
     pub(crate) fn die(&mut self, ctx: &mut Ctx<'_>, reason: &str) {
         let children = std::mem::take(&mut self.children);
         for c in &children {
+            if c.outbound_pending.is_some() {
+                self.outbound_changes.push((c.spi_in, false));
+            }
             self.emit_child_down(ctx, c);
         }
         if matches!(self.state, IkeState::InitSent | IkeState::AuthSent | IkeState::HalfOpen) {

@@ -23,6 +23,9 @@ pub(crate) struct Index {
     half_open_order: BTreeSet<(Instant, IkeSpi)>,
     by_peer: HashMap<(usize, IpAddr), Vec<IkeSpi>>,
     by_init: HashMap<(IkeSpi, SocketAddr), IkeSpi>,
+    /// CHILD_SAs (inbound SPI) that wait to send (responder make-before-break)
+    /// and their IKE SA.
+    deferred: HashMap<u32, IkeSpi>,
 }
 
 impl Index {
@@ -90,6 +93,11 @@ impl Index {
         sa.ix.init_key = Some(k);
     }
 
+    /// The IKE SA of a CHILD_SA that waits to send.
+    pub fn deferred(&self, spi_in: u32) -> Option<IkeSpi> {
+        self.deferred.get(&spi_in).copied()
+    }
+
     /// Brings every index in line with `sa`'s state; a dead SA leaves them
     /// all. Returns whether the SA stays in the table.
     pub fn sync(&mut self, spi: IkeSpi, sa: &mut IkeSa) -> bool {
@@ -138,6 +146,13 @@ impl Index {
                 self.by_peer.entry(k).or_default().push(spi);
             }
             sa.ix.peer_key = pk;
+        }
+        for (child, waits) in sa.outbound_changes.drain(..) {
+            if waits && alive {
+                self.deferred.insert(child, spi);
+            } else if self.deferred.get(&child) == Some(&spi) {
+                self.deferred.remove(&child);
+            }
         }
         if !alive {
             if let Some(k) = sa.ix.init_key.take() {

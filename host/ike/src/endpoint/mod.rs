@@ -278,6 +278,22 @@ impl Endpoint {
         Ok(())
     }
 
+    /// The host saw a packet arrive on inbound SA `spi_in` of a CHILD_SA
+    /// installed with [`crate::ChildSaUp::defer_outbound`]: the peer has
+    /// installed it, so we start sending on it ([`Event::ChildOutbound`]).
+    /// Returns whether that SA was waiting (O(1)).
+    pub fn child_inbound_seen(&mut self, now: Instant, spi_in: u32) -> bool {
+        let Some(spi) = self.index.deferred(spi_in) else { return false };
+        let Some(mut sa) = self.sas.remove(&spi) else { return false };
+        let found = {
+            let mut ctx = ctx!(self, now);
+            sa.inbound_seen(&mut ctx, spi_in)
+        };
+        self.put_back(spi, sa);
+        self.flush(now);
+        found
+    }
+
     /// Rekeys the IKE SA of `conn` now.
     pub fn rekey_ike(&mut self, now: Instant, conn: &str) -> Result<(), String> {
         let pi = self.conn_index(conn)?;

@@ -87,6 +87,7 @@ impl Endpoint {
                 ctx.transmits.push_back(Transmit { local: sa.local, remote: sa.remote, non_esp_marker: false, data: vec![0xff] });
                 sa.keepalive_at = Some(now + ctx.cfg.keepalive);
             }
+            sa.run_child_timers(&mut ctx);
         }
     }
 
