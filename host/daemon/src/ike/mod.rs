@@ -58,6 +58,8 @@ pub struct IkeHost {
     pub natt_port: u16,
     policies: HashMap<String, ConnPolicies>,
     installed: HashMap<u32, (String, Installed)>,
+    /// Inbound SPIs of CHILD_SAs whose outbound SA is on standby.
+    standby: Vec<u32>,
     provider: &'static dyn Provider,
     replay: u32,
     /// OE: when a private-or-clear attempt gives up, per peer.
@@ -167,6 +169,7 @@ impl IkeHost {
             natt_port,
             policies: HashMap::new(),
             installed: HashMap::new(),
+            standby: Vec::new(),
             provider,
             replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
             oe_deadline: HashMap::new(),
@@ -275,6 +278,25 @@ impl IkeHost {
         [self.ep.poll_timeout(), oe].into_iter().flatten().min()
     }
 
+    /// Rekeys we answered whose new outbound SA is on standby: the first
+    /// packet on the new inbound SA says the peer installed it (RFC 7296
+    /// §2.8 make-before-break). Few at a time; checked every `poll`.
+    fn check_standby(&mut self, now: Instant, dp: &Dataplane) {
+        if self.standby.is_empty() {
+            return;
+        }
+        let seen: Vec<u32> = self
+            .standby
+            .iter()
+            .copied()
+            .filter(|s| self.installed.get(s).is_some_and(|(_, i)| install::inbound_used(dp, i)))
+            .collect();
+        for s in seen {
+            self.standby.retain(|x| *x != s);
+            self.ep.child_inbound_seen(now, s);
+        }
+    }
+
     /// Runs operator commands queued by the control socket.
     pub fn handle_commands(&mut self, now: Instant) {
         let cmds: Vec<Command> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
@@ -380,6 +402,7 @@ impl IkeHost {
         let mut out = Vec::new();
         let mut changed = std::mem::take(&mut self.status_dirty);
         let mut release = std::mem::take(&mut self.release);
+        self.check_standby(now, dp);
         while let Some(ev) = self.ep.poll_event() {
             changed = true;
             match ev {
@@ -396,6 +419,9 @@ impl IkeHost {
                     };
                     match install::install_child(dp, &c, pol, self.provider, self.replay, keylog, now) {
                         Ok(i) => {
+                            if i.standby {
+                                self.standby.push(c.spi_in);
+                            }
                             self.oe_deadline.remove(&c.remote.ip());
                             self.installed.insert(c.spi_in, (c.conn.clone(), i));
                             release = true;
@@ -403,7 +429,21 @@ impl IkeHost {
                         Err(e) => error!(conn = %c.conn, "cannot install CHILD_SA {:08x}/{:08x}: {e:#}", c.spi_in, c.spi_out),
                     }
                 }
+                Event::ChildOutbound { spi_in, spi_out, conn, why, .. } => {
+                    self.standby.retain(|x| *x != spi_in);
+                    match self.installed.get_mut(&spi_in) {
+                        Some((_, i)) => match install::take_outbound(dp, i) {
+                            Ok(()) => {
+                                info!(conn = %conn, "sending on the rekeyed CHILD_SA {spi_out:08x} now: {why}");
+                                release = true;
+                            }
+                            Err(e) => error!(conn = %conn, "cannot switch to the rekeyed CHILD_SA {spi_out:08x}: {e:#}"),
+                        },
+                        None => warn!(conn = %conn, "CHILD_SA {spi_in:08x} should take over, but it was not installed"),
+                    }
+                }
                 Event::ChildDown { spi_in, conn, .. } => {
+                    self.standby.retain(|x| *x != spi_in);
                     if let Some((_, i)) = self.installed.remove(&spi_in) {
                         install::remove_child(dp, &i);
                     } else {
