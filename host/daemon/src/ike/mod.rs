@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod conf;
 pub mod install;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -60,6 +61,10 @@ pub struct IkeHost {
     installed: HashMap<u32, (String, Installed)>,
     /// Inbound SPIs of CHILD_SAs whose outbound SA is on standby.
     standby: Vec<u32>,
+    /// Next tries of `start = "start"` connections whose setup failed.
+    retries: retry::Retries,
+    /// [`IkeHost::shutdown`] ran: no new IKE SAs.
+    shutting_down: bool,
     provider: &'static dyn Provider,
     replay: u32,
     /// OE: when a private-or-clear attempt gives up, per peer.
@@ -170,6 +175,8 @@ impl IkeHost {
             policies: HashMap::new(),
             installed: HashMap::new(),
             standby: Vec::new(),
+            retries: retry::Retries::default(),
+            shutting_down: false,
             provider,
             replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
             oe_deadline: HashMap::new(),
@@ -275,7 +282,28 @@ impl IkeHost {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let oe = self.oe_deadline.values().map(|(t, _)| *t).min();
-        [self.ep.poll_timeout(), oe].into_iter().flatten().min()
+        [self.ep.poll_timeout(), oe, self.retries.next()].into_iter().flatten().min()
+    }
+
+    /// Shutdown (SIGTERM/SIGINT): sends an INFORMATIONAL DELETE for every
+    /// IKE SA (RFC 7296 §1.4.1; the peer removes the CHILD_SAs with it),
+    /// drops the ones being set up and refuses new ones. The event loop
+    /// keeps running (datagrams, `handle_timeout`, `poll`, sending the
+    /// `Action::Send`s) until [`IkeHost::shutdown_done`] or `grace` passed.
+    // Called from run.rs once its restructuring lands (issue 11).
+    #[allow(dead_code)]
+    pub fn shutdown(&mut self, now: Instant, grace: Duration) {
+        self.shutting_down = true;
+        self.retries.cancel(None);
+        self.oe_deadline.clear();
+        self.ep.close_all(now, grace);
+        self.status_dirty = true;
+    }
+
+    /// Every IKE SA is deleted (answered, or given up after the grace time).
+    #[allow(dead_code)]
+    pub fn shutdown_done(&self) -> bool {
+        self.shutting_down && self.ep.is_closed()
     }
 
     /// Rekeys we answered whose new outbound SA is on standby: the first
@@ -302,14 +330,17 @@ impl IkeHost {
         let cmds: Vec<Command> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
         for c in cmds {
             let r = match &c {
+                Command::Up(_) if self.shutting_down => Err("shutting down".to_string()),
                 Command::Up(n) => {
                     self.admin_down.remove(n);
+                    self.retries.cancel(Some(n));
                     let port = self.conn(n).map(|c| c.peer.remote_port).unwrap_or(500);
                     let local = self.local_for(port);
                     self.ep.initiate(now, n, local, None)
                 }
                 Command::Down(n) => {
                     self.admin_down.insert(n.clone());
+                    self.retries.cancel(Some(n));
                     self.ep.terminate(now, n)
                 }
                 Command::Rekey(n) => self.ep.rekey_children(now, n),
@@ -326,6 +357,17 @@ impl IkeHost {
     pub fn handle_timeout(&mut self, now: Instant, dp: &mut Dataplane) {
         self.ep.handle_timeout(now);
         self.status_dirty = true;
+        for n in self.retries.take_due(now) {
+            if self.admin_down.contains(&n) || self.shutting_down {
+                continue;
+            }
+            let port = self.conn(&n).map(|c| c.peer.remote_port).unwrap_or(500);
+            let local = self.local_for(port);
+            info!(conn = %n, "trying to set up the connection again");
+            if let Err(e) = self.ep.initiate(now, &n, local, None) {
+                warn!(conn = %n, "cannot initiate: {e}");
+            }
+        }
         // OE: give up on peers that did not answer in time.
         let due: Vec<IpAddr> = self.oe_deadline.iter().filter(|(_, (t, _))| *t <= now).map(|(a, _)| *a).collect();
         for a in due {
@@ -355,6 +397,9 @@ impl IkeHost {
     /// ACQUIREs from the SPD: negotiate for the policy's connection.
     pub fn handle_acquires(&mut self, now: Instant, dp: &mut Dataplane) {
         while let Some(acq) = dp.sadb_mut().poll_acquire() {
+            if self.shutting_down {
+                continue;
+            }
             let by_policy = self.policies.iter().find(|(_, p)| p.out == acq.policy_id).map(|(n, _)| n.clone());
             // A policy decided elsewhere (e.g. a Wasm policy plugin's protect
             // verdict): the connection whose selectors cover the packet.
@@ -451,6 +496,7 @@ impl IkeHost {
                     }
                 }
                 Event::IkeUp { conn, remote, peer_id, algs, rekeyed, .. } => {
+                    self.retries.succeeded(&conn);
                     if !rekeyed {
                         info!(conn = %conn, peer = %remote, "IKE SA up with {peer_id} ({algs})");
                     }
@@ -458,6 +504,11 @@ impl IkeHost {
                 Event::IkeDown { conn, remote, reason } => info!(conn = %conn, peer = %remote, "IKE SA down: {reason}"),
                 Event::SetupFailed { conn, remote, reason } => {
                     warn!(conn = %conn, peer = %remote, "IKE setup failed: {reason}");
+                    let retry = self.conn(&conn).is_some_and(|c| c.start == Start::Start && c.peer.remote.is_some());
+                    if retry && !self.shutting_down && !self.admin_down.contains(&conn) {
+                        let (wait, n) = self.retries.failed(now, &conn);
+                        warn!(conn = %conn, "setup failed {n} time(s) in a row; next try in {wait:?}");
+                    }
                     if let Some(c) = self.conn(&conn).cloned() {
                         if c.oe == Some(Oe::PrivateOrClear) {
                             self.oe_deadline.remove(&remote.ip());

@@ -118,7 +118,7 @@ impl Endpoint {
         loop {
             let dirty = self.index.take_dirty();
             if dirty.is_empty() {
-                return;
+                break;
             }
             for spi in dirty {
                 let Some(mut sa) = self.sas.remove(&spi) else { continue };
@@ -134,6 +134,9 @@ impl Endpoint {
                     self.sas.insert(k, n);
                 }
             }
+        }
+        if self.closing && self.sas.is_empty() {
+            self.close_deadline = None;
         }
     }
 
