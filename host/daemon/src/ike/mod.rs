@@ -80,10 +80,19 @@ pub struct IkeHost {
     /// refresh the status JSON in the next `poll`. Without it `esprit
     /// status` kept showing the old IKE SA as "Rekeyed" until the next event.
     status_dirty: bool,
+    /// When the status JSON was last built, and when it is due again: it
+    /// visits every IKE SA, so it is built at most every
+    /// [`STATUS_EVERY`] (issue 11: it was rebuilt per datagram, which a
+    /// flood of IKE_SA_INITs turned into O(half-open SAs) per datagram).
+    status_at: Option<Instant>,
+    status_due: Option<Instant>,
     pub status: Arc<Mutex<Value>>,
     pub commands: Arc<Mutex<Vec<Command>>>,
     _engine: PluginEngine,
 }
+
+/// Shortest interval between two builds of the status JSON.
+const STATUS_EVERY: Duration = Duration::from_millis(200);
 
 /// Names of the `[[plugin]]` specs that are auth plugins (named by a conn).
 pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::PluginSpec)>> {
@@ -184,6 +193,8 @@ impl IkeHost {
             release: false,
             admin_down: std::collections::HashSet::new(),
             status_dirty: false,
+            status_at: None,
+            status_due: None,
             status: Arc::new(Mutex::new(json!({}))),
             commands: Arc::new(Mutex::new(Vec::new())),
             _engine: engine,
@@ -282,7 +293,7 @@ impl IkeHost {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let oe = self.oe_deadline.values().map(|(t, _)| *t).min();
-        [self.ep.poll_timeout(), oe, self.retries.next()].into_iter().flatten().min()
+        [self.ep.poll_timeout(), oe, self.retries.next(), self.status_due].into_iter().flatten().min()
     }
 
     /// Shutdown (SIGTERM/SIGINT): sends an INFORMATIONAL DELETE for every
@@ -525,8 +536,15 @@ impl IkeHost {
         if release {
             out.push(Action::Release);
         }
-        if changed {
-            self.update_status(now);
+        if changed || self.status_due.is_some_and(|t| t <= now) {
+            match self.status_at {
+                Some(t) if now < t + STATUS_EVERY => self.status_due = Some(t + STATUS_EVERY),
+                _ => {
+                    self.update_status(now);
+                    self.status_at = Some(now);
+                    self.status_due = None;
+                }
+            }
         }
         out
     }
