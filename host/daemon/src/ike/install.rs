@@ -29,7 +29,6 @@ pub const IKE_PRIORITY: u32 = esprit_sadb::setkey::PRIORITY_DEFAULT - 1000;
 pub struct ConnPolicies {
     pub out: PolicyId,
     /// The `in` policy (kept for status and removal).
-    #[allow(dead_code)]
     pub inb: PolicyId,
 }
 

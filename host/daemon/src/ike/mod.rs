@@ -252,6 +252,25 @@ impl IkeHost {
         Ok(p)
     }
 
+    /// Removes the `conn@ip` policies of [`IkeHost::ensure_peer_policies`]
+    /// once no CHILD_SA with that peer is installed (issue 11: they
+    /// leaked). A rekey installs the new SA before the old goes, so they
+    /// stay across rekeys.
+    fn release_peer_policies(&mut self, dp: &mut Dataplane, conn: &str, remote: IpAddr) {
+        let key = format!("{conn}@{remote}");
+        if !self.policies.contains_key(&key) || self.installed.values().any(|(n, i)| n == conn && i.remote == remote) {
+            return;
+        }
+        if let Some(p) = self.policies.remove(&key) {
+            let sadb = dp.sadb_mut();
+            for id in [p.out, p.inb] {
+                if let Err(e) = esprit_sadb::SadbControl::delete_policy(sadb, id) {
+                    warn!(conn, peer = %remote, "removing policy {id}: {e}");
+                }
+            }
+        }
+    }
+
     fn local_for(&self, remote_port: u16) -> SocketAddr {
         match self.ike_port {
             Some(p) if remote_port == 500 => SocketAddr::new(self.local, p),
@@ -502,6 +521,7 @@ impl IkeHost {
                     self.standby.retain(|x| *x != spi_in);
                     if let Some((_, i)) = self.installed.remove(&spi_in) {
                         install::remove_child(dp, &i);
+                        self.release_peer_policies(dp, &conn, i.remote);
                     } else {
                         warn!(conn = %conn, "CHILD_SA {spi_in:08x} down, but it was not installed");
                     }
