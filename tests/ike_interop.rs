@@ -477,8 +477,9 @@ fn strongswan_child_rekeys_every_5s_without_drops() {
     let a = Esprit::start(&ns_a, &dir, "a", &esprit_tun_conf(&dir, "a", &spec, &conn));
     b.wait_child_installed("net", Duration::from_secs(15)).expect("B: CHILD_SA installed");
     a.wait_up(Duration::from_secs(5));
+    // Fast enough that packets are in flight whenever a rekey answer is.
     const SECS: u64 = 30;
-    const RATE: u64 = 512 * 1024;
+    const RATE: u64 = 4 * MB;
     const REKEYS: u64 = 5;
     let x = Transfer::listen(&ns_b, (INNER_B, 5007), &dir, "swan-rekeys-30s");
     let maxgap = std::thread::scope(|s| {
