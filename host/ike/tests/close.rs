@@ -5,7 +5,6 @@ mod sim;
 
 use std::time::Duration;
 
-use esprit_ike::*;
 use sim::*;
 
 const PSK: &[u8] = b"a shared secret of some length";
