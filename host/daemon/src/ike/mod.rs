@@ -91,8 +91,11 @@ pub struct IkeHost {
     _engine: PluginEngine,
 }
 
-/// Shortest interval between two builds of the status JSON.
+/// Shortest interval between two builds of the status JSON once there are
+/// more than [`STATUS_SMALL`] IKE SAs (below, it is rebuilt on every change,
+/// so `esprit status` is exact at once).
 const STATUS_EVERY: Duration = Duration::from_millis(200);
+const STATUS_SMALL: usize = 256;
 
 /// Names of the `[[plugin]]` specs that are auth plugins (named by a conn).
 pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::PluginSpec)>> {
@@ -558,7 +561,7 @@ impl IkeHost {
         }
         if changed || self.status_due.is_some_and(|t| t <= now) {
             match self.status_at {
-                Some(t) if now < t + STATUS_EVERY => self.status_due = Some(t + STATUS_EVERY),
+                Some(t) if now < t + STATUS_EVERY && self.ep.ike_sa_count() > STATUS_SMALL => self.status_due = Some(t + STATUS_EVERY),
                 _ => {
                     self.update_status(now);
                     self.status_at = Some(now);
