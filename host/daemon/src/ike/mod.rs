@@ -363,7 +363,7 @@ impl IkeHost {
         let cmds: Vec<Command> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
         for c in cmds {
             let r = match &c {
-                Command::Up(_) if self.shutting_down => Err("shutting down".to_string()),
+                Command::Up(_) if self.shutting_down => Err(esprit_ike::CommandError::ShuttingDown),
                 Command::Up(n) => {
                     self.admin_down.remove(n);
                     self.retries.cancel(Some(n));

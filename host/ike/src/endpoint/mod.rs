@@ -81,11 +81,13 @@ macro_rules! ctx {
 }
 
 mod close;
+mod error;
 mod index;
 mod ratelog;
 mod receive;
 mod timers;
 
+pub use error::CommandError;
 use ratelog::RateLog;
 
 impl Endpoint {
@@ -167,8 +169,8 @@ impl Endpoint {
         v
     }
 
-    fn conn_index(&self, conn: &str) -> Result<usize, String> {
-        self.peers.iter().position(|p| p.name == conn).ok_or_else(|| format!("no connection named {conn:?}"))
+    fn conn_index(&self, conn: &str) -> Result<usize, CommandError> {
+        self.peers.iter().position(|p| p.name == conn).ok_or_else(|| CommandError::NoSuchConn(conn.into()))
     }
 
     fn usable(&self, spi: &IkeSpi) -> bool {
@@ -189,10 +191,10 @@ impl Endpoint {
     /// Starts (or reuses) an IKE SA for `conn` and brings up `child`
     /// (default: the conn's first child). `local` is our address and port
     /// to send from.
-    pub fn initiate(&mut self, now: Instant, conn: &str, local: SocketAddr, child: Option<&str>) -> Result<(), String> {
+    pub fn initiate(&mut self, now: Instant, conn: &str, local: SocketAddr, child: Option<&str>) -> Result<(), CommandError> {
         let pi = self.conn_index(conn)?;
         let peer = &self.peers[pi];
-        let remote_ip = peer.remote.ok_or_else(|| format!("connection {conn} has remote = any; it can only respond"))?;
+        let remote_ip = peer.remote.ok_or_else(|| CommandError::RespondOnly(conn.into()))?;
         let remote = SocketAddr::new(remote_ip, peer.remote_port);
         self.initiate_to(now, conn, local, remote, child, None)
     }
@@ -208,18 +210,18 @@ impl Endpoint {
         remote: SocketAddr,
         child: Option<&str>,
         ts: Option<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommandError> {
         let pi = self.conn_index(conn)?;
         let peer = &self.peers[pi];
         let ci = match child {
-            Some(c) => Some(peer.children.iter().position(|x| x.name == c).ok_or_else(|| format!("connection {conn} has no child {c:?}"))?),
+            Some(c) => Some(peer.children.iter().position(|x| x.name == c).ok_or_else(|| CommandError::NoSuchChild { conn: conn.into(), child: c.into() })?),
             None => None,
         };
         if self.closing {
-            return Err("shutting down".into());
+            return Err(CommandError::ShuttingDown);
         }
         if let Some(spi) = self.sa_of(pi, remote.ip()) {
-            let sa = self.sas.get_mut(&spi).ok_or("vanished")?;
+            let sa = self.sas.get_mut(&spi).ok_or_else(|| CommandError::NoIkeSa(conn.into()))?;
             if let Some(ci) = ci {
                 if sa.state == IkeState::Established && !sa.children.iter().any(|c| c.cfg == ci) {
                     sa.tasks.push_back(Task::CreateChild { child: ci, local_ts: None, remote_ts: None });
@@ -231,7 +233,7 @@ impl Endpoint {
         }
         let mut spi = [0u8; 8];
         self.rng.fill_bytes(&mut spi);
-        let group = peer.ike.first().and_then(|p| p.dh.first().copied()).ok_or("no IKE proposal")?;
+        let group = peer.ike.first().and_then(|p| p.dh.first().copied()).ok_or_else(|| CommandError::NoProposal(conn.into()))?;
         let mut sa = IkeSa::new(pi, true, IkeSpi(spi), IkeSpi::ZERO, local, remote, now);
         sa.ts_override = ts;
         info!(conn, peer = %remote, "initiating IKE SA");
@@ -246,9 +248,9 @@ impl Endpoint {
     }
 
     /// Deletes the IKE SA of `conn` (and its CHILD_SAs) with the peer.
-    pub fn terminate(&mut self, now: Instant, conn: &str) -> Result<(), String> {
+    pub fn terminate(&mut self, now: Instant, conn: &str) -> Result<(), CommandError> {
         let pi = self.conn_index(conn)?;
-        let spi = self.sa_of_conn(pi).ok_or_else(|| format!("connection {conn} has no IKE SA"))?;
+        let spi = self.sa_of_conn(pi).ok_or_else(|| CommandError::NoIkeSa(conn.into()))?;
         if let Some(sa) = self.sas.get_mut(&spi) {
             if sa.state == IkeState::Established {
                 sa.tasks.clear();
@@ -264,9 +266,9 @@ impl Endpoint {
     }
 
     /// Rekeys every CHILD_SA of `conn` now (operator command, tests).
-    pub fn rekey_children(&mut self, now: Instant, conn: &str) -> Result<(), String> {
+    pub fn rekey_children(&mut self, now: Instant, conn: &str) -> Result<(), CommandError> {
         let pi = self.conn_index(conn)?;
-        let spi = self.sa_of_conn(pi).ok_or_else(|| format!("connection {conn} has no IKE SA"))?;
+        let spi = self.sa_of_conn(pi).ok_or_else(|| CommandError::NoIkeSa(conn.into()))?;
         if let Some(sa) = self.sas.get_mut(&spi) {
             let spis: Vec<u32> = sa.children.iter().map(|c| c.spi_in).collect();
             for s in spis {
@@ -295,9 +297,9 @@ impl Endpoint {
     }
 
     /// Rekeys the IKE SA of `conn` now.
-    pub fn rekey_ike(&mut self, now: Instant, conn: &str) -> Result<(), String> {
+    pub fn rekey_ike(&mut self, now: Instant, conn: &str) -> Result<(), CommandError> {
         let pi = self.conn_index(conn)?;
-        let spi = self.sa_of_conn(pi).ok_or_else(|| format!("connection {conn} has no IKE SA"))?;
+        let spi = self.sa_of_conn(pi).ok_or_else(|| CommandError::NoIkeSa(conn.into()))?;
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.tasks.push_back(Task::RekeyIke);
         }
