@@ -6,6 +6,7 @@
 pub mod esprit;
 pub mod netns;
 pub mod swan;
+pub mod traffic;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -193,6 +193,24 @@ impl ChildGuard {
     }
 }
 
+impl ChildGuard {
+    /// Sends SIGINT (e.g. so tcpdump writes out what it captured) and waits
+    /// up to `timeout` for the process to exit (killed after that).
+    pub fn interrupt(mut self, timeout: Duration) {
+        let Some(mut c) = self.0.take() else { return };
+        let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).output();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if let Some(c) = &mut self.0 {

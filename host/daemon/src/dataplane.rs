@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Result;
 use esprit_crypto::Provider;
 pub use esprit_dataplane::Dataplane;
+use esprit_dataplane::PathDrop;
 use esprit_esp::Sa;
 use esprit_sadb::sadb::Sadb;
 use esprit_sadb::setkey::Statement;
@@ -79,7 +80,13 @@ pub fn status(dp: &Dataplane, now: Instant) -> Value {
         *drops.entry(r.as_str().to_string()).or_default() += n;
     }
     let c = dp.counters;
+    let refused = dp.drops().get(PathDrop::BypassToProtectedPeer);
+    let warnings: Vec<String> = (refused > 0)
+        .then(|| format!("{refused} packet(s) to peers with an established SA matched a bypass policy and were dropped (not sent in the clear): check the SPD (`esprit policy test`) and the routes into the TUN"))
+        .into_iter()
+        .collect();
     json!({
+        "warnings": warnings,
         "uptime_s": dp.uptime(now).as_secs(),
         "sas": sas,
         "policies": policies,
@@ -87,6 +94,7 @@ pub fn status(dp: &Dataplane, now: Instant) -> Value {
         "counters": {
             "out_protected": c.out_protected, "out_clear": c.out_clear, "in_decrypted": c.in_decrypted,
             "nat_keepalives": c.nat_keepalives, "ike_messages": c.ike_messages, "held_for_ike": c.held,
+            "bypass_to_protected_peer": refused,
         },
         "spd": format!("{:?}", dp.sadb().spd().stats()),
         "inbound": format!("{:?}", dp.sadb().inbound_stats()),

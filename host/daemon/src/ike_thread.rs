@@ -12,7 +12,7 @@
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,8 @@ pub enum ToData {
     ReleaseHeld,
     /// Use this virtual IP as our inner address (netstack mode).
     VirtualIp(Ipv4Addr),
+    /// Add or remove the route of a peer's selectors into the TUN (tun mode).
+    Route { add: bool, prefix: String },
 }
 
 /// The packet thread's handle on the IKE thread.
@@ -93,7 +95,8 @@ pub struct IkeThread {
     /// The NAT-T socket, shared with the packet thread, for sending.
     pub natt: Option<Arc<mio::net::UdpSocket>>,
     pub from_data: Receiver<Datagram>,
-    pub to_data: SyncSender<ToData>,
+    /// Unbounded: routes and releases must not be lost (IKE's pace bounds it).
+    pub to_data: Sender<ToData>,
     pub data_waker: Arc<Waker>,
     pub shared: Arc<Mutex<Dataplane>>,
     pub keylog: Option<KeyLog>,
@@ -205,6 +208,7 @@ impl IkeThread {
             match a {
                 Action::Send(t) => self.send(&t),
                 Action::Release => self.tell_data(ToData::ReleaseHeld),
+                Action::Route { add, prefix } => self.tell_data(ToData::Route { add, prefix }),
                 Action::VirtualIp(a) => match &self.tun_dev {
                     Some(dev) => {
                         let ok = std::process::Command::new("ip")
@@ -221,9 +225,8 @@ impl IkeThread {
     }
 
     fn tell_data(&self, m: ToData) {
-        match self.to_data.try_send(m) {
-            Ok(()) | Err(TrySendError::Full(ToData::ReleaseHeld)) => {}
-            Err(e) => warn!("the packet thread did not take {e:?}"),
+        if let Err(e) = self.to_data.send(m) {
+            warn!("the packet thread is gone: {e}");
         }
         if let Err(e) = self.data_waker.wake() {
             debug!("waking the packet thread: {e}");

@@ -179,7 +179,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let mut poll = Poll::new()?;
     let data_waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-    let (to_data, from_ike) = std::sync::mpsc::sync_channel::<ToData>(64);
+    let (to_data, from_ike) = std::sync::mpsc::channel::<ToData>();
     // The inner side first: in tun mode it gives the clearest error without privileges.
     let responder_routes = ike.as_ref().map(|i| i.responder_routes()).unwrap_or_default();
     let mut inner = open_inner(&cfg, &shared, &poll, &responder_routes)?;
@@ -540,8 +540,12 @@ fn event_loop(
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + Duration::from_secs(1);
-            for line in lock(shared)?.tick(now) {
-                info!("{line}");
+            for notice in lock(shared)?.tick(now) {
+                if notice.is_warning() {
+                    warn!("{notice}");
+                } else {
+                    info!("{notice}");
+                }
             }
             caps.flush();
             if let Inner::Tun { tun, cfg: tc, gone_since, plumbing } = inner {
@@ -569,7 +573,8 @@ fn event_loop(
 }
 
 /// What the IKE thread asked for: held packets to send (an SA was
-/// installed), a virtual IP for the netstack.
+/// installed), routes for a peer's selectors into the TUN, a virtual IP for
+/// the netstack.
 fn handle_ike_requests(
     cfg: &Config,
     outer: &Outer,
@@ -592,6 +597,12 @@ fn handle_ike_requests(
                     if pb.load(&p) {
                         send_out(cfg, outer, &mut dp, caps, pb, p.len(), now);
                     }
+                }
+            }
+            ToData::Route { add, prefix } => {
+                // Netstack mode needs nothing: every inner packet reaches the data plane.
+                if let Inner::Tun { plumbing: Some(p), .. } = inner {
+                    p.route(add, &prefix, cfg.tun.as_ref().and_then(|t| t.source));
                 }
             }
             ToData::VirtualIp(a) => {

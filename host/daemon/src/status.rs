@@ -12,6 +12,15 @@ fn s(v: &Value) -> String {
     }
 }
 
+/// The data plane's warnings (e.g. cleartext to a peer with an SA refused).
+fn render_warnings(v: &Value) -> String {
+    let mut o = String::new();
+    for w in v["warnings"].as_array().into_iter().flatten() {
+        let _ = writeln!(o, "WARNING: {}", s(w));
+    }
+    o
+}
+
 /// The IKE SAs (when the instance runs IKE).
 pub fn render_ike(v: &Value) -> String {
     let mut o = String::new();
@@ -48,7 +57,8 @@ pub fn render_ike(v: &Value) -> String {
 
 /// A few lines: SAs with counters, and the drops.
 pub fn render_short(v: &Value) -> String {
-    let mut o = render_ike(v);
+    let mut o = render_warnings(v);
+    o.push_str(&render_ike(v));
     for sa in v["sas"].as_array().into_iter().flatten() {
         let _ = writeln!(
             o,
@@ -88,6 +98,7 @@ pub fn render_short(v: &Value) -> String {
 pub fn render_full(v: &Value) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "esprit {} ({} mode), up {} s", s(&v["name"]), s(&v["mode"]), s(&v["uptime_s"]));
+    o.push_str(&render_warnings(v));
     if v.get("ike").is_some() {
         let _ = write!(o, "\n{}", render_ike(v));
     }

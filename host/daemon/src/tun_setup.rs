@@ -1,5 +1,7 @@
 //! Kernel plumbing for tun mode: policy routing so that protected prefixes go
-//! into the TUN while esprit's own (fwmark-ed) outer packets never do, and an
+//! into the TUN while esprit's own (fwmark-ed) outer packets never do (the
+//! prefixes known at start, and per peer those of IKE's SAs while they are
+//! installed), and an
 //! nftables filter that enforces `in ... ipsec require` policies on cleartext
 //! that bypasses esprit (RFC 4301 §5.2: "a peer that suddenly sends plain IP
 //! is dropped"). Everything installed is removed again on drop.
@@ -29,6 +31,9 @@ pub struct TunPlumbing {
     rules_v4: bool,
     rules_v6: bool,
     routes: Vec<(String, Option<IpAddr>)>,
+    /// The routes of `routes` added after start for IKE's per-peer SAs
+    /// (removed again with them); the others stay while esprit runs.
+    dynamic: Vec<String>,
     nft_table: Option<String>,
 }
 
@@ -55,16 +60,11 @@ impl TunPlumbing {
             rules_v4: false,
             rules_v6: false,
             routes: routes.to_vec(),
+            dynamic: Vec::new(),
             nft_table: None,
         };
-        let (t, m) = (table.to_string(), format!("{fwmark:#x}"));
         for (prefix, _) in routes {
-            let fam = if is_v6(prefix) { "-6" } else { "-4" };
-            let need_rule = if is_v6(prefix) { &mut p.rules_v6 } else { &mut p.rules_v4 };
-            if !*need_rule {
-                run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])?;
-                *need_rule = true;
-            }
+            p.ensure_rule(prefix)?;
         }
         p.restore_routes()?;
         // Without IPv6 routes the TUN needs no IPv6 (no router solicitations).
@@ -80,20 +80,88 @@ impl TunPlumbing {
         Ok(p)
     }
 
-    /// (Re)installs the routes into the TUN (also after the device was recreated).
-    pub fn restore_routes(&self) -> Result<()> {
-        let t = self.table.to_string();
-        for (prefix, src) in &self.routes {
-            let fam = if is_v6(prefix) { "-6" } else { "-4" };
-            let mut args = vec!["ip", fam, "route", "replace", prefix.as_str(), "dev", self.dev.as_str(), "table", &t];
-            let s;
-            if let Some(src) = src {
-                s = src.to_string();
-                args.extend(["src", s.as_str()]);
-            }
-            run(&args)?;
+    /// The policy-routing rule for `prefix`'s address family: packets
+    /// without esprit's fwmark consult our table.
+    fn ensure_rule(&mut self, prefix: &str) -> Result<()> {
+        let (t, m) = (self.table.to_string(), format!("{:#x}", self.fwmark));
+        let fam = if is_v6(prefix) { "-6" } else { "-4" };
+        let on = if is_v6(prefix) { &mut self.rules_v6 } else { &mut self.rules_v4 };
+        if !*on {
+            run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])?;
+            *on = true;
         }
         Ok(())
+    }
+
+    /// Adds (`add`) or removes a route into the TUN for a prefix an IKE SA
+    /// protects (a peer of a `remote = "any"` or opportunistic conn), so
+    /// that what this host sends there reaches esprit. The caller counts
+    /// references; routes installed at start are never removed here.
+    /// Failures are logged (the data plane still refuses cleartext to a
+    /// protected peer, see `protected_peers`).
+    pub fn route(&mut self, add: bool, prefix: &str, src: Option<IpAddr>) {
+        let r = if add { self.add_route(prefix, src) } else { self.remove_route(prefix) };
+        match r {
+            Ok(true) => tracing::info!(dev = %self.dev, table = self.table, "{} route {prefix} into the TUN for an IKE SA", if add { "added" } else { "removed" }),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("{} route {prefix} into the TUN: {e:#}", if add { "adding" } else { "removing" }),
+        }
+    }
+
+    fn add_route(&mut self, prefix: &str, src: Option<IpAddr>) -> Result<bool> {
+        if self.routes.iter().any(|(r, _)| r == prefix) {
+            return Ok(false);
+        }
+        self.ensure_rule(prefix)?;
+        if is_v6(prefix) {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", self.dev), "0");
+        }
+        // A `[tun] source` the kernel refuses for this prefix must not keep
+        // the traffic away from esprit: route it without one.
+        let src = match self.replace_route(prefix, src) {
+            Ok(()) => src,
+            Err(e) if src.is_some() => {
+                tracing::warn!("route {prefix} into the TUN with source {src:?}: {e:#}; adding it without a source");
+                self.replace_route(prefix, None)?;
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        self.routes.push((prefix.to_string(), src));
+        self.dynamic.push(prefix.to_string());
+        Ok(true)
+    }
+
+    fn remove_route(&mut self, prefix: &str) -> Result<bool> {
+        if !self.dynamic.iter().any(|r| r == prefix) {
+            return Ok(false);
+        }
+        self.dynamic.retain(|r| r != prefix);
+        self.routes.retain(|(r, _)| r != prefix);
+        let fam = if is_v6(prefix) { "-6" } else { "-4" };
+        let t = self.table.to_string();
+        run(&["ip", fam, "route", "del", prefix, "dev", self.dev.as_str(), "table", &t])?;
+        Ok(true)
+    }
+
+    /// (Re)installs the routes into the TUN (also after the device was recreated).
+    pub fn restore_routes(&self) -> Result<()> {
+        for (prefix, src) in &self.routes {
+            self.replace_route(prefix, *src)?;
+        }
+        Ok(())
+    }
+
+    fn replace_route(&self, prefix: &str, src: Option<IpAddr>) -> Result<()> {
+        let t = self.table.to_string();
+        let fam = if is_v6(prefix) { "-6" } else { "-4" };
+        let mut args = vec!["ip", fam, "route", "replace", prefix, "dev", self.dev.as_str(), "table", &t];
+        let s;
+        if let Some(src) = src {
+            s = src.to_string();
+            args.extend(["src", s.as_str()]);
+        }
+        run(&args)
     }
 
     pub fn table_name(&self) -> Option<&str> {

@@ -11,6 +11,7 @@ use esprit_sadb::sadb::Sadb;
 use esprit_sadb::spd::Action;
 
 use crate::held::Held;
+use crate::protected_peers::ProtectedPeers;
 use crate::reason::{DropCounters, PathDrop, Reason};
 
 /// Counters of packets that went through.
@@ -32,6 +33,16 @@ pub enum Notice {
     Expired(LifetimeEvent),
     /// A policy needs an SA and nothing negotiates one (no IKE).
     UnhandledAcquire(Acquire),
+    /// Packets to a peer with an established SA matched a bypass policy and
+    /// were dropped, not sent in the clear (`new` since the last tick).
+    RefusedCleartext { new: u64, total: u64 },
+}
+
+impl Notice {
+    /// Whether the operator should be warned (not just informed).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, Notice::RefusedCleartext { .. })
+    }
 }
 
 impl fmt::Display for Notice {
@@ -42,6 +53,11 @@ impl fmt::Display for Notice {
                 f,
                 "ACQUIRE: policy {} needs an SA for {} -> {} (proto {}); no key manager is configured, packets are dropped",
                 a.policy_id, a.flow.src, a.flow.dst, a.flow.proto
+            ),
+            Notice::RefusedCleartext { new, total } => write!(
+                f,
+                "{new} packet(s) to a peer with an established SA matched a bypass policy and were dropped, not sent in the clear (total {total}; `esprit status`: {})",
+                crate::reason::BYPASS_TO_PROTECTED_PEER
             ),
         }
     }
@@ -54,6 +70,10 @@ pub struct Dataplane {
     /// Hold packets that wait for an SA instead of dropping them (IKE is on).
     pub hold_on_acquire: bool,
     pub(crate) drops: DropCounters,
+    /// The cleartext invariant (see `protected_peers`).
+    pub(crate) protected: ProtectedPeers,
+    /// [`PathDrop::BypassToProtectedPeer`] at the last tick (to report increases).
+    refused_reported: u64,
     pub counters: Counters,
     /// The next IPv4 identification for packets that have none (see `outbound`).
     pub(crate) ident: u16,
@@ -63,7 +83,17 @@ pub struct Dataplane {
 impl Dataplane {
     /// A data plane over an SPD/SAD (e.g. built by [`Sadb::from_setkey`]).
     pub fn new(sadb: Sadb<Sa>, now: Instant) -> Dataplane {
-        Dataplane { sadb, held: Held::default(), hold_on_acquire: false, drops: DropCounters::default(), counters: Counters::default(), ident: 1, started: now }
+        Dataplane {
+            sadb,
+            held: Held::default(),
+            hold_on_acquire: false,
+            drops: DropCounters::default(),
+            protected: ProtectedPeers::default(),
+            refused_reported: 0,
+            counters: Counters::default(),
+            ident: 1,
+            started: now,
+        }
     }
 
     pub fn sadb(&self) -> &Sadb<Sa> {
@@ -130,6 +160,12 @@ impl Dataplane {
             self.drops.count(PathDrop::NoSa);
         }
         let mut out: Vec<Notice> = self.sadb.expire(now).into_iter().map(Notice::Expired).collect();
+        // At most one line a tick, not one per packet.
+        let refused = self.drops.get(PathDrop::BypassToProtectedPeer);
+        if refused > self.refused_reported {
+            out.push(Notice::RefusedCleartext { new: refused - self.refused_reported, total: refused });
+            self.refused_reported = refused;
+        }
         // With IKE on, its thread collects the ACQUIREs.
         while !self.hold_on_acquire {
             let Some(acq) = self.sadb.poll_acquire() else { break };

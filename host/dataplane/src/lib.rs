@@ -18,6 +18,7 @@ mod flow;
 mod held;
 mod inbound;
 mod outbound;
+mod protected_peers;
 mod reason;
 
 pub use batch::Batch;
@@ -25,4 +26,4 @@ pub use buf::{PacketBuf, HEADROOM, MAX_PACKET};
 pub use dataplane::{Counters, Dataplane, Notice};
 pub use flow::flow_of;
 pub use outbound::Out;
-pub use reason::{DropCounters, PathDrop, Reason};
+pub use reason::{DropCounters, PathDrop, Reason, BYPASS_TO_PROTECTED_PEER};

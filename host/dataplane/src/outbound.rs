@@ -37,6 +37,13 @@ impl Dataplane {
         };
         let sas = match self.sadb.outbound(&flow, now) {
             Outbound::Bypass { .. } => {
+                // Fail closed: protecting it with an SA whose selectors do
+                // not cover it would only move the drop to the peer's
+                // inbound check; sending it would leak.
+                if self.protected.covers(&self.sadb, &flow) {
+                    self.drops.count(PathDrop::BypassToProtectedPeer);
+                    return None;
+                }
                 self.counters.out_clear += 1;
                 return Some(Out::Clear(pb.packet(len)));
             }

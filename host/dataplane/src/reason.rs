@@ -37,10 +37,17 @@ pub enum PathDrop {
     TooBig,
     /// An IKE message on the NAT-T socket found the IKE thread's queue full.
     IkeQueueFull,
+    /// The policy said bypass, but an established outbound SA covers the
+    /// destination: refused rather than sent in the clear (see
+    /// `protected_peers`).
+    BypassToProtectedPeer,
 }
 
+/// The label of [`PathDrop::BypassToProtectedPeer`] in `esprit status`.
+pub const BYPASS_TO_PROTECTED_PEER: &str = "bypass_to_protected_peer (cleartext to a peer with an established SA refused)";
+
 impl PathDrop {
-    pub const ALL: [PathDrop; 15] = [
+    pub const ALL: [PathDrop; 16] = [
         PathDrop::NotIp,
         PathDrop::PolicyDiscard,
         PathDrop::NoSa,
@@ -56,6 +63,7 @@ impl PathDrop {
         PathDrop::TunReadError,
         PathDrop::TooBig,
         PathDrop::IkeQueueFull,
+        PathDrop::BypassToProtectedPeer,
     ];
     pub const COUNT: usize = PathDrop::ALL.len();
 
@@ -77,6 +85,7 @@ impl PathDrop {
             PathDrop::TunReadError => "TUN read error",
             PathDrop::TooBig => "packet larger than the buffer",
             PathDrop::IkeQueueFull => "IKE queue full",
+            PathDrop::BypassToProtectedPeer => BYPASS_TO_PROTECTED_PEER,
         }
     }
 }

@@ -77,6 +77,13 @@ pub fn add_policies_at(dp: &mut Dataplane, local_ts: &TrafficSelector, remote_ts
     Ok(ConnPolicies { out, inb })
 }
 
+/// Removes the `out` and `in` policies of [`add_policies`] (missing ones are ignored).
+pub fn remove_policies(dp: &mut Dataplane, p: ConnPolicies) {
+    let sadb = dp.sadb_mut();
+    let _ = sadb.delete_policy(p.out);
+    let _ = sadb.delete_policy(p.inb);
+}
+
 fn transform(c: &ChildSaUp) -> Result<Transform> {
     let a = &c.algs;
     Ok(match (a.protocol, a.encr, a.integ) {
@@ -125,6 +132,12 @@ pub fn install_child(dp: &mut Dataplane, c: &ChildSaUp, policies: ConnPolicies, 
         ([r], [l]) => selector(r, l).ok(),
         _ => None,
     };
+    // The outbound SA's selectors are not checked per packet; the data
+    // plane uses them to refuse cleartext to what the SA protects.
+    let out_sel = match (c.local_ts.as_slice(), c.remote_ts.as_slice()) {
+        ([l], [r]) => selector(l, r).ok(),
+        _ => None,
+    };
     let in_info = SaInfo { spi: c.spi_in, proto, mode: ipsec_mode, src: remote, dst: local, reqid: Some(c.reqid), lifetimes: Lifetimes::default(), selector: in_sel, bind: None };
     let out_info = SaInfo {
         spi: c.spi_out,
@@ -134,7 +147,7 @@ pub fn install_child(dp: &mut Dataplane, c: &ChildSaUp, policies: ConnPolicies, 
         dst: remote,
         reqid: Some(c.reqid),
         lifetimes: Lifetimes::default(),
-        selector: None,
+        selector: out_sel,
         bind: Some(OutboundKey { policy: policies.out, request: 0, sa_key: None }),
     };
     let in_sa = Sa::new(in_cfg, provider).map_err(|e| anyhow!("{e}"))?;

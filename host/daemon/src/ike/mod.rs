@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod conf;
 pub mod install;
+pub mod peers;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use crate::dataplane::Dataplane;
 use crate::keylog::KeyLog;
 use conf::{Conn, Oe, Start};
 use install::{ConnPolicies, Installed};
+use peers::{Held, PeerRefs};
 
 /// Operator commands from the control socket.
 #[derive(Debug, Clone)]
@@ -46,6 +48,18 @@ pub enum Action {
     VirtualIp(Ipv4Addr),
     /// Something was installed: run the packets held for an SA again.
     Release,
+    /// Route `prefix` into the TUN (`add`) or stop: an SA protects it, so
+    /// what this host sends there must reach esprit (tun mode only; in
+    /// netstack mode every inner packet reaches the data plane already).
+    Route { add: bool, prefix: String },
+}
+
+/// One installed CHILD_SA.
+#[derive(Debug)]
+struct Child {
+    conn: String,
+    sas: Installed,
+    held: Held,
 }
 
 /// The daemon's IKE side.
@@ -58,7 +72,9 @@ pub struct IkeHost {
     /// The NAT-T port (the outer UDP socket's).
     pub natt_port: u16,
     policies: HashMap<String, ConnPolicies>,
-    installed: HashMap<u32, (String, Installed)>,
+    installed: HashMap<u32, Child>,
+    /// Per-peer policies and routes, counted by installed CHILD_SA.
+    refs: PeerRefs,
     /// Inbound SPIs of CHILD_SAs whose outbound SA is on standby.
     standby: Vec<u32>,
     /// Next tries of `start = "start"` connections whose setup failed.
@@ -70,6 +86,9 @@ pub struct IkeHost {
     /// OE: when a private-or-clear attempt gives up, per peer.
     oe_deadline: HashMap<IpAddr, (Instant, String)>,
     clear_shunts: Vec<IpAddr>,
+    /// The bypass policies of each clear shunt (removed when the peer later
+    /// sets up an SA with us).
+    shunt_policies: HashMap<IpAddr, ConnPolicies>,
     /// A shunt or SA was installed outside `poll`: release held packets.
     release: bool,
     /// Connections the operator took down (`esprit ike down`): traffic does
@@ -133,6 +152,11 @@ pub fn validate(cfg: &Config) -> Result<Vec<Conn>> {
     Ok(conns)
 }
 
+/// The key of a conn's per-peer policies in [`IkeHost::policies`].
+fn peer_key(conn: &str, peer: IpAddr) -> String {
+    format!("{conn}@{peer}")
+}
+
 impl IkeHost {
     /// Builds the IKE side if the config has `[[conn]]`s.
     pub fn new(cfg: &Config, dp: &mut Dataplane, provider: &'static dyn Provider, now: Instant) -> Result<Option<IkeHost>> {
@@ -186,6 +210,7 @@ impl IkeHost {
             natt_port,
             policies: HashMap::new(),
             installed: HashMap::new(),
+            refs: PeerRefs::default(),
             standby: Vec::new(),
             retries: retry::Retries::default(),
             shutting_down: false,
@@ -193,6 +218,7 @@ impl IkeHost {
             replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
             oe_deadline: HashMap::new(),
             clear_shunts: Vec::new(),
+            shunt_policies: HashMap::new(),
             release: false,
             admin_down: std::collections::HashSet::new(),
             status_dirty: false,
@@ -243,7 +269,7 @@ impl IkeHost {
     /// opportunistic groups), from the negotiated selectors, ahead of the
     /// connection's own: each peer's traffic gets its own bound SA.
     fn ensure_peer_policies(&mut self, dp: &mut Dataplane, c: &esprit_ike::ChildSaUp) -> Result<ConnPolicies> {
-        let key = format!("{}@{}", c.conn, c.remote.ip());
+        let key = peer_key(&c.conn, c.remote.ip());
         if let Some(p) = self.policies.get(&key) {
             return Ok(*p);
         }
@@ -253,25 +279,6 @@ impl IkeHost {
             .with_context(|| format!("[[conn]] {}: policies for {}", c.conn, c.remote.ip()))?;
         self.policies.insert(key, p);
         Ok(p)
-    }
-
-    /// Removes the `conn@ip` policies of [`IkeHost::ensure_peer_policies`]
-    /// once no CHILD_SA with that peer is installed (issue 11: they
-    /// leaked). A rekey installs the new SA before the old goes, so they
-    /// stay across rekeys.
-    fn release_peer_policies(&mut self, dp: &mut Dataplane, conn: &str, remote: IpAddr) {
-        let key = format!("{conn}@{remote}");
-        if !self.policies.contains_key(&key) || self.installed.values().any(|(n, i)| n == conn && i.remote == remote) {
-            return;
-        }
-        if let Some(p) = self.policies.remove(&key) {
-            let sadb = dp.sadb_mut();
-            for id in [p.out, p.inb] {
-                if let Err(e) = esprit_sadb::SadbControl::delete_policy(sadb, id) {
-                    warn!(conn, peer = %remote, "removing policy {id}: {e}");
-                }
-            }
-        }
     }
 
     fn local_for(&self, remote_port: u16) -> SocketAddr {
@@ -350,7 +357,7 @@ impl IkeHost {
             .standby
             .iter()
             .copied()
-            .filter(|s| self.installed.get(s).is_some_and(|(_, i)| install::inbound_used(dp, i)))
+            .filter(|s| self.installed.get(s).is_some_and(|ch| install::inbound_used(dp, &ch.sas)))
             .collect();
         for s in seen {
             self.standby.retain(|x| *x != s);
@@ -418,7 +425,8 @@ impl IkeHost {
         let local_ts = c.peer.children[0].local_ts[0];
         let host = esprit_ike::TrafficSelector::from_prefix(peer, if peer.is_ipv4() { 32 } else { 128 });
         match install::add_policies_at(dp, &local_ts, &host, c.protocol, c.peer.children[0].mode, self.local, peer, Some(Verdict::Bypass), install::IKE_PRIORITY - 10) {
-            Ok(_) => {
+            Ok(p) => {
+                self.shunt_policies.insert(peer, p);
                 self.release = true;
                 warn!(conn, peer = %peer, "opportunistic encryption: {peer} did not answer IKE within {:?}; traffic to it now flows in the clear (private-or-clear)", c.oe_timeout);
                 self.clear_shunts.push(peer);
@@ -484,33 +492,11 @@ impl IkeHost {
         while let Some(ev) = self.ep.poll_event() {
             changed = true;
             match ev {
-                Event::ChildUp(c) => {
-                    let oe = self.conn(&c.conn).and_then(|x| x.oe);
-                    let any_peer = self.conn(&c.conn).is_some_and(|x| x.peer.remote.is_none());
-                    let pol = if any_peer { self.ensure_peer_policies(dp, &c) } else { self.ensure_policies(dp, &c.conn, oe) };
-                    let pol = match pol {
-                        Ok(p) => p,
-                        Err(e) => {
-                            error!(conn = %c.conn, "cannot install policies: {e:#}");
-                            continue;
-                        }
-                    };
-                    match install::install_child(dp, &c, pol, self.provider, self.replay, keylog, now) {
-                        Ok(i) => {
-                            if i.standby {
-                                self.standby.push(c.spi_in);
-                            }
-                            self.oe_deadline.remove(&c.remote.ip());
-                            self.installed.insert(c.spi_in, (c.conn.clone(), i));
-                            release = true;
-                        }
-                        Err(e) => error!(conn = %c.conn, "cannot install CHILD_SA {:08x}/{:08x}: {e:#}", c.spi_in, c.spi_out),
-                    }
-                }
+                Event::ChildUp(c) => release |= self.child_up(dp, &c, keylog, now, &mut out),
                 Event::ChildOutbound { spi_in, spi_out, conn, why, .. } => {
                     self.standby.retain(|x| *x != spi_in);
                     match self.installed.get_mut(&spi_in) {
-                        Some((_, i)) => match install::take_outbound(dp, i) {
+                        Some(ch) => match install::take_outbound(dp, &mut ch.sas) {
                             Ok(()) => {
                                 info!(conn = %conn, "sending on the rekeyed CHILD_SA {spi_out:08x} now: {why}");
                                 release = true;
@@ -522,12 +508,7 @@ impl IkeHost {
                 }
                 Event::ChildDown { spi_in, conn, .. } => {
                     self.standby.retain(|x| *x != spi_in);
-                    if let Some((_, i)) = self.installed.remove(&spi_in) {
-                        install::remove_child(dp, &i);
-                        self.release_peer_policies(dp, &conn, i.remote);
-                    } else {
-                        warn!(conn = %conn, "CHILD_SA {spi_in:08x} down, but it was not installed");
-                    }
+                    self.child_down(dp, spi_in, &conn, &mut out)
                 }
                 Event::IkeUp { conn, remote, peer_id, algs, rekeyed, .. } => {
                     self.retries.succeeded(&conn);
@@ -570,6 +551,94 @@ impl IkeHost {
             }
         }
         out
+    }
+
+    /// Installs a CHILD_SA: its policies (per peer for `remote = "any"`
+    /// and opportunistic conns), its SAs, and the routes that bring this
+    /// host's traffic for its remote selectors to esprit. `true` if it was
+    /// installed (held packets can go).
+    fn child_up(&mut self, dp: &mut Dataplane, c: &esprit_ike::ChildSaUp, keylog: Option<&KeyLog>, now: Instant, out: &mut Vec<Action>) -> bool {
+        let Some(conn) = self.conn(&c.conn).cloned() else {
+            error!(conn = %c.conn, "CHILD_SA {:08x}/{:08x} for an unknown conn", c.spi_in, c.spi_out);
+            return false;
+        };
+        if conn.oe.is_some() && !peers::only_the_peer(&c.remote_ts, c.remote.ip()) {
+            let ts: Vec<String> = c.remote_ts.iter().map(|t| t.to_string()).collect();
+            error!(conn = %c.conn, peer = %c.remote.ip(), "opportunistic encryption: the peer negotiated remote selectors [{}] beyond its own address; CHILD_SA {:08x}/{:08x} is not installed (an unauthenticated peer must not attract traffic for other hosts)", ts.join(", "), c.spi_in, c.spi_out);
+            return false;
+        }
+        // A clear-or-private conn's own policies say bypass: an SA bound to
+        // them would never carry a packet. Such SAs get per-peer policies
+        // like those of `remote = "any"` conns.
+        let per_peer = conn.peer.remote.is_none() || conn.oe == Some(Oe::ClearOrPrivate);
+        let pol = if per_peer { self.ensure_peer_policies(dp, c) } else { self.ensure_policies(dp, &c.conn, conn.oe) };
+        let pol = match pol {
+            Ok(p) => p,
+            Err(e) => {
+                error!(conn = %c.conn, "cannot install policies: {e:#}");
+                return false;
+            }
+        };
+        let held = Held { policy_key: per_peer.then(|| peer_key(&c.conn, c.remote.ip())), routes: peers::route_prefixes(&c.remote_ts) };
+        let sas = match install::install_child(dp, c, pol, self.provider, self.replay, keylog, now) {
+            Ok(i) => i,
+            Err(e) => {
+                error!(conn = %c.conn, "cannot install CHILD_SA {:08x}/{:08x}: {e:#}", c.spi_in, c.spi_out);
+                if let Some(k) = &held.policy_key {
+                    self.remove_unused_peer_policies(dp, k);
+                }
+                return false;
+            }
+        };
+        let peer = c.remote.ip();
+        self.oe_deadline.remove(&peer);
+        self.remove_clear_shunt(dp, peer);
+        for prefix in self.refs.up(&held) {
+            out.push(Action::Route { add: true, prefix });
+        }
+        if sas.standby {
+            self.standby.push(c.spi_in);
+        }
+        self.installed.insert(c.spi_in, Child { conn: c.conn.clone(), sas, held });
+        true
+    }
+
+    /// Removes a CHILD_SA's SAs, and its per-peer policies and routes when
+    /// no other CHILD_SA uses them.
+    fn child_down(&mut self, dp: &mut Dataplane, spi_in: u32, conn: &str, out: &mut Vec<Action>) {
+        let Some(ch) = self.installed.remove(&spi_in) else {
+            warn!(conn = %conn, "CHILD_SA {spi_in:08x} down, but it was not installed");
+            return;
+        };
+        install::remove_child(dp, &ch.sas);
+        let (last, routes) = self.refs.down(&ch.held);
+        if let (true, Some(k)) = (last, &ch.held.policy_key) {
+            self.remove_unused_peer_policies(dp, k);
+        }
+        for prefix in routes {
+            out.push(Action::Route { add: false, prefix });
+        }
+        tracing::debug!(conn = %ch.conn, "CHILD_SA {spi_in:08x} removed");
+    }
+
+    /// Removes the per-peer policies `key` unless a CHILD_SA uses them.
+    fn remove_unused_peer_policies(&mut self, dp: &mut Dataplane, key: &str) {
+        if self.refs.policy_in_use(key) {
+            return;
+        }
+        if let Some(p) = self.policies.remove(key) {
+            install::remove_policies(dp, p);
+            info!("removed the per-peer policies {key}: its last CHILD_SA is gone");
+        }
+    }
+
+    /// A peer we had given up on (clear shunt) set up an SA after all: its
+    /// traffic is protected from now on.
+    fn remove_clear_shunt(&mut self, dp: &mut Dataplane, peer: IpAddr) {
+        let Some(p) = self.shunt_policies.remove(&peer) else { return };
+        install::remove_policies(dp, p);
+        self.clear_shunts.retain(|a| *a != peer);
+        info!(peer = %peer, "opportunistic encryption: {peer} set up an SA after all; its clear shunt is removed");
     }
 
     pub fn update_status(&self, _now: Instant) {
