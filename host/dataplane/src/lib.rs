@@ -13,6 +13,7 @@
 
 mod batch;
 mod buf;
+pub mod child;
 mod dataplane;
 mod flow;
 mod held;
