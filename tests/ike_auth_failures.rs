@@ -109,6 +109,22 @@ fn wrong_psk_is_logged_on_both_sides_and_the_right_one_works() {
     assert_eq!(status(&dir.0, "b")["sas"].as_array().map(|v| v.len()), Some(2));
 }
 
+/// A `start = "start"` connection whose login fails tries again with
+/// back-off and says when (issue 11: it never did).
+#[test]
+fn a_failed_login_is_retried_with_back_off() {
+    let dir = Scratch::new("ike-psk-retry");
+    let (pa, pb) = (port(), port());
+    psk_spec(&dir.0, "a", "the-right-secret-1");
+    psk_spec(&dir.0, "b", "a-wrong-secret-22");
+    let _b = start(&dir.0, "b", &config(&dir.0, "b", pb, pa, "10.7.0.2", "10.7.0.1", ("b.example", "a.example"), "psk", "none", ""));
+    std::thread::sleep(Duration::from_millis(300));
+    let _a = start(&dir.0, "a", &config(&dir.0, "a", pa, pb, "10.7.0.1", "10.7.0.2", ("a.example", "b.example"), "psk", "start", ""));
+    wait_log(&dir.0, "a", "setup failed 1 time(s) in a row; next try in 5s");
+    let la = wait_log(&dir.0, "a", "setup failed 2 time(s) in a row; next try in 10s");
+    assert!(la.contains("trying to set up the connection again"), "{la}");
+}
+
 fn pki(args: &[&str]) {
     let out = Command::new(esprit_bin()).arg("pki").args(args).output().unwrap();
     assert!(out.status.success(), "esprit pki {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -40,6 +40,14 @@ impl Esprit {
         e
     }
 
+    /// Sends SIGTERM and waits up to `timeout` for esprit to exit.
+    pub fn terminate(self, timeout: Duration) -> std::process::ExitStatus {
+        if let Some(pid) = self._proc.pid() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        self._proc.wait(timeout)
+    }
+
     pub fn start_file(ns: &Netns, dir: &Scratch, name: &str, cfg: &Path, sock: &Path) -> Esprit {
         Esprit::start_file_as(ns, dir, name, cfg, sock, false)
     }

@@ -62,8 +62,23 @@ pub struct EndpointConfig {
     pub retransmit_tries: u32,
     /// NAT-T keepalive interval (RFC 3948 §2.3).
     pub keepalive: Duration,
-    /// How long a half-open responder SA may live.
+    /// How long a half-open responder SA may live before it is dropped
+    /// (strongSwan's `half_open_timeout`, also 30 s).
     pub half_open_timeout: Duration,
+    /// Most half-open responder SAs in all (strongSwan's
+    /// `init_limit_half_open`). When full, the oldest half-open SA makes room
+    /// for a new one: a legitimate initiator completes within a round trip,
+    /// so the oldest is most likely junk, and a flood cannot lock out
+    /// newcomers. 0: no limit.
+    pub half_open_limit: usize,
+    /// Most half-open responder SAs from one peer IP address (strongSwan's
+    /// `block_threshold`); more IKE_SA_INIT requests from it are dropped
+    /// until one completes or expires. 0: no limit.
+    pub half_open_per_ip: usize,
+    /// Responder of a CHILD_SA rekey: the longest we keep sending on the
+    /// old SA when neither the peer's DELETE of it nor a packet on the new
+    /// inbound SA says the peer installed the new one.
+    pub outbound_switch_fallback: Duration,
     /// The NAT-T port we use (our 4500).
     pub natt_port: u16,
     /// Largest IP packet for an IKE message before it is sent as encrypted
@@ -79,6 +94,9 @@ impl Default for EndpointConfig {
             retransmit_tries: 5,
             keepalive: Duration::from_secs(20),
             half_open_timeout: Duration::from_secs(30),
+            half_open_limit: 2048,
+            half_open_per_ip: 32,
+            outbound_switch_fallback: Duration::from_secs(5),
             natt_port: 4500,
             fragment_size: 1280,
         }

@@ -42,6 +42,11 @@ pub struct ChildSaUp {
     pub remote_ts: Vec<TrafficSelector>,
     /// The inbound SPI of the SA this one replaces (rekey).
     pub replaces: Option<u32>,
+    /// We answered the rekey that created it: install both SAs but keep
+    /// sending on the replaced SA until [`Event::ChildOutbound`] (the peer
+    /// installs its inbound SA only when our answer arrives; RFC 7296 §2.8,
+    /// make-before-break as strongSwan's `child_rekey.c`).
+    pub defer_outbound: bool,
 }
 
 impl std::fmt::Debug for ChildSaUp {
@@ -55,6 +60,7 @@ impl std::fmt::Debug for ChildSaUp {
             .field("local_ts", &self.local_ts)
             .field("remote_ts", &self.remote_ts)
             .field("replaces", &self.replaces)
+            .field("defer_outbound", &self.defer_outbound)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +74,10 @@ pub enum Event {
     IkeDown { conn: String, remote: SocketAddr, reason: String },
     /// Install this CHILD_SA.
     ChildUp(ChildSaUp),
+    /// Send on this CHILD_SA's outbound SA from now on (it was installed
+    /// with `defer_outbound`): the peer deleted the SA it replaces, its
+    /// first packet arrived on the new inbound SA, or the fallback ran out.
+    ChildOutbound { conn: String, child: String, reqid: u32, spi_in: u32, spi_out: u32, why: &'static str },
     /// Remove this CHILD_SA (both SPIs).
     ChildDown { conn: String, child: String, reqid: u32, spi_in: u32, spi_out: u32, local: SocketAddr, remote: SocketAddr },
     /// Establishing failed before any CHILD_SA existed (OE falls back on this).

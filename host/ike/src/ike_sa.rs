@@ -1,7 +1,8 @@
 //! One IKE SA: its keys, message-ID windows, the request in flight with its
 //! retransmissions, and its CHILD_SAs. Exchanges live in `exchange/`.
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use esprit_crypto::Provider;
@@ -24,7 +25,7 @@ use crate::types::{flags, ExchangeType, IkeSpi};
 pub(crate) struct Ctx<'a> {
     pub now: Instant,
     pub cfg: &'a EndpointConfig,
-    pub peers: &'a [PeerConfig],
+    pub peers: &'a [Arc<PeerConfig>],
     pub rng: &'a mut dyn RngCore,
     pub auth: &'a mut dyn AuthBackend,
     pub provider: &'static dyn Provider,
@@ -92,6 +93,9 @@ pub struct ChildSa {
     pub nonces: (Vec<u8>, Vec<u8>),
     /// We initiated the exchange that created it.
     pub created_by_us: bool,
+    /// Responder of its rekey: not yet sending on it; the fallback time
+    /// when we will anyway (see [`crate::event::ChildSaUp::defer_outbound`]).
+    pub outbound_pending: Option<Instant>,
 }
 
 /// Fragments of one encrypted message (RFC 7383 §2.6.2).
@@ -187,6 +191,30 @@ pub struct IkeSa {
     /// Traffic selectors for the first CHILD_SA instead of the config's
     /// (the packet that triggered an opportunistic setup).
     pub(crate) ts_override: Option<(Vec<TrafficSelector>, Vec<TrafficSelector>)>,
+    /// Responder: when this SA, still half-open, is dropped (RFC 7296 §2.6
+    /// leaves the policy to us; strongSwan's `half_open_timeout`).
+    pub(crate) half_open_until: Option<Instant>,
+    /// Where the endpoint's indexes list this SA (kept by `endpoint::index`).
+    pub(crate) ix: IndexEntry,
+    /// CHILD_SAs (inbound SPI) that started (`true`) or stopped (`false`)
+    /// waiting to send, for the endpoint's index of them.
+    pub(crate) outbound_changes: Vec<(u32, bool)>,
+}
+
+/// Where an IKE SA appears in the endpoint's indexes, so it can be removed
+/// or moved without a scan.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct IndexEntry {
+    /// Its key in the deadline index.
+    pub sched: Option<Instant>,
+    /// Counted as half-open from this peer address.
+    pub half_open_ip: Option<IpAddr>,
+    /// Its key in the (connection, peer address) index.
+    pub peer_key: Option<(usize, IpAddr)>,
+    /// Responder: its key in the IKE_SA_INIT retransmission index.
+    pub init_key: Option<(IkeSpi, SocketAddr)>,
+    /// Queued for the next index update.
+    pub dirty: bool,
 }
 
 impl IkeSa {
@@ -229,6 +257,9 @@ impl IkeSa {
             spawned: None,
             initial_contact: false,
             ts_override: None,
+            half_open_until: None,
+            ix: IndexEntry::default(),
+            outbound_changes: Vec::new(),
         }
     }
 
@@ -342,6 +373,9 @@ impl IkeSa {
             }
         };
         upd(self.in_flight.as_ref().map(|f| f.next_at));
+        if self.state == IkeState::HalfOpen {
+            upd(self.half_open_until);
+        }
         if self.state == IkeState::Established {
             upd(self.rekey_at);
             upd(self.dpd_at);
@@ -350,6 +384,7 @@ impl IkeSa {
                 if !c.rekeying {
                     upd(c.rekey_at);
                 }
+                upd(c.outbound_pending);
             }
         }
         t
@@ -375,6 +410,9 @@ impl IkeSa {
     pub(crate) fn die(&mut self, ctx: &mut Ctx<'_>, reason: &str) {
         let children = std::mem::take(&mut self.children);
         for c in &children {
+            if c.outbound_pending.is_some() {
+                self.outbound_changes.push((c.spi_in, false));
+            }
             self.emit_child_down(ctx, c);
         }
         if matches!(self.state, IkeState::InitSent | IkeState::AuthSent | IkeState::HalfOpen) {

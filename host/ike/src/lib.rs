@@ -23,7 +23,7 @@ pub mod types;
 
 pub use auth::{AuthBackend, AuthInput};
 pub use config::{ChildConfig, EndpointConfig, Mode, PeerConfig};
-pub use endpoint::{Endpoint, SaSummary};
+pub use endpoint::{CommandError, Endpoint, SaSummary};
 pub use event::{ChildSaUp, Event, Transmit};
 pub use ike_sa::IkeState;
 pub use message::{Identity, TrafficSelector};

@@ -23,4 +23,18 @@ pub struct Stats {
     /// Encrypted fragments (RFC 7383) sent and received.
     pub fragments_sent: u64,
     pub fragments_received: u64,
+    /// Half-open responder SAs dropped after `half_open_timeout`.
+    pub half_open_expired: u64,
+    /// Half-open SAs dropped to make room under `half_open_limit`.
+    pub half_open_evicted: u64,
+    /// IKE_SA_INIT requests dropped: their address had `half_open_per_ip`
+    /// half-open SAs.
+    pub half_open_refused: u64,
+    /// CHILD_SA rekeys, either side initiating (also counted in `rekeys`).
+    pub child_rekeys: u64,
+    /// IKE SA rekeys, either side initiating (also counted in `rekeys`).
+    pub ike_rekeys: u64,
+    /// IKE SAs deleted at shutdown, and those whose peer did not answer.
+    pub closed: u64,
+    pub close_unanswered: u64,
 }

@@ -230,6 +230,31 @@ impl<S> Sad<S> {
         Some(e)
     }
 
+    /// Installs an SA like [`Sad::insert`], but its binding stays with
+    /// the SA that has it now, until [`Sad::take_binding`]: meanwhile the
+    /// new SA serves nothing outbound. IKE installs the outbound SA of a
+    /// CHILD_SA rekey it answered this way (make-before-break, RFC 7296
+    /// §2.8: the peer cannot receive on it yet).
+    pub fn insert_standby(&mut self, mut info: SaInfo, state: S, now: Instant) -> Result<SaHandle, SadError> {
+        let key = info.bind.take();
+        let h = self.insert(info, state, now)?;
+        if let Some(e) = self.entries.get_mut(h) {
+            e.info.bind = key;
+        }
+        Ok(h)
+    }
+
+    /// Makes SA `h` the one its binding key serves (see
+    /// [`Sad::insert_standby`]).
+    pub fn take_binding(&mut self, h: SaHandle) -> Result<(), SadError> {
+        let e = self.entries.get(h).ok_or(SadError::NoSuchHandle(h))?;
+        if let Some(k) = e.info.bind {
+            self.bound.insert(k, h);
+            self.generation += 1;
+        }
+        Ok(())
+    }
+
     /// Removes the SA with this SPI (`delete` in setkey / IKE DELETE).
     pub fn remove_by_spi(&mut self, spi: u32, proto: IpsecProto, dst: IpAddr) -> Result<SadEntry<S>, SadError> {
         let h = self.inbound(spi, proto, dst).ok_or(SadError::NoSuchSa { spi, proto, dst })?;

@@ -29,6 +29,16 @@ pub struct IkeSection {
     pub retransmit_tries: Option<u32>,
     #[serde(default)]
     pub keepalive: Option<String>,
+    /// Half-open IKE SAs (IKE_SA_INIT answered, no IKE_AUTH yet) are
+    /// dropped after this long (default 30s).
+    #[serde(default)]
+    pub half_open_timeout: Option<String>,
+    /// Most half-open IKE SAs in all; the oldest makes room (default 2048, 0: no limit).
+    #[serde(default)]
+    pub half_open_limit: Option<usize>,
+    /// Most half-open IKE SAs from one IP address (default 32, 0: no limit).
+    #[serde(default)]
+    pub half_open_per_ip: Option<usize>,
 }
 
 /// `[[conn]]`: one IKE peer.

@@ -1,7 +1,8 @@
 //! Installs what IKE negotiated into the data plane: a CHILD_SA pair becomes
 //! two SAD entries (the outbound one bound to the connection's `out`
-//! policy, so a rekeyed SA takes over at once) and, the first time, the
-//! connection's `out`/`in` policies.
+//! policy, so a rekeyed SA takes over at once; when we answered the rekey,
+//! only once the peer can receive on it, see [`take_outbound`]) and, the
+//! first time, the connection's `out`/`in` policies.
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -101,6 +102,9 @@ pub struct Installed {
     pub spi_out: u32,
     pub local: IpAddr,
     pub remote: IpAddr,
+    /// The outbound SA is on standby (`defer_outbound`): the replaced SA
+    /// keeps the policy until [`take_outbound`].
+    pub standby: bool,
 }
 
 /// Installs both SAs; the outbound one is bound to `policies.out`.
@@ -150,11 +154,32 @@ pub fn install_child(dp: &mut Dataplane, c: &ChildSaUp, policies: ConnPolicies, 
     let out_sa = Sa::new(out_cfg, provider).map_err(|e| anyhow!("{e}"))?;
     let sadb = dp.sadb_mut();
     sadb.add_sa(in_info, in_sa, now).map_err(|e| anyhow!("{e}"))?;
-    if let Err(e) = sadb.add_sa(out_info, out_sa, now) {
+    let added = if c.defer_outbound {
+        sadb.sad_mut().insert_standby(out_info, out_sa, now).map(|_| ()).map_err(|e| anyhow!("{e}"))
+    } else {
+        sadb.add_sa(out_info, out_sa, now).map(|_| ()).map_err(|e| anyhow!("{e}"))
+    };
+    if let Err(e) = added {
         let _ = sadb.delete_sa(c.spi_in, proto, local);
-        return Err(anyhow!("{e}"));
+        return Err(e);
     }
-    Ok(Installed { proto, spi_in: c.spi_in, spi_out: c.spi_out, local, remote })
+    Ok(Installed { proto, spi_in: c.spi_in, spi_out: c.spi_out, local, remote, standby: c.defer_outbound })
+}
+
+/// Whether a packet arrived on the inbound SA (the peer installed the pair).
+pub fn inbound_used(dp: &Dataplane, i: &Installed) -> bool {
+    let sad = dp.sadb().sad();
+    sad.inbound(i.spi_in, i.proto, i.local).and_then(|h| sad.get(h)).is_some_and(|e| e.counters.packets > 0)
+}
+
+/// The standby outbound SA of a rekey we answered takes over the policy
+/// (Event::ChildOutbound).
+pub fn take_outbound(dp: &mut Dataplane, i: &mut Installed) -> Result<()> {
+    let sad = dp.sadb_mut().sad_mut();
+    let h = sad.inbound(i.spi_out, i.proto, i.remote).ok_or_else(|| anyhow!("outbound SA {:08x} is not installed", i.spi_out))?;
+    sad.take_binding(h).map_err(|e| anyhow!("{e}"))?;
+    i.standby = false;
+    Ok(())
 }
 
 /// Removes both SAs of a CHILD_SA (missing ones are ignored).

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod conf;
 pub mod install;
 pub mod peers;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -74,6 +75,12 @@ pub struct IkeHost {
     installed: HashMap<u32, Child>,
     /// Per-peer policies and routes, counted by installed CHILD_SA.
     refs: PeerRefs,
+    /// Inbound SPIs of CHILD_SAs whose outbound SA is on standby.
+    standby: Vec<u32>,
+    /// Next tries of `start = "start"` connections whose setup failed.
+    retries: retry::Retries,
+    /// [`IkeHost::shutdown`] ran: no new IKE SAs.
+    shutting_down: bool,
     provider: &'static dyn Provider,
     replay: u32,
     /// OE: when a private-or-clear attempt gives up, per peer.
@@ -92,10 +99,22 @@ pub struct IkeHost {
     /// refresh the status JSON in the next `poll`. Without it `esprit
     /// status` kept showing the old IKE SA as "Rekeyed" until the next event.
     status_dirty: bool,
+    /// When the status JSON was last built, and when it is due again: it
+    /// visits every IKE SA, so it is built at most every
+    /// [`STATUS_EVERY`] (issue 11: it was rebuilt per datagram, which a
+    /// flood of IKE_SA_INITs turned into O(half-open SAs) per datagram).
+    status_at: Option<Instant>,
+    status_due: Option<Instant>,
     pub status: Arc<Mutex<Value>>,
     pub commands: Arc<Mutex<Vec<Command>>>,
     _engine: PluginEngine,
 }
+
+/// Shortest interval between two builds of the status JSON once there are
+/// more than [`STATUS_SMALL`] IKE SAs (below, it is rebuilt on every change,
+/// so `esprit status` is exact at once).
+const STATUS_EVERY: Duration = Duration::from_millis(200);
+const STATUS_SMALL: usize = 256;
 
 /// Names of the `[[plugin]]` specs that are auth plugins (named by a conn).
 pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::PluginSpec)>> {
@@ -174,6 +193,12 @@ impl IkeHost {
             natt_port,
             ..EndpointConfig::default()
         };
+        let ecfg = EndpointConfig {
+            half_open_timeout: ike.half_open_timeout.as_deref().map(conf::duration).transpose()?.unwrap_or(ecfg.half_open_timeout),
+            half_open_limit: ike.half_open_limit.unwrap_or(ecfg.half_open_limit),
+            half_open_per_ip: ike.half_open_per_ip.unwrap_or(ecfg.half_open_per_ip),
+            ..ecfg
+        };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy());
         let ep = Endpoint::new(ecfg, conns.iter().map(|c| c.peer.clone()).collect(), Box::new(backend), rng);
         dp.hold_on_acquire = true;
@@ -186,6 +211,9 @@ impl IkeHost {
             policies: HashMap::new(),
             installed: HashMap::new(),
             refs: PeerRefs::default(),
+            standby: Vec::new(),
+            retries: retry::Retries::default(),
+            shutting_down: false,
             provider,
             replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
             oe_deadline: HashMap::new(),
@@ -194,6 +222,8 @@ impl IkeHost {
             release: false,
             admin_down: std::collections::HashSet::new(),
             status_dirty: false,
+            status_at: None,
+            status_due: None,
             status: Arc::new(Mutex::new(json!({}))),
             commands: Arc::new(Mutex::new(Vec::new())),
             _engine: engine,
@@ -292,7 +322,47 @@ impl IkeHost {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let oe = self.oe_deadline.values().map(|(t, _)| *t).min();
-        [self.ep.poll_timeout(), oe].into_iter().flatten().min()
+        [self.ep.poll_timeout(), oe, self.retries.next(), self.status_due].into_iter().flatten().min()
+    }
+
+    /// Shutdown (SIGTERM/SIGINT): sends an INFORMATIONAL DELETE for every
+    /// IKE SA (RFC 7296 §1.4.1; the peer removes the CHILD_SAs with it),
+    /// drops the ones being set up and refuses new ones. The event loop
+    /// keeps running (datagrams, `handle_timeout`, `poll`, sending the
+    /// `Action::Send`s) until [`IkeHost::shutdown_done`] or `grace` passed.
+    // Called from run.rs once its restructuring lands (issue 11).
+    #[allow(dead_code)]
+    pub fn shutdown(&mut self, now: Instant, grace: Duration) {
+        self.shutting_down = true;
+        self.retries.cancel(None);
+        self.oe_deadline.clear();
+        self.ep.close_all(now, grace);
+        self.status_dirty = true;
+    }
+
+    /// Every IKE SA is deleted (answered, or given up after the grace time).
+    #[allow(dead_code)]
+    pub fn shutdown_done(&self) -> bool {
+        self.shutting_down && self.ep.is_closed()
+    }
+
+    /// Rekeys we answered whose new outbound SA is on standby: the first
+    /// packet on the new inbound SA says the peer installed it (RFC 7296
+    /// §2.8 make-before-break). Few at a time; checked every `poll`.
+    fn check_standby(&mut self, now: Instant, dp: &Dataplane) {
+        if self.standby.is_empty() {
+            return;
+        }
+        let seen: Vec<u32> = self
+            .standby
+            .iter()
+            .copied()
+            .filter(|s| self.installed.get(s).is_some_and(|ch| install::inbound_used(dp, &ch.sas)))
+            .collect();
+        for s in seen {
+            self.standby.retain(|x| *x != s);
+            self.ep.child_inbound_seen(now, s);
+        }
     }
 
     /// Runs operator commands queued by the control socket.
@@ -300,14 +370,17 @@ impl IkeHost {
         let cmds: Vec<Command> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
         for c in cmds {
             let r = match &c {
+                Command::Up(_) if self.shutting_down => Err(esprit_ike::CommandError::ShuttingDown),
                 Command::Up(n) => {
                     self.admin_down.remove(n);
+                    self.retries.cancel(Some(n));
                     let port = self.conn(n).map(|c| c.peer.remote_port).unwrap_or(500);
                     let local = self.local_for(port);
                     self.ep.initiate(now, n, local, None)
                 }
                 Command::Down(n) => {
                     self.admin_down.insert(n.clone());
+                    self.retries.cancel(Some(n));
                     self.ep.terminate(now, n)
                 }
                 Command::Rekey(n) => self.ep.rekey_children(now, n),
@@ -324,6 +397,17 @@ impl IkeHost {
     pub fn handle_timeout(&mut self, now: Instant, dp: &mut Dataplane) {
         self.ep.handle_timeout(now);
         self.status_dirty = true;
+        for n in self.retries.take_due(now) {
+            if self.admin_down.contains(&n) || self.shutting_down {
+                continue;
+            }
+            let port = self.conn(&n).map(|c| c.peer.remote_port).unwrap_or(500);
+            let local = self.local_for(port);
+            info!(conn = %n, "trying to set up the connection again");
+            if let Err(e) = self.ep.initiate(now, &n, local, None) {
+                warn!(conn = %n, "cannot initiate: {e}");
+            }
+        }
         // OE: give up on peers that did not answer in time.
         let due: Vec<IpAddr> = self.oe_deadline.iter().filter(|(_, (t, _))| *t <= now).map(|(a, _)| *a).collect();
         for a in due {
@@ -354,6 +438,9 @@ impl IkeHost {
     /// ACQUIREs from the SPD: negotiate for the policy's connection.
     pub fn handle_acquires(&mut self, now: Instant, dp: &mut Dataplane) {
         while let Some(acq) = dp.sadb_mut().poll_acquire() {
+            if self.shutting_down {
+                continue;
+            }
             let by_policy = self.policies.iter().find(|(_, p)| p.out == acq.policy_id).map(|(n, _)| n.clone());
             // A policy decided elsewhere (e.g. a Wasm policy plugin's protect
             // verdict): the connection whose selectors cover the packet.
@@ -401,12 +488,30 @@ impl IkeHost {
         let mut out = Vec::new();
         let mut changed = std::mem::take(&mut self.status_dirty);
         let mut release = std::mem::take(&mut self.release);
+        self.check_standby(now, dp);
         while let Some(ev) = self.ep.poll_event() {
             changed = true;
             match ev {
                 Event::ChildUp(c) => release |= self.child_up(dp, &c, keylog, now, &mut out),
-                Event::ChildDown { spi_in, conn, .. } => self.child_down(dp, spi_in, &conn, &mut out),
+                Event::ChildOutbound { spi_in, spi_out, conn, why, .. } => {
+                    self.standby.retain(|x| *x != spi_in);
+                    match self.installed.get_mut(&spi_in) {
+                        Some(ch) => match install::take_outbound(dp, &mut ch.sas) {
+                            Ok(()) => {
+                                info!(conn = %conn, "sending on the rekeyed CHILD_SA {spi_out:08x} now: {why}");
+                                release = true;
+                            }
+                            Err(e) => error!(conn = %conn, "cannot switch to the rekeyed CHILD_SA {spi_out:08x}: {e:#}"),
+                        },
+                        None => warn!(conn = %conn, "CHILD_SA {spi_in:08x} should take over, but it was not installed"),
+                    }
+                }
+                Event::ChildDown { spi_in, conn, .. } => {
+                    self.standby.retain(|x| *x != spi_in);
+                    self.child_down(dp, spi_in, &conn, &mut out)
+                }
                 Event::IkeUp { conn, remote, peer_id, algs, rekeyed, .. } => {
+                    self.retries.succeeded(&conn);
                     if !rekeyed {
                         info!(conn = %conn, peer = %remote, "IKE SA up with {peer_id} ({algs})");
                     }
@@ -414,6 +519,11 @@ impl IkeHost {
                 Event::IkeDown { conn, remote, reason } => info!(conn = %conn, peer = %remote, "IKE SA down: {reason}"),
                 Event::SetupFailed { conn, remote, reason } => {
                     warn!(conn = %conn, peer = %remote, "IKE setup failed: {reason}");
+                    let retry = self.conn(&conn).is_some_and(|c| c.start == Start::Start && c.peer.remote.is_some());
+                    if retry && !self.shutting_down && !self.admin_down.contains(&conn) {
+                        let (wait, n) = self.retries.failed(now, &conn);
+                        warn!(conn = %conn, "setup failed {n} time(s) in a row; next try in {wait:?}");
+                    }
                     if let Some(c) = self.conn(&conn).cloned() {
                         if c.oe == Some(Oe::PrivateOrClear) {
                             self.oe_deadline.remove(&remote.ip());
@@ -430,8 +540,15 @@ impl IkeHost {
         if release {
             out.push(Action::Release);
         }
-        if changed {
-            self.update_status(now);
+        if changed || self.status_due.is_some_and(|t| t <= now) {
+            match self.status_at {
+                Some(t) if now < t + STATUS_EVERY && self.ep.ike_sa_count() > STATUS_SMALL => self.status_due = Some(t + STATUS_EVERY),
+                _ => {
+                    self.update_status(now);
+                    self.status_at = Some(now);
+                    self.status_due = None;
+                }
+            }
         }
         out
     }
@@ -478,6 +595,9 @@ impl IkeHost {
         self.remove_clear_shunt(dp, peer);
         for prefix in self.refs.up(&held) {
             out.push(Action::Route { add: true, prefix });
+        }
+        if sas.standby {
+            self.standby.push(c.spi_in);
         }
         self.installed.insert(c.spi_in, Child { conn: c.conn.clone(), sas, held });
         true

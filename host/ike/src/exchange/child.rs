@@ -59,6 +59,12 @@ impl IkeSa {
         );
         ctx.stats.child_established += 1;
         let rekey_at = cfg.rekey.map(|d| ctx.now + jitter(ctx, d));
+        // Responder of a rekey: make-before-break (see `outbound`).
+        let defer_outbound = replaces.is_some() && !we_initiated;
+        let outbound_pending = defer_outbound.then(|| ctx.now + ctx.cfg.outbound_switch_fallback);
+        if defer_outbound {
+            self.outbound_changes.push((spi_in, true));
+        }
         let (ni_v, nr_v) = (ni.to_vec(), nr.to_vec());
         ctx.events.push_back(Event::ChildUp(ChildSaUp {
             conn: conn.name.clone(),
@@ -78,6 +84,7 @@ impl IkeSa {
             local_ts: local_ts.clone(),
             remote_ts: remote_ts.clone(),
             replaces,
+            defer_outbound,
         }));
         self.children.push(ChildSa {
             cfg: ci,
@@ -93,6 +100,7 @@ impl IkeSa {
             rekeying: false,
             nonces: (ni_v, nr_v),
             created_by_us: we_initiated,
+            outbound_pending,
         });
     }
 
@@ -180,7 +188,7 @@ impl IkeSa {
             warn!(conn = %conn.name, "traffic selectors unacceptable: peer proposed {} === {}{}, we allow [{}]; answering TS_UNACCEPTABLE", list(tsi), list(tsr), if want_transport { " (transport mode)" } else { "" }, ours.join("; "));
             return Err(n::TS_UNACCEPTABLE);
         };
-        let cfg = conn.children[ci].clone();
+        let cfg = &conn.children[ci];
         let chosen = sa.iter().find_map(|peer| cfg.proposals.iter().find_map(|s| s.select(peer, !in_ike_auth)));
         let Some(prop) = chosen else {
             ctx.stats.no_proposal += 1;
@@ -290,6 +298,7 @@ impl IkeSa {
         let old_still_there = rekey_of.map(|o| self.find_child(o).is_some()).unwrap_or(true);
         self.complete_child_as_initiator(ctx, child, spi_in, ps, &nonce, &nr, ke, if old_still_there { rekey_of } else { None });
         ctx.stats.rekeys += u64::from(rekey_of.is_some());
+        ctx.stats.child_rekeys += u64::from(rekey_of.is_some());
         let Some(old) = rekey_of else { return };
         if !old_still_there {
             // The peer deleted the SA while we rekeyed it: keep the new one.
@@ -339,6 +348,8 @@ impl IkeSa {
         new.nat = self.nat;
         new.peer_id = self.peer_id.clone();
         new.children = std::mem::take(&mut self.children);
+        // Children waiting to send now live in the new IKE SA.
+        new.outbound_changes = new.children.iter().filter(|c| c.outbound_pending.is_some()).map(|c| (c.spi_in, true)).collect();
         new.vip = self.vip.take();
         new.rekeyed_from = true;
         new.dh_group = algs.dh;
@@ -346,6 +357,7 @@ impl IkeSa {
         new.tasks = std::mem::take(&mut self.tasks);
         new.establish(ctx);
         ctx.stats.rekeys += 1;
+        ctx.stats.ike_rekeys += 1;
         self.state = IkeState::Rekeyed;
         Some(Box::new(new))
     }
@@ -451,6 +463,9 @@ impl IkeSa {
         };
         let out = match self.accept_child(ctx, ps, &ni, &nr, replaces, None, false) {
             Ok(mut p) => {
+                // Rekeys the peer starts count too (issue 11: they did not).
+                ctx.stats.rekeys += u64::from(replaces.is_some());
+                ctx.stats.child_rekeys += u64::from(replaces.is_some());
                 p.push(Payload::Nonce(nr));
                 p
             }

@@ -27,7 +27,11 @@ impl IkeSa {
         if let Some(i) = self.find_child(spi_in) {
             let c = self.children.remove(i);
             info!(conn = %ctx.peers[self.peer].name, child = %c.name, "CHILD_SA {} deleted (SPIs in {:08x} out {:08x})", c.name, c.spi_in, c.spi_out);
+            if c.outbound_pending.is_some() {
+                self.outbound_changes.push((c.spi_in, false));
+            }
             self.emit_child_down(ctx, &c);
+            self.replaced_child_gone(ctx, c.reqid);
         }
     }
 

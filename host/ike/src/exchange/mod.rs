@@ -4,6 +4,7 @@ pub(crate) mod child;
 pub(crate) mod ike_auth;
 pub(crate) mod informational;
 pub(crate) mod natd;
+pub(crate) mod outbound;
 pub(crate) mod sa_init;
 
 use crate::message::{Notify, Payload};

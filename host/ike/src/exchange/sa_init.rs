@@ -168,7 +168,16 @@ pub(crate) enum InitReply {
     Created(Box<IkeSa>),
     /// A stateless answer (COOKIE, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN).
     Stateless(Vec<u8>),
+    /// Dropped: the peer's address has `half_open_per_ip` half-open SAs.
+    PerIpLimit,
     Drop,
+}
+
+/// Half-open SAs now, for the COOKIE and per-address decisions.
+pub(crate) struct HalfOpenCount {
+    pub total: usize,
+    /// From the requesting address.
+    pub from_peer: usize,
 }
 
 fn stateless(now: std::time::Instant, hdr: &Header, ps: &[Payload]) -> Vec<u8> {
@@ -195,7 +204,7 @@ pub(crate) fn respond_sa_init(
     hdr: &Header,
     ps: &[Payload],
     raw: &[u8],
-    half_open: usize,
+    half_open: HalfOpenCount,
     cookie_secret: &[u8; 32],
 ) -> InitReply {
     let sa = ps.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None });
@@ -206,7 +215,7 @@ pub(crate) fn respond_sa_init(
         warn!(peer = %remote, "IKE_SA_INIT request lacks SA, KE or Nonce; answering INVALID_SYNTAX");
         return InitReply::Stateless(stateless(ctx.now, hdr, &[super::err(n::INVALID_SYNTAX)]));
     };
-    if half_open >= ctx.cfg.cookie_threshold {
+    if half_open.total >= ctx.cfg.cookie_threshold {
         let want = cookie_value(cookie_secret, nonce, remote, hdr.spi_i);
         match notify(ps, n::COOKIE) {
             Some(c) if c.data == want => {}
@@ -215,6 +224,11 @@ pub(crate) fn respond_sa_init(
                 return InitReply::Stateless(stateless(ctx.now, hdr, &[Payload::Notify(Notify::new(n::COOKIE, want))]));
             }
         }
+    }
+    // After the COOKIE check, so a spoofed source cannot block the address
+    // it spoofs once COOKIEs are demanded (RFC 7296 §2.6).
+    if ctx.cfg.half_open_per_ip > 0 && half_open.from_peer >= ctx.cfg.half_open_per_ip {
+        return InitReply::PerIpLimit;
     }
     // Candidate connections: those for this address (or any address).
     let mut chosen = None;
@@ -253,6 +267,7 @@ pub(crate) fn respond_sa_init(
     ike.nr = ctx.nonce();
     ike.init_request = raw.to_vec();
     ike.peer_mid = 1;
+    ike.half_open_until = Some(ctx.now + ctx.cfg.half_open_timeout);
     ike.dh_group = group;
     ike.peer_fragmentation = notify(ps, n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
     ike.detect_nat(ps);

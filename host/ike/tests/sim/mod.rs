@@ -82,6 +82,10 @@ pub struct Side {
     pub ike_down: Vec<String>,
     pub setup_failed: Vec<String>,
     pub vips: Vec<std::net::Ipv4Addr>,
+    /// The outbound SPI we send on, per CHILD_SA lineage (reqid).
+    pub sending: HashMap<u32, u32>,
+    /// Outbound switches and why (`ChildOutbound`).
+    pub switches: Vec<&'static str>,
 }
 
 pub struct Pair {
@@ -93,6 +97,9 @@ pub struct Pair {
     pub rng: StdRng,
     pub imp: Impair,
     pub sent: usize,
+    /// Times a side started sending on an SPI the other side had not
+    /// installed as inbound yet (its packets would be dropped).
+    pub early_switches: Vec<String>,
 }
 
 fn side(p: PeerConfig, psk: &[u8], addr: SocketAddr, cfg: EndpointConfig, seed: u64) -> Side {
@@ -107,6 +114,8 @@ fn side(p: PeerConfig, psk: &[u8], addr: SocketAddr, cfg: EndpointConfig, seed: 
         ike_down: vec![],
         setup_failed: vec![],
         vips: vec![],
+        sending: HashMap::new(),
+        switches: vec![],
     }
 }
 
@@ -127,10 +136,12 @@ impl Pair {
             rng: StdRng::seed_from_u64(seed),
             imp,
             sent: 0,
+            early_switches: vec![],
         }
     }
 
     fn collect(&mut self) {
+        let mut switched = Vec::new();
         for (to_b, s) in [(true, &mut self.a), (false, &mut self.b)] {
             while let Some(t) = s.ep.poll_transmit() {
                 self.sent += 1;
@@ -150,7 +161,19 @@ impl Pair {
                         if let Some(old) = c.replaces {
                             assert!(s.children.contains_key(&old), "rekey of an unknown child");
                         }
+                        if !c.defer_outbound {
+                            s.sending.insert(c.reqid, c.spi_out);
+                            // A first CHILD_SA has no older SA to send on.
+                            if c.replaces.is_some() {
+                                switched.push((to_b, c.spi_out));
+                            }
+                        }
                         s.children.insert(c.spi_in, c);
+                    }
+                    Event::ChildOutbound { reqid, spi_out, why, .. } => {
+                        s.sending.insert(reqid, spi_out);
+                        s.switches.push(why);
+                        switched.push((to_b, spi_out));
                     }
                     Event::ChildDown { spi_in, .. } => {
                         s.children.remove(&spi_in);
@@ -160,6 +183,12 @@ impl Pair {
                     Event::SetupFailed { reason, .. } => s.setup_failed.push(reason),
                     Event::VirtualIp { addr, .. } => s.vips.push(addr),
                 }
+            }
+        }
+        for (a_sends, spi) in switched {
+            let other = if a_sends { &self.b } else { &self.a };
+            if !other.children.contains_key(&spi) {
+                self.early_switches.push(format!("{} sends on {spi:08x} before the peer installed it", if a_sends { "A" } else { "B" }));
             }
         }
     }

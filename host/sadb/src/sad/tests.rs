@@ -130,6 +130,31 @@ fn outbound_by_addresses_mode_reqid_and_binding() {
 }
 
 #[test]
+fn a_standby_sa_takes_the_binding_only_when_told() {
+    let mut sad = Sad::new();
+    let now = Instant::now();
+    let f = flow("192.168.0.1", "10.1.2.3");
+    let key = OutboundKey { policy: PolicyId(6), request: 0, sa_key: None };
+    let mut old = info(0x4000, "192.168.0.1", "10.1.2.3");
+    old.bind = Some(key);
+    let old = sad.insert(old, 0, now).unwrap();
+    let mut new = info(0x4001, "192.168.0.1", "10.1.2.3");
+    new.bind = Some(key);
+    let new = sad.insert_standby(new, 0, now).unwrap();
+    // Neither the binding nor the address fallback picks the standby SA.
+    assert_eq!(sad.outbound(PolicyId(6), 0, &req(Level::Require), &f, None), Some(old));
+    assert_eq!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &f, None), Some(old));
+    let g = sad.generation();
+    sad.take_binding(new).unwrap();
+    assert_ne!(sad.generation(), g, "flow caches see the change");
+    assert_eq!(sad.outbound(PolicyId(6), 0, &req(Level::Require), &f, None), Some(new));
+    assert_eq!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &f, None), Some(new));
+    // Removing the old SA leaves the new one's binding alone.
+    sad.remove(old);
+    assert_eq!(sad.outbound(PolicyId(6), 0, &req(Level::Require), &f, None), Some(new));
+}
+
+#[test]
 fn time_lifetimes_soft_then_hard() {
     let mut sad = Sad::new();
     let t0 = Instant::now();
