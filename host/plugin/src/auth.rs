@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime::Store;
 
+use crate::bounds::{sanitize, MAX_ERROR};
 use crate::config::PluginSpec;
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
@@ -66,7 +67,7 @@ impl AuthPlugin {
         let auth = self.pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
         match auth.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, auth)),
-            Ok(Err(m)) => Err(format!("init rejected the config: {m}")),
+            Ok(Err(m)) => Err(format!("init rejected the config: {}", sanitize(&m, MAX_ERROR))),
             Err(e) => Err(format!("init trapped: {e:#}")),
         }
     }
@@ -121,7 +122,8 @@ impl AuthPlugin {
     /// Produce our AUTH data.
     pub fn produce(&self, ctx: &AuthContext) -> Result<Vec<u8>, String> {
         let ctx = self.scoped(ctx);
-        self.with(|s, a| a.call_produce(s, &ctx))?
+        // The plugin's own error text is escaped and capped like its logs.
+        self.with(|s, a| a.call_produce(s, &ctx))?.map_err(|m| sanitize(&m, MAX_ERROR))
     }
 
     /// Verify the peer's AUTH data: `Ok(true)` authenticated, `Ok(false)` a
@@ -129,6 +131,6 @@ impl AuthPlugin {
     /// certificate problems, a fault).
     pub fn verify(&self, ctx: &AuthContext, auth_data: &[u8]) -> Result<bool, String> {
         let ctx = self.scoped(ctx);
-        self.with(|s, a| a.call_verify(s, &ctx, auth_data))?
+        self.with(|s, a| a.call_verify(s, &ctx, auth_data))?.map_err(|m| sanitize(&m, MAX_ERROR))
     }
 }

@@ -19,7 +19,10 @@ use crate::config::PluginSpec;
 use crate::convert::{decision_from_wit, flow_to_wit, needs_sa};
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
+use crate::bounds::{sanitize, MAX_ERROR};
 use crate::fault::{classify, FaultCounters, FaultKind, FaultStats};
+use crate::log_limit::LogLimiter;
+use crate::verdict_check::check_decision;
 use crate::host_crypto::KeyStore;
 use crate::loader;
 use crate::state::HostState;
@@ -70,7 +73,7 @@ pub struct PolicyPlugin {
     config: Arc<BTreeMap<String, String>>,
     keys: Arc<KeyStore>,
     live: Mutex<Live>,
-    counters: FaultCounters,
+    counters: Arc<FaultCounters>,
 }
 
 impl std::fmt::Debug for PolicyPlugin {
@@ -112,7 +115,7 @@ impl PolicyPlugin {
             config,
             keys,
             live: Mutex::new(Live { instance: None, consecutive_faults: 0, quarantined_until: None }),
-            counters: FaultCounters::default(),
+            counters: Arc::default(),
         };
         let instance = plugin.instantiate().map_err(|(kind, reason)| match kind {
             FaultKind::Instantiate if !reason.starts_with("init") => PluginError::Instantiate { name: plugin.spec.name.clone(), reason },
@@ -141,7 +144,7 @@ impl PolicyPlugin {
         let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), format!("{e:#}")))?;
         match policy.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, policy)),
-            Ok(Err(msg)) => Err((FaultKind::Instantiate, format!("init rejected the config: {msg}"))),
+            Ok(Err(msg)) => Err((FaultKind::Instantiate, format!("init rejected the config: {}", sanitize(&msg, MAX_ERROR)))),
             Err(e) => Err((FaultKind::Instantiate, format!("init trapped ({}): {e:#}", classify(&e)))),
         }
     }
@@ -156,9 +159,19 @@ impl PolicyPlugin {
         &self.spec
     }
 
-    /// Fault counters.
+    /// Fault counters (carried over from the versions this one replaced,
+    /// see [`PolicyPlugin::carry_counters_from`]).
     pub fn stats(&self) -> FaultStats {
-        self.counters.snapshot()
+        FaultStats { log_suppressed: LogLimiter::for_plugin(&self.spec.name).suppressed(), ..self.counters.snapshot() }
+    }
+
+    /// Make this (not yet running) plugin count into `running`'s counters,
+    /// adding what it counted while loading, so a reload never resets the
+    /// numbers `esprit status` shows. Decisions the old version makes after
+    /// this call land in the same counters.
+    pub fn carry_counters_from(&mut self, running: &PolicyPlugin) {
+        running.counters.add(&self.counters.snapshot());
+        self.counters = Arc::clone(&running.counters);
     }
 
     /// Whether the plugin is quarantined right now.
@@ -207,7 +220,10 @@ impl PolicyPlugin {
                 live.instance = Some((store, policy));
             }
             r
-        });
+        })
+        // An ill-formed verdict is a fault like a trap (the instance itself
+        // is fine and is kept).
+        .and_then(|d| check_decision(d).map_err(|e| (FaultKind::InvalidVerdict, e.to_string())));
         match result {
             Ok(d) => {
                 live.consecutive_faults = 0;

@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::{engine, flow, spec, wasm};
@@ -12,24 +12,38 @@ use esprit_sadb::decider::{PolicyDecider, Verdict};
 
 /// Another plugin decides continuously on a thread while `f` runs; returns
 /// how many decisions it made, all of which must be the plugin's own.
+///
+/// Synchronized on events, not on scheduling: `f` starts only after the
+/// bystander's first decision, and the bystander is stopped only after it
+/// finished a decision that began after `f` returned (so a bystander
+/// wedged by the hostile plugin would hang the test, and one merely not
+/// scheduled in time cannot fail it). Returns at least 2.
 fn with_bystander(f: impl FnOnce()) -> u64 {
     let bystander = PolicyPlugin::load(&engine(), spec("bystander", "allowlist").with_config("allow", "0.0.0.0/0")).expect("load");
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
+    let (decided_tx, decided_rx) = mpsc::channel::<u64>();
     let (s, c) = (stop.clone(), count.clone());
     let t = std::thread::spawn(move || {
         let fl = flow("tcp 10.0.0.1:1000 -> 198.51.100.1:443");
-        while !s.load(Ordering::Relaxed) {
+        while !s.load(Ordering::Acquire) {
             let e = bystander.explain(&fl);
             assert_eq!(e.fault, None, "{e}");
             assert!(matches!(e.decision.verdict, Verdict::Protect(_)));
-            c.fetch_add(1, Ordering::Relaxed);
+            let n = c.fetch_add(1, Ordering::AcqRel) + 1;
+            let _ = decided_tx.send(n);
         }
     });
+    let wait = |what: &str| decided_rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|e| panic!("bystander: no decision {what}: {e}"));
+    wait("before the hostile call");
     f();
-    stop.store(true, Ordering::Relaxed);
+    // At most one decision is in flight when `seen` is read, so decision
+    // number `seen + 2` started after `f` returned.
+    let seen = count.load(Ordering::Acquire);
+    while wait("after the hostile call") < seen + 2 {}
+    stop.store(true, Ordering::Release);
     t.join().expect("bystander thread");
-    count.load(Ordering::Relaxed)
+    count.load(Ordering::Acquire)
 }
 
 #[test]
@@ -49,7 +63,7 @@ fn infinite_loop_hits_the_deadline_and_is_contained() {
         let ok = p.explain(&flow("tcp 10.0.0.1:1 -> 10.0.0.2:80"));
         assert_eq!((ok.fault, ok.decision.verdict), (None, Verdict::Bypass));
     });
-    assert!(decided > 0);
+    assert!(decided >= 2, "{decided}");
     let s = p.stats();
     assert_eq!((s.deadline, s.instantiations), (1, 2), "{s:?}");
 }
