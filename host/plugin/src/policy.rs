@@ -230,8 +230,9 @@ impl PolicyPlugin {
                 Ok(d)
             }
             Err((kind, msg)) => {
-                // The instance (if any) was dropped: a trapped component
-                // instance cannot be re-entered; the next call re-instantiates.
+                // After a trap the instance was dropped (a trapped component
+                // instance cannot be re-entered; the next call
+                // re-instantiates); after an invalid verdict it was kept.
                 self.counters.record(kind);
                 live.consecutive_faults = live.consecutive_faults.saturating_add(1);
                 tracing::warn!(plugin = %self.spec.name, version = format_args!("{:016x}", self.version), fault = %kind, consecutive = live.consecutive_faults, "plugin fault: {msg}");
