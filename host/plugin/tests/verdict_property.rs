@@ -128,7 +128,7 @@ fn outbound_of(d: Decision, now: Instant) -> Outbound {
 fn may_be_clear(w: &wit::Verdict) -> bool {
     match w {
         wit::Verdict::Bypass => true,
-        wit::Verdict::Protect(reqs) => !reqs.is_empty() && reqs.iter().all(|r| r.level == wit::Level::Use),
+        wit::Verdict::Protect(reqs) => !reqs.is_empty() && reqs.iter().all(|r| matches!(r.level, wit::Level::Use)),
         _ => false,
     }
 }
