@@ -12,7 +12,7 @@ pub const MAX_EXPLANATION: usize = 256;
 /// Most bytes of one plugin log line.
 pub const MAX_LOG_LINE: usize = 1024;
 /// Most bytes of an error message a plugin returns (e.g. from `init`).
-pub const MAX_ERROR: usize = 512;
+pub const MAX_ERROR: usize = 1024;
 
 /// `s` with control characters escaped, cut to at most `max` bytes of
 /// escaped text; when cut, a marker saying how many input bytes were
