@@ -64,11 +64,11 @@ impl AuthPlugin {
     fn instantiate(&self) -> Result<(Store<HostState>, Auth), String> {
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
         store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.init_deadline));
-        let auth = self.pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
+        let auth = self.pre.instantiate(&mut store).map_err(|e| sanitize(&format!("{e:#}"), MAX_ERROR))?;
         match auth.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, auth)),
             Ok(Err(m)) => Err(format!("init rejected the config: {}", sanitize(&m, MAX_ERROR))),
-            Err(e) => Err(format!("init trapped: {e:#}")),
+            Err(e) => Err(format!("init trapped: {}", sanitize(&format!("{e:#}"), MAX_ERROR))),
         }
     }
 
@@ -90,7 +90,7 @@ impl AuthPlugin {
                 Ok(r)
             }
             Err(e) => {
-                let msg = format!("auth plugin {} v{:016x} faulted ({}): {e:#}", self.spec.name, self.version, classify(&e));
+                let msg = format!("auth plugin {} v{:016x} faulted ({}): {}", self.spec.name, self.version, classify(&e), sanitize(&format!("{e:#}"), MAX_ERROR));
                 tracing::warn!(plugin = %self.spec.name, "{msg}");
                 Err(msg)
             }

@@ -141,11 +141,11 @@ impl PolicyPlugin {
         self.counters.instantiations.fetch_add(1, Relaxed);
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
         store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.init_deadline));
-        let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), format!("{e:#}")))?;
+        let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), trap_text("", &e)))?;
         match policy.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, policy)),
             Ok(Err(msg)) => Err((FaultKind::Instantiate, format!("init rejected the config: {}", sanitize(&msg, MAX_ERROR)))),
-            Err(e) => Err((FaultKind::Instantiate, format!("init trapped ({}): {e:#}", classify(&e)))),
+            Err(e) => Err((FaultKind::Instantiate, trap_text(&format!("init trapped ({}): ", classify(&e)), &e))),
         }
     }
 
@@ -249,10 +249,10 @@ impl PolicyPlugin {
     fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow) -> Result<Decision, (FaultKind, String)> {
         let wflow = flow_to_wit(flow);
         store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.deadline));
-        let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), format!("decide: {e:#}")))?;
+        let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("decide: ", &e)))?;
         let verdict_uses_sa = matches!(d.verdict, crate::v0_1::wit::Verdict::Protect(_) | crate::v0_1::wit::Verdict::PrivateOrClear | crate::v0_1::wit::Verdict::Private);
         let key = if verdict_uses_sa {
-            policy.call_sa_key(&mut *store, &wflow).map_err(|e| (classify(&e), format!("sa-key: {e:#}")))?
+            policy.call_sa_key(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("sa-key: ", &e)))?
         } else {
             None
         };
@@ -260,6 +260,12 @@ impl PolicyPlugin {
         debug_assert!(key.is_none() || needs_sa(&d.verdict));
         Ok(d)
     }
+}
+
+/// A wasmtime error as one capped, escaped line: its backtrace names
+/// functions from the plugin's own name section, so it is plugin text.
+fn trap_text(prefix: &str, e: &wasmtime::Error) -> String {
+    format!("{prefix}{}", sanitize(&format!("{e:#}"), MAX_ERROR))
 }
 
 fn classify_inst(e: &wasmtime::Error) -> FaultKind {
