@@ -11,7 +11,7 @@
 //! [`HotPolicy::last_error`]. Files unchanged since their last rejection are
 //! not tried (nor counted) again by the watcher.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -93,34 +93,41 @@ impl Inner {
             // A candidate may name a new `.wasm` or config file: follow it too.
             self.relevant.set(&self.spec_file, &[self.current.load().spec(), spec]);
         }
-        let result: Result<bool, PluginError> = candidate.files.and_then(|(spec, bytes, version)| {
+        let result: Result<Option<PolicyPlugin>, PluginError> = candidate.files.and_then(|(spec, bytes, version)| {
             let running = self.current.load_full();
             if version == running.version() {
-                return Ok(false);
+                return Ok(None);
             }
             let mut plugin = PolicyPlugin::from_bytes(&self.engine, spec, &bytes, Arc::default())?;
             plugin.carry_counters_from(&running);
-            self.relevant.set(&self.spec_file, &[plugin.spec()]);
-            self.current.store(Arc::new(plugin));
-            Ok(true)
+            Ok(Some(plugin))
         });
         tried.rejected = result.is_err().then_some(candidate.fingerprint);
-        match &result {
-            Ok(true) => {
-                self.swaps.fetch_add(1, Relaxed);
+        match result {
+            Ok(Some(plugin)) => {
+                // Error cleared and swap counted before the new version is
+                // visible: whoever sees it decide sees those too.
                 self.set_error(None);
-                tracing::info!(plugin = %self.name, version = format_args!("{:016x}", self.current.load().version()), "policy plugin reloaded");
+                self.swaps.fetch_add(1, SeqCst);
+                self.relevant.set(&self.spec_file, &[plugin.spec()]);
+                let version = plugin.version();
+                self.current.store(Arc::new(plugin));
+                tracing::info!(plugin = %self.name, version = format_args!("{version:016x}"), "policy plugin reloaded");
+                Ok(true)
             }
             // The files load to the running version again (e.g. a rejected
             // half-written file was completed): nothing is wrong any more.
-            Ok(false) => self.set_error(None),
+            Ok(None) => {
+                self.set_error(None);
+                Ok(false)
+            }
             Err(e) => {
-                self.rejected.fetch_add(1, Relaxed);
                 self.set_error(Some(e.to_string()));
+                self.rejected.fetch_add(1, SeqCst);
                 tracing::warn!(plugin = %self.name, version = format_args!("{:016x}", self.current.load().version()), "reload rejected, keeping the running version: {e}");
+                Err(e)
             }
         }
-        result
     }
 
     fn set_error(&self, e: Option<String>) {
@@ -215,12 +222,12 @@ impl HotPolicy {
 
     /// Successful swaps so far.
     pub fn swaps(&self) -> u64 {
-        self.inner.swaps.load(Relaxed)
+        self.inner.swaps.load(SeqCst)
     }
 
     /// Rejected reloads so far.
     pub fn rejected(&self) -> u64 {
-        self.inner.rejected.load(Relaxed)
+        self.inner.rejected.load(SeqCst)
     }
 }
 
