@@ -73,3 +73,38 @@ fn running_daemon_explains_plugin_decisions() {
     let _ = child.wait();
     assert!(explained.contains("via decider 'allowlist'") && explained.contains("example allowlist"), "{explained}");
 }
+
+/// A plugin's explanation and log line with embedded newlines and ESC
+/// sequences (imitating daemon log lines and `policy test` output) each stay
+/// one escaped line: in `policy test` output and in the log on stderr.
+#[test]
+fn forged_lines_stay_one_escaped_line_in_policy_test_and_the_log() {
+    let wasm = esprit_plugin::build::plugin_path("hostile-bad-output").expect("building the Wasm plugins");
+    let dir = Scratch::new("policy-forged");
+    std::fs::write(
+        dir.path("forger.plugin.toml"),
+        format!("name = \"forger\"\npath = \"{}\"\ndeadline_us = 100000\n[config]\nmode = \"forged-log\"\n", wasm.display()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path("esprit.toml"),
+        "name = \"forged\"\nmode = \"netstack\"\n[outer]\nlisten = \"127.0.0.1:0\"\n[netstack]\naddress = [\"10.1.0.5/32\"]\n\
+         [[plugin]]\nspec = \"forger.plugin.toml\"\n[[policy]]\nsrc = \"10.0.0.0/8\"\ndst = \"0.0.0.0/0\"\nplugin = \"forger\"\n",
+    )
+    .unwrap();
+    let out = Command::new(esprit_bin())
+        .args(["policy", "test", "-c", dir.path("esprit.toml").to_str().unwrap(), "tcp 10.1.0.5:40000 -> 203.0.113.5:443"])
+        .env("ESPRIT_LOG", "info")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "policy test printed more than one line: {stdout:?}");
+    assert!(!stdout.contains('\u{1b}') && !stdout.contains('\r'), "{stdout:?}");
+    assert!(stdout.contains("via decider 'forger'") && stdout.contains("ok\\n2026-12-01T21:00:00"), "{stdout}");
+    assert!(!stderr.contains('\u{1b}') && !stderr.contains('\r'), "{stderr:?}");
+    let forged: Vec<&str> = stderr.lines().filter(|l| l.contains("policy #9")).collect();
+    assert!(!forged.is_empty(), "the plugin's log line is missing: {stderr}");
+    assert!(forged.iter().all(|l| l.contains("ok\\n2026-12-01T21:00:00")), "a forged line stands on its own: {stderr}");
+}

@@ -176,11 +176,13 @@ fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> 
             esprit_sadb::Sadb::from_setkey(&statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))?;
         let _plugins = plugins::install(&cfg, &mut db, false)?;
         let f = esprit_plugin::parse_flow(flow).map_err(anyhow::Error::msg)?;
-        println!("{}", db.spd_mut().explain(&f));
+        // Plugin text is escaped at the plugin boundary; escape any control
+        // character again so nothing can drive the terminal.
+        println!("{}", esprit_plugin::bounds::escape_controls(&db.spd_mut().explain(&f).to_string()));
         return Ok(());
     }
     let path = socket.unwrap_or_else(|| control::default_socket("esprit"));
     let v = control::request(&path, &control::Request::PolicyTest { flow: flow.to_string() })?;
-    println!("{}", v["explanation"].as_str().unwrap_or_default());
+    println!("{}", esprit_plugin::bounds::escape_controls(v["explanation"].as_str().unwrap_or_default()));
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use wasmtime::Store;
 
+use crate::bounds::{sanitize, MAX_ERROR};
 use crate::config::PluginSpec;
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
@@ -63,11 +64,11 @@ impl AuthPlugin {
     fn instantiate(&self) -> Result<(Store<HostState>, Auth), String> {
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
         store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.init_deadline));
-        let auth = self.pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
+        let auth = self.pre.instantiate(&mut store).map_err(|e| sanitize(&format!("{e:#}"), MAX_ERROR))?;
         match auth.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, auth)),
-            Ok(Err(m)) => Err(format!("init rejected the config: {m}")),
-            Err(e) => Err(format!("init trapped: {e:#}")),
+            Ok(Err(m)) => Err(format!("init rejected the config: {}", sanitize(&m, MAX_ERROR))),
+            Err(e) => Err(format!("init trapped: {}", sanitize(&format!("{e:#}"), MAX_ERROR))),
         }
     }
 
@@ -89,7 +90,7 @@ impl AuthPlugin {
                 Ok(r)
             }
             Err(e) => {
-                let msg = format!("auth plugin {} v{:016x} faulted ({}): {e:#}", self.spec.name, self.version, classify(&e));
+                let msg = format!("auth plugin {} v{:016x} faulted ({}): {}", self.spec.name, self.version, classify(&e), sanitize(&format!("{e:#}"), MAX_ERROR));
                 tracing::warn!(plugin = %self.spec.name, "{msg}");
                 Err(msg)
             }
@@ -121,7 +122,8 @@ impl AuthPlugin {
     /// Produce our AUTH data.
     pub fn produce(&self, ctx: &AuthContext) -> Result<Vec<u8>, String> {
         let ctx = self.scoped(ctx);
-        self.with(|s, a| a.call_produce(s, &ctx))?
+        // The plugin's own error text is escaped and capped like its logs.
+        self.with(|s, a| a.call_produce(s, &ctx))?.map_err(|m| sanitize(&m, MAX_ERROR))
     }
 
     /// Verify the peer's AUTH data: `Ok(true)` authenticated, `Ok(false)` a
@@ -129,6 +131,6 @@ impl AuthPlugin {
     /// certificate problems, a fault).
     pub fn verify(&self, ctx: &AuthContext, auth_data: &[u8]) -> Result<bool, String> {
         let ctx = self.scoped(ctx);
-        self.with(|s, a| a.call_verify(s, &ctx, auth_data))?
+        self.with(|s, a| a.call_verify(s, &ctx, auth_data))?.map_err(|m| sanitize(&m, MAX_ERROR))
     }
 }

@@ -22,8 +22,8 @@
 //! `[config_files]` entries are read when the spec is parsed (at load and at
 //! every reload of the spec) and appear through `host.config-get` under their
 //! own key, so a plugin cannot tell them from inline text (e.g. the x509-auth
-//! plugin's `ca`). A key may be in one of the two tables, not both. Editing
-//! only the referenced file does not trigger a hot reload; touch the spec.
+//! plugin's `ca`). A key may be in one of the two tables, not both. A hot
+//! reload follows the spec, the `.wasm` and these files.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -98,12 +98,15 @@ pub struct PluginSpec {
     pub settings: PluginSettings,
     /// The plugin's own config section, flattened (see [`flatten_section`]).
     pub config: BTreeMap<String, String>,
+    /// The files named by `[config_files]` (their text is in `config`); the
+    /// hot-reload watcher follows them with the spec and the `.wasm`.
+    pub config_files: Vec<PathBuf>,
 }
 
 impl PluginSpec {
     /// A spec with default settings and an empty config section.
     pub fn new(name: impl Into<String>, path: impl Into<PathBuf>) -> Self {
-        PluginSpec { name: name.into(), path: path.into(), settings: PluginSettings::default(), config: BTreeMap::new() }
+        PluginSpec { name: name.into(), path: path.into(), settings: PluginSettings::default(), config: BTreeMap::new(), config_files: Vec::new() }
     }
 
     /// Builder: set one config key.
@@ -156,6 +159,7 @@ impl PluginSpec {
                         let text = std::fs::read_to_string(&path)
                             .map_err(|e| format!("config_files `{k}`: cannot read {} as UTF-8 text: {e}", path.display()))?;
                         file_values.insert(k.clone(), text);
+                        spec.config_files.push(path);
                     }
                 }
                 other => return Err(format!("unknown key `{other}`")),

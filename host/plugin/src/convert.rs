@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use esprit_sadb::decider::{Decision, Direction, Flow, IpsecMode, IpsecProto, Level, SaRequest, Verdict};
 
+use crate::bounds::{sanitize, MAX_EXPLANATION};
 use crate::v0_1::wit;
 
 /// SPD address → WIT address.
@@ -77,13 +78,15 @@ pub fn verdict_from_wit(v: wit::Verdict) -> Verdict {
     }
 }
 
-/// WIT decision (+ the plugin's sa-key) → SPD decision.
+/// WIT decision (+ the plugin's sa-key) → SPD decision. The explanation is
+/// escaped and capped ([`crate::bounds`]); the verdict is converted as it is
+/// and checked by [`crate::verdict_check`] before the SPD sees it.
 pub fn decision_from_wit(d: wit::Decision, sa_key: Option<u64>) -> Decision {
     Decision {
         verdict: verdict_from_wit(d.verdict),
         cache_ttl: d.cache_ttl_ms.map(Duration::from_millis),
         sa_key,
-        explanation: d.explanation,
+        explanation: sanitize(&d.explanation, MAX_EXPLANATION),
     }
 }
 

@@ -48,6 +48,10 @@ pub enum PluginError {
     /// Engine creation failed.
     #[error("wasm engine: {0}")]
     Engine(String),
+    /// A watched reload found the same files that were last rejected (not
+    /// tried nor counted again).
+    #[error("plugin {name}: files unchanged since their rejection: {reason}")]
+    Unchanged { name: String, reason: String },
     /// File watching failed.
     #[error("watching {path}: {reason}")]
     Watch { path: PathBuf, reason: String },

@@ -14,6 +14,9 @@ pub enum FaultKind {
     Trap,
     /// (Re-)instantiation or `init` failed.
     Instantiate,
+    /// The plugin answered an ill-formed verdict (e.g. `protect` with no SA
+    /// request, see [`crate::verdict_check`]).
+    InvalidVerdict,
     /// The plugin is quarantined after repeated faults; it was not called.
     Quarantined,
 }
@@ -25,6 +28,7 @@ impl fmt::Display for FaultKind {
             FaultKind::OutOfMemory => "out of memory",
             FaultKind::Trap => "trap",
             FaultKind::Instantiate => "instantiation failed",
+            FaultKind::InvalidVerdict => "invalid verdict",
             FaultKind::Quarantined => "quarantined",
         })
     }
@@ -54,6 +58,7 @@ pub struct FaultCounters {
     pub(crate) oom: AtomicU64,
     pub(crate) trap: AtomicU64,
     pub(crate) instantiate: AtomicU64,
+    pub(crate) invalid_verdict: AtomicU64,
     pub(crate) quarantined_calls: AtomicU64,
     pub(crate) quarantines: AtomicU64,
     pub(crate) instantiations: AtomicU64,
@@ -68,18 +73,22 @@ pub struct FaultStats {
     pub oom: u64,
     pub trap: u64,
     pub instantiate: u64,
+    /// Ill-formed verdicts refused (answered with the failure verdict).
+    pub invalid_verdict: u64,
     /// Calls answered with the failure verdict without calling (quarantine).
     pub quarantined_calls: u64,
     /// Times the plugin was put in quarantine.
     pub quarantines: u64,
     /// Instances created (1 at load, +1 per re-instantiation after a fault).
     pub instantiations: u64,
+    /// `host.log` lines dropped by the rate limit (not a fault).
+    pub log_suppressed: u64,
 }
 
 impl FaultStats {
     /// All faults, quarantined calls excluded.
     pub fn faults(&self) -> u64 {
-        self.deadline + self.oom + self.trap + self.instantiate
+        self.deadline + self.oom + self.trap + self.instantiate + self.invalid_verdict
     }
 }
 
@@ -90,9 +99,28 @@ impl FaultCounters {
             FaultKind::OutOfMemory => &self.oom,
             FaultKind::Trap => &self.trap,
             FaultKind::Instantiate => &self.instantiate,
+            FaultKind::InvalidVerdict => &self.invalid_verdict,
             FaultKind::Quarantined => &self.quarantined_calls,
         };
         c.fetch_add(1, Relaxed);
+    }
+
+    /// Adds `s` to these counters (a reload carries the counts of the
+    /// candidate's load and self-check into the running plugin's counters).
+    pub(crate) fn add(&self, s: &FaultStats) {
+        for (c, v) in [
+            (&self.calls, s.calls),
+            (&self.deadline, s.deadline),
+            (&self.oom, s.oom),
+            (&self.trap, s.trap),
+            (&self.instantiate, s.instantiate),
+            (&self.invalid_verdict, s.invalid_verdict),
+            (&self.quarantined_calls, s.quarantined_calls),
+            (&self.quarantines, s.quarantines),
+            (&self.instantiations, s.instantiations),
+        ] {
+            c.fetch_add(v, Relaxed);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> FaultStats {
@@ -102,9 +130,11 @@ impl FaultCounters {
             oom: self.oom.load(Relaxed),
             trap: self.trap.load(Relaxed),
             instantiate: self.instantiate.load(Relaxed),
+            invalid_verdict: self.invalid_verdict.load(Relaxed),
             quarantined_calls: self.quarantined_calls.load(Relaxed),
             quarantines: self.quarantines.load(Relaxed),
             instantiations: self.instantiations.load(Relaxed),
+            log_suppressed: 0,
         }
     }
 }

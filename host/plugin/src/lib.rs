@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod bounds;
 pub mod build;
 pub mod config;
 pub mod convert;
@@ -26,10 +27,13 @@ pub mod fault;
 pub mod flow_text;
 pub mod host_crypto;
 pub mod loader;
+pub mod log_limit;
 pub mod policy;
 pub mod reload;
 pub mod state;
 pub mod v0_1;
+pub mod verdict_check;
+pub mod watch;
 
 pub use config::{FailureVerdict, PluginSettings, PluginSpec};
 pub use engine::{EngineSettings, PluginEngine};
@@ -38,4 +42,5 @@ pub use fault::{FaultKind, FaultStats};
 pub use flow_text::parse_flow;
 pub use policy::{Explanation, PolicyPlugin};
 pub use reload::HotPolicy;
+pub use verdict_check::{check_decision, check_verdict, InvalidVerdict};
 

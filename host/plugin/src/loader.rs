@@ -86,7 +86,14 @@ pub fn new_store(engine: &PluginEngine, spec: &PluginSpec, version: u64, config:
         .memories(8)
         .trap_on_grow_failure(true)
         .build();
-    let state = HostState { name: Arc::from(spec.name.as_str()), version, config: config.clone(), keys: keys.clone(), limits };
+    let state = HostState {
+        name: Arc::from(spec.name.as_str()),
+        version,
+        config: config.clone(),
+        keys: keys.clone(),
+        log_limit: crate::log_limit::LogLimiter::for_plugin(&spec.name),
+        limits,
+    };
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limits);
     store

@@ -19,7 +19,10 @@ use crate::config::PluginSpec;
 use crate::convert::{decision_from_wit, flow_to_wit, needs_sa};
 use crate::engine::PluginEngine;
 use crate::error::PluginError;
+use crate::bounds::{sanitize, MAX_ERROR};
 use crate::fault::{classify, FaultCounters, FaultKind, FaultStats};
+use crate::log_limit::LogLimiter;
+use crate::verdict_check::check_decision;
 use crate::host_crypto::KeyStore;
 use crate::loader;
 use crate::state::HostState;
@@ -70,7 +73,7 @@ pub struct PolicyPlugin {
     config: Arc<BTreeMap<String, String>>,
     keys: Arc<KeyStore>,
     live: Mutex<Live>,
-    counters: FaultCounters,
+    counters: Arc<FaultCounters>,
 }
 
 impl std::fmt::Debug for PolicyPlugin {
@@ -112,7 +115,7 @@ impl PolicyPlugin {
             config,
             keys,
             live: Mutex::new(Live { instance: None, consecutive_faults: 0, quarantined_until: None }),
-            counters: FaultCounters::default(),
+            counters: Arc::default(),
         };
         let instance = plugin.instantiate().map_err(|(kind, reason)| match kind {
             FaultKind::Instantiate if !reason.starts_with("init") => PluginError::Instantiate { name: plugin.spec.name.clone(), reason },
@@ -138,11 +141,11 @@ impl PolicyPlugin {
         self.counters.instantiations.fetch_add(1, Relaxed);
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
         store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.init_deadline));
-        let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), format!("{e:#}")))?;
+        let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), trap_text("", &e)))?;
         match policy.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, policy)),
-            Ok(Err(msg)) => Err((FaultKind::Instantiate, format!("init rejected the config: {msg}"))),
-            Err(e) => Err((FaultKind::Instantiate, format!("init trapped ({}): {e:#}", classify(&e)))),
+            Ok(Err(msg)) => Err((FaultKind::Instantiate, format!("init rejected the config: {}", sanitize(&msg, MAX_ERROR)))),
+            Err(e) => Err((FaultKind::Instantiate, trap_text(&format!("init trapped ({}): ", classify(&e)), &e))),
         }
     }
 
@@ -156,9 +159,19 @@ impl PolicyPlugin {
         &self.spec
     }
 
-    /// Fault counters.
+    /// Fault counters (carried over from the versions this one replaced,
+    /// see [`PolicyPlugin::carry_counters_from`]).
     pub fn stats(&self) -> FaultStats {
-        self.counters.snapshot()
+        FaultStats { log_suppressed: LogLimiter::for_plugin(&self.spec.name).suppressed(), ..self.counters.snapshot() }
+    }
+
+    /// Make this (not yet running) plugin count into `running`'s counters,
+    /// adding what it counted while loading, so a reload never resets the
+    /// numbers `esprit status` shows. Decisions the old version makes after
+    /// this call land in the same counters.
+    pub fn carry_counters_from(&mut self, running: &PolicyPlugin) {
+        running.counters.add(&self.counters.snapshot());
+        self.counters = Arc::clone(&running.counters);
     }
 
     /// Whether the plugin is quarantined right now.
@@ -207,15 +220,19 @@ impl PolicyPlugin {
                 live.instance = Some((store, policy));
             }
             r
-        });
+        })
+        // An ill-formed verdict is a fault like a trap (the instance itself
+        // is fine and is kept).
+        .and_then(|d| check_decision(d).map_err(|e| (FaultKind::InvalidVerdict, e.to_string())));
         match result {
             Ok(d) => {
                 live.consecutive_faults = 0;
                 Ok(d)
             }
             Err((kind, msg)) => {
-                // The instance (if any) was dropped: a trapped component
-                // instance cannot be re-entered; the next call re-instantiates.
+                // After a trap the instance was dropped (a trapped component
+                // instance cannot be re-entered; the next call
+                // re-instantiates); after an invalid verdict it was kept.
                 self.counters.record(kind);
                 live.consecutive_faults = live.consecutive_faults.saturating_add(1);
                 tracing::warn!(plugin = %self.spec.name, version = format_args!("{:016x}", self.version), fault = %kind, consecutive = live.consecutive_faults, "plugin fault: {msg}");
@@ -232,10 +249,10 @@ impl PolicyPlugin {
     fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow) -> Result<Decision, (FaultKind, String)> {
         let wflow = flow_to_wit(flow);
         store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.deadline));
-        let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), format!("decide: {e:#}")))?;
+        let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("decide: ", &e)))?;
         let verdict_uses_sa = matches!(d.verdict, crate::v0_1::wit::Verdict::Protect(_) | crate::v0_1::wit::Verdict::PrivateOrClear | crate::v0_1::wit::Verdict::Private);
         let key = if verdict_uses_sa {
-            policy.call_sa_key(&mut *store, &wflow).map_err(|e| (classify(&e), format!("sa-key: {e:#}")))?
+            policy.call_sa_key(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("sa-key: ", &e)))?
         } else {
             None
         };
@@ -243,6 +260,12 @@ impl PolicyPlugin {
         debug_assert!(key.is_none() || needs_sa(&d.verdict));
         Ok(d)
     }
+}
+
+/// A wasmtime error as one capped, escaped line: its backtrace names
+/// functions from the plugin's own name section, so it is plugin text.
+fn trap_text(prefix: &str, e: &wasmtime::Error) -> String {
+    format!("{prefix}{}", sanitize(&format!("{e:#}"), MAX_ERROR))
 }
 
 fn classify_inst(e: &wasmtime::Error) -> FaultKind {

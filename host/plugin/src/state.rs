@@ -5,6 +5,7 @@ use std::sync::Arc;
 use wasmtime::StoreLimits;
 
 use crate::host_crypto::KeyStore;
+use crate::log_limit::LogLimiter;
 
 /// The data of one plugin's `Store`: its identity (for log lines), its own
 /// config section, the key handles it may sign with and its resource limits.
@@ -17,6 +18,8 @@ pub struct HostState {
     pub config: Arc<BTreeMap<String, String>>,
     /// Private keys the plugin may use by handle (never by value).
     pub keys: Arc<KeyStore>,
+    /// The plugin's `host.log` budget (shared by its instances and versions).
+    pub log_limit: Arc<LogLimiter>,
     /// Memory/table/instance caps enforced by wasmtime.
     pub limits: StoreLimits,
 }

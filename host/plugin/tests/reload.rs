@@ -153,3 +153,53 @@ fn reload_now_reports_unchanged_and_bad_specs() {
     assert!(hot.reload_now().expect("swap"));
     assert_eq!(hot.name(), "hot");
 }
+
+#[test]
+fn a_rejected_spec_and_a_log_file_in_its_folder_make_one_rejection_not_a_loop() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::copy(wasm("allowlist"), dir.path().join("a.wasm")).expect("copy");
+    let spec_file = dir.path().join("hot.toml");
+    write_atomic(&spec_file, &spec_text("a.wasm", "v1"));
+    let hot = HotPolicy::watch(&engine(), &spec_file).expect("watch");
+    let v1 = hot.version();
+    let bad = "name = \"hot\"\npath = \"a.wasm\"\nbogus = 1\n";
+    write_atomic(&spec_file, bad);
+    assert!(wait_for(|| hot.rejected() == 1), "bad spec not noticed");
+    // A busy log file next to the spec, and the bad spec rewritten as it is.
+    let mut log = fs::OpenOptions::new().create(true).append(true).open(dir.path().join("daemon.log")).expect("log");
+    for i in 0..500 {
+        std::io::Write::write_all(&mut log, format!("line {i}\n").as_bytes()).expect("log write");
+    }
+    for _ in 0..5 {
+        write_atomic(&spec_file, bad);
+    }
+    // Barrier: a good spec. Events are handled in order, so once it is in
+    // effect every earlier event was handled.
+    write_atomic(&spec_file, &spec_text("a.wasm", "v2"));
+    assert!(wait_for(|| hot.version() != v1), "good spec not picked up: {:?}", hot.last_error());
+    assert_eq!(hot.swaps(), 1);
+    assert_eq!(hot.rejected(), 1, "the same bad files were rejected again");
+    assert!(hot.last_error().is_none(), "{:?}", hot.last_error());
+}
+
+#[test]
+fn fault_counters_survive_a_reload() {
+    let dir = tempfile::tempdir().expect("tmp");
+    fs::copy(wasm("hostile-bad-output"), dir.path().join("bad.wasm")).expect("copy");
+    let spec_file = dir.path().join("bad.toml");
+    let text = |tag: &str| format!("name = \"carry\"\npath = \"bad.wasm\"\ndeadline_us = 100000\n[config]\nmode = \"empty-protect\"\nport = 80\ntag = \"{tag}\"\n");
+    fs::write(&spec_file, text("v1")).expect("spec");
+    let hot = HotPolicy::load(&engine(), &spec_file).expect("load");
+    let f = flow("tcp 10.0.0.1:4000 -> 10.0.0.2:80");
+    assert_eq!(hot.decide(&f).verdict, Verdict::Discard);
+    let before = hot.current().stats();
+    assert_eq!(before.invalid_verdict, 1, "{before:?}");
+    fs::write(&spec_file, text("v2")).expect("spec");
+    assert!(hot.reload_now().expect("swap"));
+    let after = hot.current().stats();
+    assert_eq!(after.invalid_verdict, 1, "reset by the reload: {after:?}");
+    // + the new version's self-check decision.
+    assert_eq!(after.calls, before.calls + 1, "{after:?}");
+    assert_eq!(hot.decide(&f).verdict, Verdict::Discard);
+    assert_eq!(hot.current().stats().invalid_verdict, 2);
+}

@@ -76,6 +76,8 @@ impl<S> Sadb<S> {
                 Some(policy) => Err(InboundDrop::ClearOnProtectedFlow { policy }),
                 None => Err(InboundDrop::PolicyDiscard { policy: None }),
             },
+            // An empty protect list requires protection it cannot have: drop.
+            Verdict::Protect(reqs) if reqs.is_empty() => Err(InboundDrop::PolicyDiscard { policy: l.entry_id }),
             Verdict::Protect(reqs) => match (reqs.iter().all(|r| r.level == Level::Use), l.entry_id) {
                 (true, _) => Ok(()),
                 (false, Some(policy)) => Err(InboundDrop::ClearOnProtectedFlow { policy }),
@@ -156,6 +158,7 @@ impl<S> Sadb<S> {
         let policy = l.entry_id;
         let reqs: &[SaRequest] = match &l.verdict {
             Verdict::Discard => return Err(InboundDrop::PolicyDiscard { policy }),
+            Verdict::Protect(reqs) if reqs.is_empty() => return Err(InboundDrop::PolicyDiscard { policy }),
             Verdict::Protect(reqs) => reqs,
             Verdict::Bypass | Verdict::Private | Verdict::PrivateOrClear => &[],
         };

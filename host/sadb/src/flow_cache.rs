@@ -108,6 +108,19 @@ impl<V> FlowCache<V> {
         self.map.insert(key, value);
     }
 
+    /// Keeps only the entries `keep` accepts; returns how many were removed.
+    /// O(n): for periodic sweeps, not the packet path.
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, v| keep(v));
+        let removed = before - self.map.len();
+        if removed > 0 {
+            let map = &self.map;
+            self.order.retain(|k| map.contains_key(k));
+        }
+        removed
+    }
+
     pub fn clear(&mut self) {
         self.map.clear();
         self.order.clear();
@@ -171,6 +184,21 @@ mod tests {
         assert!(c.is_empty());
         c.insert(key(9), 9);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn retain_drops_entries_and_their_place_in_the_order() {
+        let mut c = FlowCache::new(3);
+        for n in 0..3 {
+            c.insert(key(n), n);
+        }
+        assert_eq!(c.retain(|v| *v != 1), 1);
+        assert_eq!(c.len(), 2);
+        c.insert(key(7), 7); // room again: no eviction
+        assert_eq!(c.evictions(), 0);
+        c.insert(key(8), 8); // evicts key(0), the oldest left
+        assert!(c.get_mut(&key(0)).is_none());
+        assert_eq!(c.get_mut(&key(2)), Some(&mut 2));
     }
 
     #[test]

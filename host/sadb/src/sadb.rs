@@ -92,6 +92,9 @@ pub struct OutboundStats {
     pub no_sa: u64,
     /// Policies with more than [`MAX_BUNDLE`] requests (dropped).
     pub bundle_too_long: u64,
+    /// `protect` verdicts with no SA request (dropped: an empty protect
+    /// list never means bypass).
+    pub empty_protect: u64,
 }
 
 /// The SPD, the SAD and the pending ACQUIREs of one data plane.
@@ -238,8 +241,11 @@ impl<S> Sadb<S> {
         self.out_stats
     }
 
-    /// Lifetime events due at `now` (hard-expired SAs are removed).
+    /// Lifetime events due at `now` (hard-expired SAs are removed); also
+    /// releases cached flow decisions whose TTL passed (at most once a
+    /// second, see [`Spd::purge_expired`]).
     pub fn expire(&mut self, now: Instant) -> Vec<LifetimeEvent> {
+        self.spd.purge_expired(now);
         self.sad.expire(now)
     }
 
@@ -274,7 +280,11 @@ impl<S> Sadb<S> {
             (Verdict::Discard, p) => Outbound::Discard { policy: p },
             (_, None) => Outbound::Discard { policy: None },
             (Verdict::Protect(reqs), Some(policy)) => {
-                if reqs.len() > MAX_BUNDLE {
+                if reqs.is_empty() {
+                    // Fail closed: nothing to protect with is not "clear".
+                    self.out_stats.empty_protect += 1;
+                    Outbound::Discard { policy: Some(policy) }
+                } else if reqs.len() > MAX_BUNDLE {
                     self.out_stats.bundle_too_long += 1;
                     Outbound::Discard { policy: Some(policy) }
                 } else {

@@ -221,6 +221,7 @@ pub struct Spd {
     next_seq: u64,
     cache: FlowCache<Cached>,
     stats: SpdStats,
+    last_purge: Option<Instant>,
 }
 
 impl fmt::Debug for Spd {
@@ -232,6 +233,9 @@ impl fmt::Debug for Spd {
             .finish_non_exhaustive()
     }
 }
+
+/// Least time between two sweeps of [`Spd::purge_expired`].
+pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Default flow-cache size.
 pub const DEFAULT_CACHE_CAPACITY: usize = 65_536;
@@ -257,6 +261,7 @@ impl Spd {
             next_seq: 0,
             cache: FlowCache::new(capacity),
             stats: SpdStats::default(),
+            last_purge: None,
         }
     }
 
@@ -455,12 +460,27 @@ impl Spd {
                 Some(d) => {
                     let version = d.version();
                     let Decision { verdict, cache_ttl, sa_key, explanation } = d.decide(flow);
-                    let l = Lookup {
-                        entry_id: Some(e.id),
-                        verdict,
-                        sa_key,
-                        decider: Some(name.clone()),
-                        explanation: format!("matches {} which delegates to '{name}': {explanation}", e.id),
+                    let l = if matches!(&verdict, Verdict::Protect(r) if r.is_empty()) {
+                        // Deciders must not return this (the plugin host
+                        // refuses it as a fault); if one does, fail closed.
+                        Lookup {
+                            entry_id: Some(e.id),
+                            verdict: Verdict::Discard,
+                            sa_key: None,
+                            decider: Some(name.clone()),
+                            explanation: format!(
+                                "matches {} which delegates to '{name}', which answered protect with no SA request: failing closed",
+                                e.id
+                            ),
+                        }
+                    } else {
+                        Lookup {
+                            entry_id: Some(e.id),
+                            verdict,
+                            sa_key,
+                            decider: Some(name.clone()),
+                            explanation: format!("matches {} which delegates to '{name}': {explanation}", e.id),
+                        }
                     };
                     let ttl = match cache_ttl {
                         None => Cache::Forever,
@@ -471,6 +491,24 @@ impl Spd {
                 }
             },
         }
+    }
+
+    /// Drops cached decisions that can no longer be used (TTL passed, or the
+    /// deciding plugin changed version), so their memory is released without
+    /// waiting for the flow to come back or for FIFO eviction. O(cached
+    /// flows); does nothing if the last sweep was less than
+    /// [`PURGE_INTERVAL`] ago. Returns how many were dropped.
+    pub fn purge_expired(&mut self, now: Instant) -> usize {
+        if self.last_purge.is_some_and(|t| now.saturating_duration_since(t) < PURGE_INTERVAL) {
+            return 0;
+        }
+        self.last_purge = Some(now);
+        let generation = self.generation;
+        self.cache.retain(|c| {
+            c.generation == generation
+                && c.expires.is_none_or(|e| now < e)
+                && c.decider.as_ref().is_none_or(|(d, v)| d.version() == *v)
+        })
     }
 
     /// Stores a memo in the flow's cache slot (if the flow is cached).

@@ -3,13 +3,24 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::policy::esprit::plugin::{crypto, host, types};
+use crate::bounds::{sanitize, MAX_LOG_LINE};
+use crate::log_limit::{Admit, LOG_BURST, LOG_PER_SEC};
 use crate::state::HostState;
 
 impl types::Host for HostState {}
 
 impl host::Host for HostState {
     fn log(&mut self, level: host::LogLevel, message: String) {
+        let suppressed = match self.log_limit.admit() {
+            Admit::Drop => return,
+            Admit::Log { suppressed } => suppressed,
+        };
         let (name, version) = (&*self.name, self.version);
+        if suppressed > 0 {
+            tracing::warn!(plugin = name, version = format_args!("{version:016x}"), "{suppressed} log lines of this plugin were dropped (rate limit {LOG_PER_SEC}/s, burst {LOG_BURST})");
+        }
+        // One line, escaped and capped: a plugin cannot forge host log lines.
+        let message = sanitize(&message, MAX_LOG_LINE);
         match level {
             host::LogLevel::Trace => tracing::trace!(plugin = name, version = format_args!("{version:016x}"), "{message}"),
             host::LogLevel::Debug => tracing::debug!(plugin = name, version = format_args!("{version:016x}"), "{message}"),

@@ -299,3 +299,26 @@ add 192.168.0.1 10.1.2.3 esp 0x1001 -ph 2 -E aes-gcm-16 0x0102030405060708090a0b
     }
     assert_eq!(db.outbound_stats().protect, 3);
 }
+
+#[test]
+fn empty_protect_list_fails_closed_both_ways() {
+    let mut db: Sadb<u32> = Sadb::new();
+    let now = Instant::now();
+    let sel = |a: &str| crate::selector::IpPrefix::new(a.parse().unwrap(), 8).unwrap();
+    for dir in [Direction::Out, Direction::In] {
+        db.add_policy(NewPolicy {
+            selector: crate::selector::Selector { src: sel("10.0.0.0"), dst: sel("10.0.0.0"), proto: None, src_port: None, dst_port: None },
+            dir,
+            priority: 0,
+            action: crate::spd::Action::Verdict(Verdict::Protect(Vec::new())),
+        })
+        .unwrap();
+    }
+    let f = flow("10.0.0.1", "10.0.0.2", Direction::Out);
+    assert!(matches!(db.outbound(&f, now), Outbound::Discard { policy: Some(_) }));
+    assert!(matches!(db.outbound(&f, now), Outbound::Discard { .. }), "memoized: still discard");
+    assert_eq!(db.outbound_stats().empty_protect, 1);
+    assert_eq!(db.outbound_stats().bypass, 0);
+    let e = db.check_inbound_clear(&flow("10.0.0.2", "10.0.0.1", Direction::In), now).unwrap_err();
+    assert!(matches!(e, InboundDrop::PolicyDiscard { .. }), "{e:?}");
+}

@@ -128,7 +128,12 @@ impl PolicyDecider for TestDecider {
     }
     fn decide(&self, flow: &Flow) -> Decision {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let verdict = if flow.dst_port == 443 { esp() } else { Verdict::Bypass };
+        let verdict = match flow.dst_port {
+            443 => esp(),
+            // A decider that breaks the contract: protect with nothing.
+            666 => Verdict::Protect(Vec::new()),
+            _ => Verdict::Bypass,
+        };
         Decision {
             verdict,
             cache_ttl: self.ttl,
@@ -206,4 +211,35 @@ fn listing_renders_like_setkey() {
         spd.entries()[0].to_string(),
         "#1 10.0.0.0/8[any] 192.0.2.0/24[any] any -P out prio 7 ipsec esp/transport//require (hits 0)"
     );
+}
+
+#[test]
+fn empty_protect_from_a_decider_fails_closed() {
+    let (mut spd, _, id) = delegating(None);
+    let mut f = flow("10.0.0.1", "1.1.1.1", Direction::Out);
+    f.dst_port = 666;
+    let l = spd.lookup(&f, Instant::now());
+    assert_eq!((l.entry_id, &l.verdict, l.sa_key), (Some(id), &Verdict::Discard, None));
+    assert!(l.explanation.contains("protect with no SA request: failing closed"), "{}", l.explanation);
+}
+
+#[test]
+fn expired_decisions_are_purged_and_their_memory_released() {
+    let (mut spd, d, _) = delegating(Some(Duration::from_secs(10)));
+    let t0 = Instant::now();
+    for port in 1..=100u16 {
+        let mut f = flow("10.0.0.1", "1.1.1.1", Direction::Out);
+        f.src_port = port;
+        spd.lookup(&f, t0);
+    }
+    assert_eq!(spd.cached_flows(), 100);
+    assert_eq!(spd.purge_expired(t0 + Duration::from_secs(5)), 0, "nothing expired yet");
+    // Within PURGE_INTERVAL of the last sweep: skipped.
+    assert_eq!(spd.purge_expired(t0 + Duration::from_secs(5) + PURGE_INTERVAL / 2), 0);
+    assert_eq!(spd.purge_expired(t0 + Duration::from_secs(10)), 100);
+    assert_eq!(spd.cached_flows(), 0);
+    // A new decider version makes cached decisions useless: purged too.
+    spd.lookup(&flow("10.0.0.1", "1.1.1.1", Direction::Out), t0 + Duration::from_secs(20));
+    d.version.store(9, Ordering::Relaxed);
+    assert_eq!(spd.purge_expired(t0 + Duration::from_secs(21)), 1);
 }
