@@ -593,7 +593,6 @@ fn remote_any_peer_policies_go_with_their_sas() {
 /// §1.4.1), so the other side removes the SAs within 1 s instead of after
 /// dead peer detection (issue 11).
 #[test]
-#[ignore = "needs IkeHost::shutdown called from run.rs on SIGTERM (issue 11)"]
 fn sigterm_deletes_the_sas_at_the_peer() {
     if !prerequisites() {
         return;

@@ -33,6 +33,8 @@ pub const WAKE: Token = Token(1);
 const BUDGET: usize = 1024;
 /// IKE datagrams from the NAT-T socket waiting for this thread.
 pub const QUEUE: usize = 1024;
+/// How long a stopping daemon waits for the answers to its DELETEs.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// An IKE datagram seen on the NAT-T socket: source, and the message
 /// without the non-ESP marker.
@@ -102,6 +104,9 @@ pub struct IkeThread {
     pub keylog: Option<KeyLog>,
     /// The TUN device's name (tun mode), for virtual IPs.
     pub tun_dev: Option<String>,
+    /// Set when this thread is finished: the packet thread keeps reading
+    /// the NAT-T socket (the peers' answers to our DELETEs) until then.
+    pub done: Arc<AtomicBool>,
 }
 
 /// A poll and its waker for the IKE thread, and the link for the packet thread.
@@ -120,13 +125,35 @@ impl IkeThread {
         Ok(())
     }
 
-    /// Runs until `stop` is set.
+    /// Runs until `stop` is set and the IKE SAs are deleted.
     pub fn run(mut self, stop: &AtomicBool) {
+        self.run_loop(stop);
+        self.done.store(true, Ordering::SeqCst);
+        if let Err(e) = self.data_waker.wake() {
+            debug!("waking the packet thread: {e}");
+        }
+    }
+
+    fn run_loop(&mut self, stop: &AtomicBool) {
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; 65_536];
         let mut sock_pending = false;
         let mut queue_pending = false;
-        while !stop.load(Ordering::Relaxed) {
+        // On SIGTERM/SIGINT: an INFORMATIONAL DELETE for every IKE SA, then
+        // wait (at most SHUTDOWN_GRACE) for the answers, so peers remove
+        // their SAs at once instead of finding out by DPD (RFC 7296 §1.4.1).
+        let mut closing: Option<Instant> = None;
+        loop {
+            if stop.load(Ordering::Relaxed) && closing.is_none() {
+                let now = Instant::now();
+                closing = Some(now + SHUTDOWN_GRACE);
+                info!("stopping: deleting every IKE SA");
+                self.host.shutdown(now, SHUTDOWN_GRACE);
+                self.service();
+            }
+            if closing.is_some_and(|t| self.host.shutdown_done() || Instant::now() >= t) {
+                break;
+            }
             let now = Instant::now();
             let mut timeout = Duration::from_millis(250);
             if let Some(t) = self.host.poll_timeout() {

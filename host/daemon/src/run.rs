@@ -186,6 +186,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut outer = open_outer(&cfg, &poll)?;
     // The IKE thread: the endpoint, its own socket, and the NAT-T socket to send on.
     let mut ike_parts = None;
+    // The IKE thread's end (no IKE: nothing to wait for).
+    let ike_done = Arc::new(AtomicBool::new(ike.is_none()));
     if let Some(host) = ike {
         let ike_poll = Poll::new()?;
         let (link, ike_waker, from_data) = crate::ike_thread::channel(&ike_poll)?;
@@ -215,6 +217,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             shared: Arc::clone(&shared),
             keylog: keylog.clone(),
             tun_dev,
+            done: Arc::clone(&ike_done),
         };
         thread.register()?;
         ike_parts = Some((thread, link, ike_waker));
@@ -303,7 +306,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         None => (None, None),
     };
-    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, &stop, ike_link.as_mut(), &from_ike);
+    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, (&stop, &ike_done), ike_link.as_mut(), &from_ike);
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = ike_thread {
         if h.join().is_err() {
@@ -471,7 +474,7 @@ fn event_loop(
     outer: &mut Outer,
     inner: &mut Inner,
     caps: &mut Captures,
-    stop: &AtomicBool,
+    (stop, ike_done): (&AtomicBool, &AtomicBool),
     mut ike: Option<&mut IkeLink>,
     from_ike: &std::sync::mpsc::Receiver<ToData>,
 ) -> Result<()> {
@@ -483,7 +486,9 @@ fn event_loop(
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     // Sources left readable by the last pass (see [`BUDGET`]).
     let mut pending = [false; SOURCES];
-    while !stop.load(Ordering::Relaxed) {
+    // After a stop signal the packets keep moving until the IKE thread has
+    // deleted its IKE SAs (the answers arrive on the NAT-T socket).
+    while !(stop.load(Ordering::Relaxed) && ike_done.load(Ordering::SeqCst)) {
         let now = Instant::now();
         let mut timeout = next_tick.saturating_duration_since(now).min(Duration::from_millis(250));
         if let Inner::Netstack(ns) = inner {

@@ -329,9 +329,8 @@ impl IkeHost {
     /// IKE SA (RFC 7296 §1.4.1; the peer removes the CHILD_SAs with it),
     /// drops the ones being set up and refuses new ones. The event loop
     /// keeps running (datagrams, `handle_timeout`, `poll`, sending the
-    /// `Action::Send`s) until [`IkeHost::shutdown_done`] or `grace` passed.
-    // Called from run.rs once its restructuring lands (issue 11).
-    #[allow(dead_code)]
+    /// `Action::Send`s) until [`IkeHost::shutdown_done`] or `grace` passed
+    /// (see `IkeThread::run`).
     pub fn shutdown(&mut self, now: Instant, grace: Duration) {
         self.shutting_down = true;
         self.retries.cancel(None);
@@ -341,7 +340,6 @@ impl IkeHost {
     }
 
     /// Every IKE SA is deleted (answered, or given up after the grace time).
-    #[allow(dead_code)]
     pub fn shutdown_done(&self) -> bool {
         self.shutting_down && self.ep.is_closed()
     }
