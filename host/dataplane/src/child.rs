@@ -52,6 +52,9 @@ pub struct Installed {
     pub spi_out: u32,
     pub local: IpAddr,
     pub remote: IpAddr,
+    /// The outbound SA is on standby (`ChildSaUp::defer_outbound`): the
+    /// replaced SA keeps the policy until [`Dataplane::take_outbound`].
+    pub standby: bool,
 }
 
 /// The SPD selector of a pair of (prefix) traffic selectors.
@@ -113,14 +116,16 @@ impl Dataplane {
         Ok(ConnPolicies { out, inb })
     }
 
-    /// Installs both SAs of a CHILD_SA; the outbound one is bound to `out`
-    /// (when `bind`; a standby SA is installed unbound and takes the binding
-    /// later). `record` sees both SA configs first (a key log).
+    /// Installs both SAs of a CHILD_SA; the outbound one is bound to `out`,
+    /// except for a rekey we answered (`defer_outbound`): then it waits on
+    /// standby until the peer can receive on it ([`Dataplane::take_outbound`],
+    /// RFC 7296 §2.8 make-before-break). `record` sees both SA configs first
+    /// (a key log).
+    #[allow(clippy::too_many_arguments)]
     pub fn install_child<E: std::fmt::Display>(
         &mut self,
         c: &ChildSaUp,
         out: PolicyId,
-        bind: bool,
         provider: &dyn Provider,
         replay: u32,
         mut record: impl FnMut(&SaConfig) -> Result<(), E>,
@@ -139,6 +144,12 @@ impl Dataplane {
             ([r], [l]) => selector(r, l).ok(),
             _ => None,
         };
+        // The outbound SA's selectors are not checked per packet; the data
+        // plane uses them to refuse cleartext to what the SA protects.
+        let out_sel = match (c.local_ts.as_slice(), c.remote_ts.as_slice()) {
+            ([l], [r]) => selector(l, r).ok(),
+            _ => None,
+        };
         let in_info = SaInfo { spi: c.spi_in, proto, mode: ipsec_mode, src: remote, dst: local, reqid: Some(c.reqid), lifetimes: Lifetimes::default(), selector: in_sel, bind: None };
         let out_info = SaInfo {
             spi: c.spi_out,
@@ -148,17 +159,45 @@ impl Dataplane {
             dst: remote,
             reqid: Some(c.reqid),
             lifetimes: Lifetimes::default(),
-            selector: None,
-            bind: bind.then_some(OutboundKey { policy: out, request: 0, sa_key: None }),
+            selector: out_sel,
+            bind: Some(OutboundKey { policy: out, request: 0, sa_key: None }),
         };
         let in_sa = Sa::new(in_cfg, provider).map_err(|e| ChildError::Sa(e.to_string()))?;
         let out_sa = Sa::new(out_cfg, provider).map_err(|e| ChildError::Sa(e.to_string()))?;
         self.sadb.add_sa(in_info, in_sa, now)?;
-        if let Err(e) = self.sadb.add_sa(out_info, out_sa, now) {
+        let added = if c.defer_outbound {
+            self.sadb.sad_mut().insert_standby(out_info, out_sa, now).map(|_| ()).map_err(|e| ChildError::Sa(e.to_string()))
+        } else {
+            self.sadb.add_sa(out_info, out_sa, now).map(|_| ()).map_err(ChildError::from)
+        };
+        if let Err(e) = added {
             let _ = self.sadb.delete_sa(c.spi_in, proto, local);
-            return Err(e.into());
+            return Err(e);
         }
-        Ok(Installed { proto, spi_in: c.spi_in, spi_out: c.spi_out, local, remote })
+        Ok(Installed { proto, spi_in: c.spi_in, spi_out: c.spi_out, local, remote, standby: c.defer_outbound })
+    }
+
+    /// Whether a packet arrived on the CHILD_SA's inbound SA (the peer
+    /// installed the pair).
+    pub fn child_inbound_used(&self, i: &Installed) -> bool {
+        let sad = self.sadb.sad();
+        sad.inbound(i.spi_in, i.proto, i.local).and_then(|h| sad.get(h)).is_some_and(|e| e.counters.packets > 0)
+    }
+
+    /// The standby outbound SA of a rekey we answered takes over the policy
+    /// (`Event::ChildOutbound`).
+    pub fn take_outbound(&mut self, i: &mut Installed) -> Result<(), ChildError> {
+        let sad = self.sadb.sad_mut();
+        let h = sad.inbound(i.spi_out, i.proto, i.remote).ok_or_else(|| ChildError::Sa(format!("outbound SA {:08x} is not installed", i.spi_out)))?;
+        sad.take_binding(h).map_err(|e| ChildError::Sa(e.to_string()))?;
+        i.standby = false;
+        Ok(())
+    }
+
+    /// Removes the policies of [`Dataplane::add_conn_policies`] (missing ones are ignored).
+    pub fn remove_conn_policies(&mut self, p: ConnPolicies) {
+        let _ = self.sadb.delete_policy(p.out);
+        let _ = self.sadb.delete_policy(p.inb);
     }
 
     /// Removes both SAs of a CHILD_SA (missing ones are ignored).

@@ -55,6 +55,8 @@ struct Gw {
     /// Tags of the inner packets delivered to this side's applications.
     delivered: Vec<u32>,
     initiations: u32,
+    /// Standby outbound SAs that took over (rekeys this side answered).
+    switched: u32,
 }
 
 enum Wire {
@@ -100,7 +102,7 @@ fn gw(name: &'static str, me: &str, peer: &str, local: &str, remote: &str, seed:
     let policies = dp
         .add_conn_policies(PolicySpec { local_ts: &ts(local), remote_ts: &ts(remote), proto: ProtocolId::Esp, mode: Mode::Tunnel, local: me_ip, remote: peer_ip, verdict: None, priority: 1000 })
         .expect("conn policies");
-    Gw { name, ep, dp, addr: SocketAddr::new(me_ip, 500), policies, children: BTreeMap::new(), history: Vec::new(), delivered: Vec::new(), initiations: 0 }
+    Gw { name, ep, dp, addr: SocketAddr::new(me_ip, 500), policies, children: BTreeMap::new(), history: Vec::new(), delivered: Vec::new(), initiations: 0, switched: 0 }
 }
 
 /// An IPv4 UDP packet whose payload is the tag.
@@ -192,6 +194,12 @@ impl Sim {
             let g = self.side(!to_b);
             let mut wire = Vec::new();
             let mut release = false;
+            // Make-before-break (RFC 7296 §2.8): a packet on the new inbound
+            // SA of a rekey we answered says the peer installed it.
+            let seen: Vec<u32> = g.children.iter().filter(|(_, i)| i.standby && g.dp.child_inbound_used(i)).map(|(s, _)| *s).collect();
+            for spi in seen {
+                g.ep.child_inbound_seen(now, spi);
+            }
             while let Some(_acq) = g.dp.sadb_mut().poll_acquire() {
                 g.initiations += 1;
                 let local = g.addr;
@@ -200,13 +208,18 @@ impl Sim {
             while let Some(e) = g.ep.poll_event() {
                 match e {
                     Event::ChildUp(c) => {
-                        let i = g.dp.install_child(&c, g.policies.out, true, esprit_crypto::default_provider(), 1024, |_| Ok::<(), String>(()), now).expect("install");
+                        let i = g.dp.install_child(&c, g.policies.out, esprit_crypto::default_provider(), 1024, |_| Ok::<(), String>(()), now).expect("install");
                         if let Some(old) = c.replaces {
                             assert!(g.children.contains_key(&old), "{}: rekey of an unknown CHILD_SA {old:08x}", g.name);
                         }
                         g.children.insert(c.spi_in, i);
                         g.history.push(c.spi_in);
                         release = true;
+                    }
+                    Event::ChildOutbound { spi_in, .. } => {
+                        let i = g.children.get_mut(&spi_in).expect("the CHILD_SA of ChildOutbound");
+                        g.dp.take_outbound(i).expect("standby SA takes over");
+                        g.switched += 1;
                     }
                     Event::ChildDown { spi_in, .. } => {
                         if let Some(i) = g.children.remove(&spi_in) {
@@ -343,7 +356,10 @@ fn life_of_a_tunnel(seed: u64) -> Outcome {
         assert_eq!(unique.len(), g.delivered.len(), "{}: a packet was delivered twice", g.name);
         assert!(unique.len() as f64 >= f64::from(sent) * 0.9, "{}: only {} of {sent} packets delivered", g.name, unique.len());
     }
+    assert_eq!(s.b.switched, 1, "B, which answered the rekey, switched to the new outbound SA once A could receive on it");
     let drops = s.drops();
+    // Make-before-break: B never sent on an SPI before A had installed it.
+    assert_eq!(drops[0].get("unknown SPI"), None, "A got packets on an SPI it had not installed: {:?}", drops[0]);
     for (side, d) in ["A", "B"].iter().zip(&drops) {
         for (reason, n) in d {
             let ok = matches!(*reason, "replayed sequence number" | "unknown SPI" | "sequence number too old");

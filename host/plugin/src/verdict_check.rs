@@ -6,7 +6,9 @@
 //! A `protect` verdict is well-formed when it has 1..=[`MAX_SA_REQUESTS`]
 //! requests and each request
 //! - in tunnel mode names both tunnel endpoints, of one address family,
-//!   both unicast (not unspecified, multicast or IPv4 broadcast) and distinct;
+//!   both unicast (not unspecified, multicast or IPv4 broadcast); the two
+//!   may be the same address (peers on one host, ESP in UDP on two ports:
+//!   `esprit demo` on 127.0.0.1);
 //! - in transport mode names no endpoints (the flow's own addresses are used,
 //!   as in setkey's `esp/transport//require`).
 use std::net::IpAddr;
@@ -42,9 +44,6 @@ pub enum InvalidVerdict {
     /// An endpoint that is not a unicast address.
     #[error("SA request {0}: tunnel endpoint {1} is not a unicast address")]
     NotUnicast(usize, IpAddr),
-    /// Both endpoints are the same address.
-    #[error("SA request {0}: tunnel endpoints are both {1}")]
-    SameEndpoints(usize, IpAddr),
 }
 
 /// Whether `a` can be a tunnel endpoint.
@@ -66,9 +65,6 @@ fn check_request(i: usize, r: &SaRequest) -> Result<(), InvalidVerdict> {
             }
             if let Some(bad) = [a, b].into_iter().find(|x| !is_unicast(*x)) {
                 return Err(InvalidVerdict::NotUnicast(i, bad));
-            }
-            if a == b {
-                return Err(InvalidVerdict::SameEndpoints(i, a));
             }
             Ok(())
         }
@@ -141,7 +137,6 @@ mod tests {
             (vec![tunnel("192.0.2.1", "255.255.255.255")], InvalidVerdict::NotUnicast(0, "255.255.255.255".parse().expect("ip"))),
             (vec![tunnel("::", "2001:db8::2")], InvalidVerdict::NotUnicast(0, "::".parse().expect("ip"))),
             (vec![tunnel("2001:db8::1", "ff02::1")], InvalidVerdict::NotUnicast(0, "ff02::1".parse().expect("ip"))),
-            (vec![tunnel("192.0.2.1", "192.0.2.1")], InvalidVerdict::SameEndpoints(0, "192.0.2.1".parse().expect("ip"))),
         ];
         for (reqs, want) in cases {
             assert_eq!(check_verdict(&Verdict::Protect(reqs)), Err(want));
