@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::decider::{Flow, IpsecProto, SaRequest, Verdict};
-use crate::spd::PolicyId;
+use crate::policy_id::PolicyId;
 
 /// One request for the key manager.
 #[derive(Debug, Clone, PartialEq, Eq)]

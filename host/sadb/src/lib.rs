@@ -22,6 +22,9 @@ pub mod spd;
 pub mod sad;
 pub mod acquire;
 pub mod enforce;
+pub mod inbound;
+pub mod outbound;
+pub mod policy_id;
 pub mod sadb;
 
 pub use acquire::Acquire;

@@ -15,7 +15,7 @@ use std::time::Instant;
 use crate::decider::{Flow, IpsecMode, IpsecProto, Level, SaRequest};
 use crate::lifetime::{Expiry, LimitKind, Lifetimes};
 use crate::selector::Selector;
-use crate::spd::PolicyId;
+use crate::policy_id::PolicyId;
 
 /// Handle of an installed SA: slot index and generation, so a handle of a
 /// removed SA never finds a newer one.

@@ -10,7 +10,8 @@ use crate::acquire::{Acquire, AcquireStats, AcquireTable};
 use crate::decider::{Flow, IpsecProto, Level, Verdict};
 use crate::sad::{LifetimeEvent, OutboundKey, SaHandle, SaInfo, Sad, SadError};
 use crate::setkey::{SaSpec, Span, Statement};
-use crate::spd::{NewPolicy, PolicyId, Spd};
+use crate::policy_id::PolicyId;
+use crate::spd::{NewPolicy, Spd};
 
 /// Errors of [`SadbControl`] and [`Sadb::from_setkey`].
 #[derive(Debug, thiserror::Error)]
@@ -37,50 +38,7 @@ pub trait SadbControl<S> {
     fn delete_policy(&mut self, id: PolicyId) -> Result<(), SadbError>;
 }
 
-/// Most SAs applied to one packet (`esp/.. ah/..` bundles, nesting).
-pub const MAX_BUNDLE: usize = 4;
-
-/// The SAs to apply to an outbound packet, in order (first = innermost).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Bundle {
-    sas: [SaHandle; MAX_BUNDLE],
-    len: u8,
-}
-
-impl Bundle {
-    fn new(first: SaHandle) -> Self {
-        Bundle { sas: [first; MAX_BUNDLE], len: 0 }
-    }
-
-    fn push(&mut self, h: SaHandle) {
-        self.sas[self.len as usize] = h;
-        self.len += 1;
-    }
-
-    pub fn as_slice(&self) -> &[SaHandle] {
-        &self.sas[..self.len as usize]
-    }
-}
-
-impl fmt::Debug for Bundle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.as_slice()).finish()
-    }
-}
-
-/// What to do with an outbound packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outbound {
-    /// Send in the clear.
-    Bypass { policy: Option<PolicyId> },
-    /// Drop (policy `discard`, or a policy the data plane cannot apply).
-    Discard { policy: Option<PolicyId> },
-    /// Apply these SAs in order.
-    Protect { policy: PolicyId, sas: Bundle },
-    /// A required SA is missing: drop (or hold) the packet; an ACQUIRE was
-    /// raised (`raised`) or is already pending.
-    Acquiring { policy: PolicyId, raised: bool },
-}
+pub use crate::outbound::{Bundle, Outbound, MAX_BUNDLE};
 
 /// Counters of outbound decisions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -103,7 +61,7 @@ pub struct Sadb<S> {
     sad: Sad<S>,
     acquires: AcquireTable,
     pub(crate) out_stats: OutboundStats,
-    pub(crate) in_stats: crate::enforce::InboundStats,
+    pub(crate) in_stats: crate::inbound::InboundStats,
 }
 
 impl<S> fmt::Debug for Sadb<S> {

@@ -22,15 +22,7 @@ use crate::flow_cache::{FlowCache, FlowKey};
 use crate::selector::Selector;
 use crate::setkey::PolicySpec;
 
-/// Stable id of an SPD entry (never reused within one `Spd`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PolicyId(pub u32);
-
-impl fmt::Display for PolicyId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
+pub use crate::policy_id::PolicyId;
 
 /// What an entry does with matching traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +200,7 @@ struct Cached {
 
 /// A flow's outbound resolution memoized in its cache slot by [`crate::Sadb`]:
 /// (SAD generation, result).
-pub(crate) type Memo = (u64, crate::sadb::Outbound);
+pub(crate) type Memo = (u64, crate::outbound::Outbound);
 
 /// The SPD. Not `Sync` by itself: the daemon owns one per worker or puts it
 /// behind a lock; lookups take `&mut self` to update the cache and counters.
