@@ -14,7 +14,7 @@ use esprit_sadb::{Sadb, SadbControl};
 use tracing::info;
 
 use crate::config::{Config, PolicySection};
-use crate::run::parse_prefix;
+use crate::config::parse_prefix;
 
 /// Keeps the engine and the watchers alive.
 pub struct Plugins {

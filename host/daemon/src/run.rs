@@ -92,17 +92,6 @@ pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
     Ok(all)
 }
 
-pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8)> {
-    let (a, l) = s.split_once('/').unwrap_or((s, ""));
-    let addr: IpAddr = a.parse().with_context(|| format!("`{s}`: expected an address like 10.1.0.1/32"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len = if l.is_empty() { max } else { l.parse().with_context(|| format!("`{s}`: bad prefix length"))? };
-    if len > max {
-        bail!("`{s}`: prefix length {len} is longer than {max}");
-    }
-    Ok((addr, len))
-}
-
 /// The inner side of this instance.
 enum Inner {
     Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant> },
@@ -372,7 +361,7 @@ fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll, extra_r
     match cfg.mode {
         Mode::Netstack => {
             let ns = cfg.netstack.as_ref().context("netstack section")?;
-            let addresses = ns.address.iter().map(|a| parse_prefix(a)).collect::<Result<Vec<_>>>()?;
+            let addresses = ns.address.iter().map(|a| crate::config::parse_prefix(a)).collect::<Result<Vec<_>>>()?;
             let proto = |p: L4| match p {
                 L4::Tcp => esprit_netstack::Proto::Tcp,
                 L4::Udp => esprit_netstack::Proto::Udp,
@@ -414,7 +403,7 @@ fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll, extra_r
             let mtu = t.mtu.unwrap_or_else(|| (1500 - overhead.min(200)) as u32);
             let tc = TunConfig {
                 name: Some(t.name.clone()),
-                addresses: t.address.iter().map(|a| parse_prefix(a)).collect::<Result<Vec<_>>>()?,
+                addresses: t.address.iter().map(|a| crate::config::parse_prefix(a)).collect::<Result<Vec<_>>>()?,
                 mtu: u16::try_from(mtu).unwrap_or(1400),
                 routes: Vec::new(),
             };

@@ -8,20 +8,10 @@ use x509_parser::pem::Pem;
 use crate::algid::{alg_from_parts, KeyType};
 use crate::ext::{check_critical, is_ca, key_usage};
 use crate::esprit::plugin::crypto::verify;
-use crate::ids::{dn_text, parse_dn_der};
+use crate::name::{name_text, subject};
 
 /// Longest accepted chain (end entity + intermediates).
 const MAX_DEPTH: usize = 8;
-
-/// `CN=b.example, O=esprit` for a DER Name.
-pub fn name_text(raw: &[u8]) -> String {
-    parse_dn_der(raw).map(|d| dn_text(&d)).filter(|s| !s.is_empty()).unwrap_or_else(|| "(empty name)".into())
-}
-
-/// `CN=...` of a certificate's subject.
-pub fn subject(c: &X509Certificate<'_>) -> String {
-    name_text(c.subject().as_raw())
-}
 
 /// Parse a DER certificate; `what` names it in errors.
 pub fn parse_der<'a>(der: &'a [u8], what: &str) -> Result<X509Certificate<'a>, String> {

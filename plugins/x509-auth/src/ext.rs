@@ -6,7 +6,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{BasicConstraints, GeneralName, KeyUsage, SubjectAlternativeName};
 use x509_parser::prelude::FromDer;
 
-use crate::chain::subject;
+use crate::name::subject;
 
 /// id-ce-basicConstraints.
 const BASIC_CONSTRAINTS: &str = "2.5.29.19";

@@ -6,7 +6,7 @@ use core::net::IpAddr;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
-use crate::chain::subject;
+use crate::name::subject;
 use crate::ids::{parse_dn_der, Id};
 
 fn san_text(g: &GeneralName<'_>) -> Option<String> {

@@ -37,6 +37,7 @@ mod algid;
 mod chain;
 mod ext;
 mod idcheck;
+mod name;
 // Shared with psk-auth; x509-auth uses only part of it.
 #[allow(dead_code)]
 #[path = "../../psk-auth/src/ids.rs"]
@@ -178,13 +179,13 @@ fn verify(ctx: &AuthContext, auth_data: &[u8]) -> Result<bool, String> {
     }
     let spki = ee.public_key().raw;
     let key = algid::KeyType::of_spki(spki);
-    let scheme = alg.scheme(key).map_err(|e| format!("peer AUTH payload: {e} (certificate {})", chain::subject(ee)))?;
+    let scheme = alg.scheme(key).map_err(|e| format!("peer AUTH payload: {e} (certificate {})", name::subject(ee)))?;
     if host_verify(scheme, spki, &ctx.signed_octets, signature) {
         Ok(true)
     } else {
         log(
             LogLevel::Warn,
-            &format!("signature does not verify: AUTH from {peer_id} ({}) does not match the key of certificate {}", alg.name(), chain::subject(ee)),
+            &format!("signature does not verify: AUTH from {peer_id} ({}) does not match the key of certificate {}", alg.name(), name::subject(ee)),
         );
         Ok(false)
     }

@@ -1,5 +1,5 @@
-//! The `[ike]` and `[[conn]]` sections of the daemon config, and their
-//! translation into the IKE core's [`PeerConfig`]s with errors that name the
+//! The `[ike]` and `[[conn]]` sections of the daemon config (their schema
+//! is in `crate::config`), and their translation into the IKE core's [`PeerConfig`]s with errors that name the
 //! file and the connection.
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -7,91 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use esprit_ike::{ChildConfig, Identity, Mode, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
-use serde::Deserialize;
 
 use crate::config::Config;
-
-/// `[ike]`: endpoint-wide settings.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IkeSection {
-    /// UDP port for IKE_SA_INIT (default 500 in tun mode, off in netstack mode).
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// Our address for IKE (default: the address of outer.listen).
-    #[serde(default)]
-    pub local: Option<IpAddr>,
-    #[serde(default)]
-    pub cookie_threshold: Option<usize>,
-    #[serde(default)]
-    pub retransmit_timeout: Option<String>,
-    #[serde(default)]
-    pub retransmit_tries: Option<u32>,
-    #[serde(default)]
-    pub keepalive: Option<String>,
-    /// Half-open IKE SAs (IKE_SA_INIT answered, no IKE_AUTH yet) are
-    /// dropped after this long (default 30s).
-    #[serde(default)]
-    pub half_open_timeout: Option<String>,
-    /// Most half-open IKE SAs in all; the oldest makes room (default 2048, 0: no limit).
-    #[serde(default)]
-    pub half_open_limit: Option<usize>,
-    /// Most half-open IKE SAs from one IP address (default 32, 0: no limit).
-    #[serde(default)]
-    pub half_open_per_ip: Option<usize>,
-}
-
-/// `[[conn]]`: one IKE peer.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnSection {
-    pub name: String,
-    /// Peer address or "any".
-    pub remote: String,
-    #[serde(default)]
-    pub remote_port: Option<u16>,
-    #[serde(default)]
-    pub local_id: Option<String>,
-    #[serde(default)]
-    pub remote_id: Option<String>,
-    /// Name of an auth plugin.
-    pub auth: String,
-    #[serde(default)]
-    pub cert: Option<PathBuf>,
-    #[serde(default)]
-    pub key: Option<PathBuf>,
-    /// CA certificate whose key hash we send in CERTREQ.
-    #[serde(default)]
-    pub ca: Option<PathBuf>,
-    #[serde(default)]
-    pub ike: Vec<String>,
-    #[serde(default)]
-    pub esp: Vec<String>,
-    #[serde(default)]
-    pub protocol: Option<String>,
-    #[serde(default)]
-    pub mode: Option<String>,
-    #[serde(default)]
-    pub local_ts: Vec<String>,
-    #[serde(default)]
-    pub remote_ts: Vec<String>,
-    #[serde(default)]
-    pub start: Option<String>,
-    #[serde(default)]
-    pub rekey: Option<String>,
-    #[serde(default)]
-    pub ike_rekey: Option<String>,
-    #[serde(default)]
-    pub dpd: Option<String>,
-    #[serde(default)]
-    pub vip: bool,
-    #[serde(default)]
-    pub pool: Option<String>,
-    #[serde(default)]
-    pub oe: Option<String>,
-    #[serde(default)]
-    pub oe_timeout: Option<String>,
-}
 
 /// When a connection is brought up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +175,7 @@ pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
         };
         let pool = match &c.pool {
             Some(p) => {
-                let (a, l) = crate::run::parse_prefix(p).with_context(|| format!("{at}: pool"))?;
+                let (a, l) = crate::config::parse_prefix(p).with_context(|| format!("{at}: pool"))?;
                 match a {
                     IpAddr::V4(v) => Some((v, l)),
                     IpAddr::V6(_) => bail!("{at}: pool: only IPv4 pools are supported"),

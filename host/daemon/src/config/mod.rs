@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+
+mod ike;
+pub use ike::{ConnSection, IkeSection};
 
 /// How inner (application) packets enter and leave esprit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -60,10 +63,10 @@ pub struct Config {
     pub policy: Vec<PolicySection>,
     /// IKEv2 endpoint settings.
     #[serde(default)]
-    pub ike: Option<crate::ike::conf::IkeSection>,
+    pub ike: Option<IkeSection>,
     /// IKEv2 connections (peers).
     #[serde(default)]
-    pub conn: Vec<crate::ike::conf::ConnSection>,
+    pub conn: Vec<ConnSection>,
     /// Where the file was read from (relative paths resolve against its folder).
     #[serde(skip)]
     pub path: PathBuf,
@@ -339,4 +342,16 @@ setkey_files = ["keys.conf"]
         let e = Config::parse(Path::new("x.toml"), "mode = \"kernel\"\n").unwrap_err().to_string();
         assert!(e.starts_with("x.toml:1:8:"), "{e}");
     }
+}
+
+/// An address with an optional prefix length (`10.1.0.1/32`, `2001:db8::1`).
+pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8)> {
+    let (a, l) = s.split_once('/').unwrap_or((s, ""));
+    let addr: IpAddr = a.parse().with_context(|| format!("`{s}`: expected an address like 10.1.0.1/32"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = if l.is_empty() { max } else { l.parse().with_context(|| format!("`{s}`: bad prefix length"))? };
+    if len > max {
+        bail!("`{s}`: prefix length {len} is longer than {max}");
+    }
+    Ok((addr, len))
 }
