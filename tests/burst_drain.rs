@@ -20,39 +20,17 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::esprit::Esprit;
-use support::netns::{can_netns, veth, Netns};
-use support::{is_root, require, Scratch};
+use support::ike::{have, link_pair, prerequisites, psk_spec, OUT_A, OUT_B};
+use support::netns::Netns;
+use support::{require, Scratch};
 
 const PSK: &str = "esprit-burst-test-psk-0123456789";
-const OUT_A: &str = "192.0.2.1";
-const OUT_B: &str = "192.0.2.2";
 /// Datagrams sent to each flooded port: far more than a receive queue holds.
 const BURST: u32 = 20_000;
-
-fn prerequisites() -> bool {
-    require(is_root(), "root (network namespaces, TUN, raw sockets)")
-        && require(can_netns(), "`ip netns add` (iproute2, root)")
-        && require(have("python3"), "python3")
-        && require(have("ss"), "ss (Debian package iproute2)")
-        && require(have("nft"), "nft (Debian package nftables)")
-}
-
-fn have(cmd: &str) -> bool {
-    std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-fn psk_spec(dir: &Scratch) -> PathBuf {
-    let wasm = esprit_plugin::build::plugin_path("psk-auth").unwrap_or_else(|e| panic!("psk-auth plugin: {e}"));
-    let p = dir.path("psk.plugin.toml");
-    let text = format!("name = \"psk\"\npath = {:?}\n[config.secrets.ab]\nid = \"a.example\"\nid-b = \"b.example\"\nsecret = \"{PSK}\"\n", wasm.display());
-    std::fs::write(&p, text).expect("write psk spec");
-    p
-}
 
 /// One side's config: tun mode, outer `outer`, one transport-mode PSK conn
 /// between the two outer addresses.
@@ -68,18 +46,8 @@ fn config(dir: &Scratch, name: &str, outer: &str, me: (&str, &str), peer: (&str,
         me_id = me.1,
         peer_ip = peer.0,
         peer_id = peer.1,
-        spec = psk_spec(dir).display(),
+        spec = psk_spec(dir, PSK).display(),
     )
-}
-
-fn link_pair(tag: &str) -> (Netns, Netns) {
-    let a = Netns::new(&format!("{tag}a"));
-    let b = Netns::new(&format!("{tag}b"));
-    veth(&a, "veth0", &b, "veth0");
-    a.addr("veth0", &format!("{OUT_A}/24"));
-    b.addr("veth0", &format!("{OUT_B}/24"));
-    a.wait_for(&["ping", "-c1", "-W1", OUT_B], Duration::from_secs(5));
-    (a, b)
 }
 
 /// Sends `BURST` garbage datagrams to each target: `udp:PORT` (20-byte
@@ -220,7 +188,7 @@ fn assert_clean_setup(a: &Esprit, b: &Esprit) {
 
 #[test]
 fn udp_burst_while_stopped_is_drained_and_ike_still_works() {
-    if !prerequisites() {
+    if !(prerequisites() && require(have("ss"), "ss (Debian package iproute2)")) {
         return;
     }
     let dir = Scratch::new("burst-udp");
@@ -255,7 +223,7 @@ fn udp_burst_while_stopped_is_drained_and_ike_still_works() {
 
 #[test]
 fn raw_burst_while_stopped_is_drained_and_ike_still_works() {
-    if !prerequisites() {
+    if !(prerequisites() && require(have("ss"), "ss (Debian package iproute2)")) {
         return;
     }
     let dir = Scratch::new("burst-raw");

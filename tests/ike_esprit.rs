@@ -27,26 +27,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::esprit::{data_sas, ike_sas, Esprit};
-use support::netns::{can_netns, veth, ChildGuard, Netns};
-use support::{esprit_bin, is_root, require, Scratch};
+use support::netns::{veth, ChildGuard, Netns};
+use support::ike::{link_pair, null_spec, prerequisites, psk_spec, wasm, OUT_A, OUT_B};
+use support::{esprit_bin, Scratch};
 
 const PSK: &str = "esprit-esprit-test-psk-0123456789";
 const MB: u64 = 1024 * 1024;
-const OUT_A: &str = "192.0.2.1";
-const OUT_B: &str = "192.0.2.2";
-
-fn have(cmd: &str) -> bool {
-    std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-fn prerequisites() -> bool {
-    require(is_root(), "root (network namespaces, TUN, raw sockets)")
-        && require(can_netns(), "`ip netns add` (iproute2, root)")
-        && require(have("nft"), "nft (Debian package nftables)")
-        && require(have("ping"), "ping (Debian package iputils-ping)")
-        && require(have("python3"), "python3")
-        && require(have("tcpdump"), "tcpdump (Debian package tcpdump)")
-}
 
 /// A packet capture on `dev` in a namespace, read back with a filter.
 struct Capture {
@@ -76,25 +62,6 @@ impl Capture {
 // ---------------------------------------------------------------- esprit
 
 
-fn wasm(name: &str) -> String {
-    esprit_plugin::build::plugin_path(name).unwrap_or_else(|e| panic!("auth plugin {name}: {e}")).display().to_string()
-}
-
-/// The psk plugin spec with one secret for a.example/b.example.
-fn psk_spec(dir: &Scratch) -> PathBuf {
-    let p = dir.path("psk.plugin.toml");
-    let text = format!("name = \"psk\"\npath = {:?}\n[config.secrets.ab]\nid = \"a.example\"\nid-b = \"b.example\"\nsecret = \"{PSK}\"\n", wasm("psk-auth"));
-    std::fs::write(&p, text).expect("write psk spec");
-    p
-}
-
-/// The NULL-auth plugin spec (RFC 7619).
-fn null_spec(dir: &Scratch) -> PathBuf {
-    let p = dir.path("null.plugin.toml");
-    std::fs::write(&p, format!("name = \"null\"\npath = {:?}\n", wasm("null-auth"))).expect("write null spec");
-    p
-}
-
 /// A daemon config head: TUN `esprit0` with source `source`, outer `outer`
 /// (raw IP, or UDP on `listen`), one plugin spec.
 fn head(dir: &Scratch, name: &str, outer: &str, source: &str, spec: &Path) -> String {
@@ -112,17 +79,6 @@ fn psk_conn(name: &str, remote: &str, me: &str, peer: &str, local_ts: &str, remo
         "[[conn]]\nname = \"{name}\"\nremote = \"{remote}\"\nlocal_id = \"{me}\"\nremote_id = \"{peer}\"\nauth = \"psk\"\n\
          ike = [\"aes128gcm16-prfsha256-x25519\"]\nlocal_ts = [\"{local_ts}\"]\nremote_ts = [\"{remote_ts}\"]\nstart = \"{start}\"\n{extra}"
     )
-}
-
-/// Two namespaces on one link: `veth0` with 192.0.2.1/24 and 192.0.2.2/24.
-fn link_pair(tag: &str) -> (Netns, Netns) {
-    let a = Netns::new(&format!("{tag}a"));
-    let b = Netns::new(&format!("{tag}b"));
-    veth(&a, "veth0", &b, "veth0");
-    a.addr("veth0", &format!("{OUT_A}/24"));
-    b.addr("veth0", &format!("{OUT_B}/24"));
-    a.wait_for(&["ping", "-c1", "-W1", OUT_B], Duration::from_secs(5));
-    (a, b)
 }
 
 // ---------------------------------------------------------------- traffic
@@ -191,7 +147,7 @@ fn assert_sas(st: &Value, proto: &str, mode: &str, min_packets: u64) {
 fn raw_transport_pair(dir: &Scratch, tag: &str, proto_lines: &str) -> (Netns, Netns, Esprit, Esprit, Capture) {
     let (ns_a, ns_b) = link_pair(tag);
     let cap = Capture::start(&ns_a, "veth0", dir, "wire");
-    let spec = psk_spec(dir);
+    let spec = psk_spec(dir, PSK);
     let extra = format!("mode = \"transport\"\n{proto_lines}");
     let outer = "transport = \"raw\"";
     let conf_b = head(dir, "b", outer, OUT_B, &spec)
@@ -277,7 +233,7 @@ fn udp_tunnel_pair(dir: &Scratch, tag: &str, start_a: &str, extra: &str) -> (Net
     let (ns_a, ns_b) = link_pair(tag);
     ns_a.addr("lo", &format!("{IN_A}/32"));
     ns_b.addr("lo", &format!("{IN_B}/32"));
-    let spec = psk_spec(dir);
+    let spec = psk_spec(dir, PSK);
     let conf_b = head(dir, "b", &format!("listen = \"{OUT_B}:4500\""), IN_B, &spec) + &psk_conn("net", OUT_A, "b.example", "a.example", NET_B, NET_A, "none", extra);
     let b = Esprit::start(&ns_b, dir, "b", &conf_b);
     let conf_a = head(dir, "a", &format!("listen = \"{OUT_A}:4500\""), IN_A, &spec) + &psk_conn("net", OUT_B, "a.example", "b.example", NET_A, NET_B, start_a, extra);
@@ -575,7 +531,7 @@ fn remote_any_peer_policies_go_with_their_sas() {
     let (ns_a, ns_b) = link_pair("e7");
     ns_a.addr("lo", &format!("{IN_A}/32"));
     ns_b.addr("lo", &format!("{IN_B}/32"));
-    let spec = psk_spec(&dir);
+    let spec = psk_spec(&dir, PSK);
     let conf_b = head(&dir, "b", &format!("listen = \"{OUT_B}:4500\""), IN_B, &spec) + &psk_conn("net", "any", "b.example", "a.example", NET_B, NET_A, "none", "");
     let b = Esprit::start(&ns_b, &dir, "b", &conf_b);
     let policies = |st: &Value| st["policies"].as_array().map(|p| p.len()).unwrap_or(0);

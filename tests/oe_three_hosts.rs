@@ -27,14 +27,15 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::esprit::{data_sas, ike_sas, Esprit};
-use support::netns::{can_netns, veth, Netns};
+use support::netns::{veth, Netns};
 use support::traffic::{ping, text, transfer, Capture};
-use support::{is_root, require, Scratch};
+use support::ike::{null_spec, prerequisites};
+use support::Scratch;
 
 const A: &str = "192.0.2.1";
 const B: &str = "192.0.2.2";
@@ -45,26 +46,6 @@ const TABLE: &str = "17747";
 const POC: &str = "private-or-clear";
 const PRIVATE: &str = "private";
 const COP: &str = "clear-or-private";
-
-fn have(cmd: &str) -> bool {
-    std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-fn prerequisites() -> bool {
-    require(is_root(), "root (network namespaces, TUN, raw sockets)")
-        && require(can_netns(), "`ip netns add` (iproute2, root)")
-        && require(have("nft"), "nft (Debian package nftables)")
-        && require(have("ping"), "ping (Debian package iputils-ping)")
-        && require(have("python3"), "python3")
-        && require(have("tcpdump"), "tcpdump (Debian package tcpdump)")
-}
-
-fn null_spec(dir: &Scratch) -> PathBuf {
-    let wasm = esprit_plugin::build::plugin_path("null-auth").unwrap_or_else(|e| panic!("auth plugin null-auth: {e}"));
-    let p = dir.path("null.plugin.toml");
-    std::fs::write(&p, format!("name = \"null\"\npath = {:?}\n", wasm.display().to_string())).expect("write null spec");
-    p
-}
 
 /// Host `me` in tun mode (ESP in UDP 4500) with one OE group conn.
 fn conf(dir: &Scratch, name: &str, me: &str, oe: &str, spec: &Path) -> String {

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod esprit;
+pub mod ike;
 pub mod netns;
 pub mod swan;
 pub mod traffic;
