@@ -22,42 +22,18 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::esprit::{data_sas, ike_sas, Esprit};
-use support::netns::{veth, ChildGuard, Netns};
+use support::netns::{veth, Netns};
 use support::ike::{link_pair, null_spec, prerequisites, psk_spec, wasm, OUT_A, OUT_B};
+use support::traffic::{ping, text, transfer, Capture};
 use support::{esprit_bin, Scratch};
 
 const PSK: &str = "esprit-esprit-test-psk-0123456789";
 const MB: u64 = 1024 * 1024;
-
-/// A packet capture on `dev` in a namespace, read back with a filter.
-struct Capture {
-    file: PathBuf,
-    _proc: ChildGuard,
-}
-
-impl Capture {
-    fn start(ns: &Netns, dev: &str, dir: &Scratch, tag: &str) -> Capture {
-        let file = dir.path(&format!("{tag}.pcap"));
-        let proc = ns.start(&["tcpdump", "-i", dev, "-n", "-U", "--immediate-mode", "-w", file.to_str().expect("utf-8")], &dir.path(&format!("{tag}.tcpdump.log")));
-        let t0 = Instant::now();
-        while !std::fs::read_to_string(dir.path(&format!("{tag}.tcpdump.log"))).unwrap_or_default().contains("listening") {
-            assert!(t0.elapsed() < Duration::from_secs(10), "tcpdump did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Capture { file, _proc: proc }
-    }
-
-    /// How many captured packets match the tcpdump `filter`.
-    fn count(&self, filter: &str) -> usize {
-        let o = std::process::Command::new("tcpdump").args(["-r", self.file.to_str().expect("utf-8"), "-n", filter]).output().expect("tcpdump -r");
-        String::from_utf8_lossy(&o.stdout).lines().count()
-    }
-}
 
 // ---------------------------------------------------------------- esprit
 
@@ -83,52 +59,9 @@ fn psk_conn(name: &str, remote: &str, me: &str, peer: &str, local_ts: &str, remo
 
 // ---------------------------------------------------------------- traffic
 
-/// `ping -c N -i 0.2 -W W [-I from] to`.
-fn ping(ns: &Netns, from: Option<&str>, to: &str, count: u32, wait: u32) -> Output {
-    let (c, w) = (count.to_string(), wait.to_string());
-    let mut args = vec!["ping", "-c", &c, "-i", "0.2", "-W", &w];
-    if let Some(f) = from {
-        args.extend(["-I", f]);
-    }
-    args.push(to);
-    ns.output(&args)
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
 fn assert_ping(ns: &Netns, from: Option<&str>, to: &str, e: &Esprit) {
     let p = ping(ns, from, to, 3, 2);
     assert!(p.status.success(), "ping {to} failed:\n{}\n---- esprit status\n{:#}\n---- log\n{}", text(&p), e.status(), e.log_tail());
-}
-
-fn xfer_script() -> &'static str {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/support/xfer.py")
-}
-
-/// Sends `bytes` from `client` to a receiver on `to` in `server`; bytes and
-/// sha256 must be equal on both ends.
-fn transfer(server: &Netns, client: &Netns, to: (&str, u16), bytes: u64, dir: &Scratch, tag: &str) {
-    let slog = dir.path(&format!("{tag}-recv.log"));
-    let port = to.1.to_string();
-    let srv = server.start(&["python3", xfer_script(), "recv", to.0, &port], &slog);
-    let t0 = Instant::now();
-    while !std::fs::read_to_string(&slog).unwrap_or_default().contains("LISTENING") {
-        assert!(t0.elapsed() < Duration::from_secs(10), "[{tag}] receiver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = client.output(&["python3", xfer_script(), "send", to.0, &port, &bytes.to_string()]);
-    let sent = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "[{tag}] sender failed: {}", text(&out));
-    srv.wait(Duration::from_secs(60));
-    let recv = std::fs::read_to_string(&slog).unwrap_or_default();
-    let line = |t: &str, k: &str| t.lines().find_map(|l| l.strip_prefix(k)).map(str::to_string);
-    let s = line(&sent, "SENT ").expect("SENT line");
-    let r = line(&recv, "RECV ").unwrap_or_else(|| panic!("[{tag}] receiver printed no RECV line: {recv}"));
-    assert_eq!(s, r, "[{tag}] bytes/sha256 differ between sender and receiver");
-    assert!(s.starts_with(&format!("{bytes} ")), "[{tag}] sent {s}, wanted {bytes} bytes");
-    eprintln!("[{tag}] transfer ok: {s} in {:?}", t0.elapsed());
 }
 
 /// Checks every data-plane SA of `st` has `proto`/`mode` and carried packets.
@@ -164,7 +97,8 @@ fn raw_transport_pair(dir: &Scratch, tag: &str, proto_lines: &str) -> (Netns, Ne
 /// On the wire: IKE on UDP 500 only, at least `min` packets of IP protocol
 /// `proto` (50 ESP, 51 AH), no UDP encapsulation and no cleartext ICMP/TCP
 /// between the hosts.
-fn assert_wire(cap: &Capture, proto: u8, min: usize) {
+fn assert_wire(cap: &mut Capture, proto: u8, min: usize) {
+    cap.stop();
     let ike = cap.count("udp port 500");
     let ipsec = cap.count(&format!("ip proto {proto}"));
     let natt = cap.count("udp port 4500");
@@ -181,7 +115,7 @@ fn transport_mode_esp_over_raw_ip() {
     }
     let t0 = Instant::now();
     let dir = Scratch::new("ike-ee-1");
-    let (ns_a, ns_b, a, b, cap) = raw_transport_pair(&dir, "e1", "esp = [\"aes128gcm16\"]\n");
+    let (ns_a, ns_b, a, b, mut cap) = raw_transport_pair(&dir, "e1", "esp = [\"aes128gcm16\"]\n");
     let st = a.wait_up(Duration::from_secs(15));
     b.wait_up(Duration::from_secs(5));
     let t_up = t0.elapsed();
@@ -196,7 +130,7 @@ fn transport_mode_esp_over_raw_ip() {
     assert_eq!(st_a["drops"]["unknown SPI"].as_u64().unwrap_or(0), 0, "{st_a:#}");
     // No packet went through a UDP socket: ESP is protocol 50 here.
     assert_eq!(st_a["counters"]["in_decrypted"].as_u64().map(|n| n > 1000), Some(true), "{st_a:#}");
-    assert_wire(&cap, 50, 5000);
+    assert_wire(&mut cap, 50, 5000);
     eprintln!("scenario 1: SAs up at {t_up:?}, ping + 10 MB done at {:?}", t0.elapsed());
 }
 
@@ -208,7 +142,7 @@ fn transport_mode_ah_over_raw_ip() {
     }
     let t0 = Instant::now();
     let dir = Scratch::new("ike-ee-2");
-    let (ns_a, _ns_b, a, b, cap) = raw_transport_pair(&dir, "e2", "protocol = \"ah\"\nesp = [\"sha256\"]\n");
+    let (ns_a, _ns_b, a, b, mut cap) = raw_transport_pair(&dir, "e2", "protocol = \"ah\"\nesp = [\"sha256\"]\n");
     a.wait_up(Duration::from_secs(15));
     b.wait_up(Duration::from_secs(5));
     assert_ping(&ns_a, None, OUT_B, &a);
@@ -216,7 +150,7 @@ fn transport_mode_ah_over_raw_ip() {
     assert_sas(&st, "ah", "transport", 3);
     let kids = &ike_sas(&st)[0]["children"][0];
     assert!(kids["algs"].as_str().unwrap_or_default().to_lowercase().contains("sha2"), "AH integrity algorithm: {st:#}");
-    assert_wire(&cap, 51, 6);
+    assert_wire(&mut cap, 51, 6);
     eprintln!("scenario 2: AH up and ping done at {:?}", t0.elapsed());
 }
 
