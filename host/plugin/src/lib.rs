@@ -21,6 +21,7 @@ pub mod bounds;
 pub mod build;
 pub mod config;
 pub mod convert;
+pub mod deadline;
 pub mod engine;
 pub mod error;
 pub mod fault;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use esprit_sadb::decider::{Decision, Direction, Flow, PolicyDecider};
 use wasmtime::Store;
@@ -123,7 +123,11 @@ impl PolicyPlugin {
         })?;
         plugin.lock().instance = Some(instance);
         if plugin.spec.settings.self_check {
-            let e = plugin.explain(&probe_flow());
+            // The probe is the first call (it warms the instance) and runs at
+            // load, not for a packet: it gets the init deadline, so a loaded
+            // machine does not reject a good plugin; an endless loop is still
+            // caught.
+            let e = plugin.explain_within(&probe_flow(), plugin.spec.settings.init_deadline);
             if let Some(kind) = e.fault {
                 return Err(PluginError::SelfCheck { name: plugin.spec.name.clone(), reason: format!("{kind}: {}", e.decision.explanation) });
             }
@@ -140,7 +144,7 @@ impl PolicyPlugin {
     fn instantiate(&self) -> Result<(Store<HostState>, Policy), (FaultKind, String)> {
         self.counters.instantiations.fetch_add(1, Relaxed);
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
-        store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.init_deadline));
+        crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
         let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), trap_text("", &e)))?;
         match policy.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, policy)),
@@ -181,8 +185,13 @@ impl PolicyPlugin {
 
     /// Decide `flow` and say who decided and why (for `esprit policy test`).
     pub fn explain(&self, flow: &Flow) -> Explanation {
+        self.explain_within(flow, self.spec.settings.deadline)
+    }
+
+    /// [`PolicyPlugin::explain`] with another deadline for the call.
+    fn explain_within(&self, flow: &Flow, deadline: Duration) -> Explanation {
         self.counters.calls.fetch_add(1, Relaxed);
-        let (decision, fault) = match self.call(flow) {
+        let (decision, fault) = match self.call(flow, deadline) {
             Ok(d) => (d, None),
             Err((kind, msg)) => (self.failure(kind, &msg), Some(kind)),
         };
@@ -201,7 +210,7 @@ impl PolicyPlugin {
         }
     }
 
-    fn call(&self, flow: &Flow) -> Result<Decision, (FaultKind, String)> {
+    fn call(&self, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
         let mut live = self.lock();
         if let Some(until) = live.quarantined_until {
             if Instant::now() < until {
@@ -215,7 +224,7 @@ impl PolicyPlugin {
             None => self.instantiate(),
         }
         .and_then(|(mut store, policy)| {
-            let r = self.call_instance(&mut store, &policy, flow);
+            let r = self.call_instance(&mut store, &policy, flow, deadline);
             if r.is_ok() {
                 live.instance = Some((store, policy));
             }
@@ -246,9 +255,9 @@ impl PolicyPlugin {
         }
     }
 
-    fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow) -> Result<Decision, (FaultKind, String)> {
+    fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
         let wflow = flow_to_wit(flow);
-        store.set_epoch_deadline(self.engine.ticks_for(self.spec.settings.deadline));
+        crate::deadline::arm(store, &self.engine, deadline);
         let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("decide: ", &e)))?;
         let verdict_uses_sa = matches!(d.verdict, crate::v0_1::wit::Verdict::Protect(_) | crate::v0_1::wit::Verdict::PrivateOrClear | crate::v0_1::wit::Verdict::Private);
         let key = if verdict_uses_sa {
