@@ -696,7 +696,7 @@ fn alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // "pid (comm) S ..." — the state follows the last ')'.
         Ok(stat) => {
-            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next() != Some('Z')).unwrap_or(false)
+            stat.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')).unwrap_or(false)
         }
         Err(_) => false,
     }

@@ -92,7 +92,8 @@ pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
     Ok(all)
 }
 
-/// The inner side of this instance.
+/// The inner side of this instance (one per daemon: its size does not matter).
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant> },
     Netstack(Box<Netstack>),

@@ -287,6 +287,18 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// An address with an optional prefix length (`10.1.0.1/32`, `2001:db8::1`).
+pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8)> {
+    let (a, l) = s.split_once('/').unwrap_or((s, ""));
+    let addr: IpAddr = a.parse().with_context(|| format!("`{s}`: expected an address like 10.1.0.1/32"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = if l.is_empty() { max } else { l.parse().with_context(|| format!("`{s}`: bad prefix length"))? };
+    if len > max {
+        bail!("`{s}`: prefix length {len} is longer than {max}");
+    }
+    Ok((addr, len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,14 +356,3 @@ setkey_files = ["keys.conf"]
     }
 }
 
-/// An address with an optional prefix length (`10.1.0.1/32`, `2001:db8::1`).
-pub fn parse_prefix(s: &str) -> Result<(IpAddr, u8)> {
-    let (a, l) = s.split_once('/').unwrap_or((s, ""));
-    let addr: IpAddr = a.parse().with_context(|| format!("`{s}`: expected an address like 10.1.0.1/32"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let len = if l.is_empty() { max } else { l.parse().with_context(|| format!("`{s}`: bad prefix length"))? };
-    if len > max {
-        bail!("`{s}`: prefix length {len} is longer than {max}");
-    }
-    Ok((addr, len))
-}
