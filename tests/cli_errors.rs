@@ -120,10 +120,23 @@ fn daemon_survives_garbage_on_its_outer_socket() {
     bad.extend_from_slice(&[0x55; 40]);
     tx.send_to(&bad, to).unwrap(); // known SPI, bad ICV
     tx.send_to(&bad, to).unwrap(); // ...twice
-    std::thread::sleep(Duration::from_millis(300));
-    let out = esprit(&["status", "--json", "--socket", sock.to_str().unwrap()]);
-    assert!(out.status.success(), "daemon died: {}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Wait until all six datagrams are accounted for (not a fixed sleep).
+    let start = Instant::now();
+    let v = loop {
+        let out = esprit(&["status", "--json", "--socket", sock.to_str().unwrap()]);
+        assert!(out.status.success(), "daemon died: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let drops: u64 = v["drops"].as_object().map(|d| d.values().filter_map(serde_json::Value::as_u64).sum()).unwrap_or(0);
+        let counted = drops + v["counters"]["nat_keepalives"].as_u64().unwrap_or(0) + v["counters"]["ike_messages"].as_u64().unwrap_or(0);
+        if counted >= 6 || start.elapsed() > Duration::from_secs(10) {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The control socket is the daemon user's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "control socket mode {mode:o}");
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(v["drops"]["garbage on the UDP socket"], 1, "{v}");

@@ -107,6 +107,10 @@ fn wrong_psk_is_logged_on_both_sides_and_the_right_one_works() {
     let _a = start(&dir.0, "a", &config(&dir.0, "a", pa, pb, "10.7.0.1", "10.7.0.2", ("a.example", "b.example"), "psk", "start", ""));
     wait_log(&dir.0, "b", "CHILD_SA peer established");
     assert_eq!(status(&dir.0, "b")["sas"].as_array().map(|v| v.len()), Some(2));
+    // An operator command for a connection that does not exist fails and says so.
+    let out = Command::new(esprit_bin()).args(["ike", "up", "nosuch", "--socket", dir.0.join("b.sock").to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("no [[conn]] named \"nosuch\"") && err.contains("peer"), "exit {:?}: {err}", out.status);
 }
 
 /// A `start = "start"` connection whose login fails tries again with

@@ -2,6 +2,7 @@
 //! line. `esprit status` and friends are clients of it.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,13 +43,20 @@ where
     F: Fn(Request) -> Value + Send + 'static,
 {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            // A directory we make is ours alone (not /tmp or one the operator made).
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(|| format!("chmod 0700 {}", dir.display()))?;
+        }
     }
     if UnixStream::connect(path).is_ok() {
         anyhow::bail!("control socket {} is in use by another esprit instance", path.display());
     }
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).with_context(|| format!("binding control socket {}", path.display()))?;
+    // Only the daemon's own user may command it (the umask left it open to
+    // others: a nobody user could run `esprit ike down`).
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("chmod 0600 {}", path.display()))?;
     std::thread::Builder::new().name("control".into()).spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };

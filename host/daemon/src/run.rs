@@ -223,6 +223,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let name = cfg.name.clone();
         let mode = cfg.mode;
         let waker = ike_parts.as_ref().map(|(_, _, w)| Arc::clone(w));
+        let conn_names: Vec<String> = cfg.conn.iter().map(|c| c.name.clone()).collect();
         control::serve(&socket, move |req| {
             let lock_dp = || shared.lock().map_err(|_| json!({"error": "data plane lock poisoned"}));
             match req {
@@ -256,6 +257,9 @@ pub fn run(args: RunArgs) -> Result<()> {
                 }
                 Request::Ike { action, conn } => {
                     let Some((_, cmds)) = &ike_status else { return json!({"error": "this instance has no [[conn]] (IKE is off)"}) };
+                    if !conn_names.contains(&conn) {
+                        return json!({"error": format!("no [[conn]] named {conn:?} (this instance has: {})", conn_names.join(", "))});
+                    }
                     let c = match action.as_str() {
                         "up" => crate::ike::Command::Up(conn),
                         "down" => crate::ike::Command::Down(conn),
