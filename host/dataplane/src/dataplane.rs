@@ -148,17 +148,14 @@ impl Dataplane {
     /// as "no SA".
     pub fn take_held(&mut self, now: Instant) -> Vec<Vec<u8>> {
         let (live, expired) = self.held.take(now);
-        for _ in 0..expired {
-            self.drops.count(PathDrop::NoSa);
-        }
+        self.drops.add(PathDrop::NoSa, expired);
         live
     }
 
     /// Lifetimes and held-packet expiry; returns what to log.
     pub fn tick(&mut self, now: Instant) -> Vec<Notice> {
-        for _ in 0..self.held.expire(now) {
-            self.drops.count(PathDrop::NoSa);
-        }
+        let expired = self.held.expire(now);
+        self.drops.add(PathDrop::NoSa, expired);
         let mut out: Vec<Notice> = self.sadb.expire(now).into_iter().map(Notice::Expired).collect();
         // At most one line a tick, not one per packet.
         let refused = self.drops.get(PathDrop::BypassToProtectedPeer);

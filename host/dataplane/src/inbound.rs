@@ -93,7 +93,10 @@ impl Dataplane {
                     return None;
                 }
             };
-            let dst = flow_of(cur, Direction::In)?.dst;
+            let Some(dst) = flow_of(cur, Direction::In).map(|f| f.dst) else {
+                self.drops.count(PathDrop::NotIp);
+                return None;
+            };
             let Some(h) = self.sadb.sad().inbound(spi, proto, dst) else {
                 if layers > 0 {
                     break; // e.g. a host-to-host SA inside our tunnel: not ours

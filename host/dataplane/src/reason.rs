@@ -134,6 +134,11 @@ impl DropCounters {
         }
     }
 
+    /// Counts `n` drops of one reason at once.
+    pub fn add(&mut self, r: PathDrop, n: u64) {
+        self.path[r as usize] += n;
+    }
+
     pub fn get(&self, r: impl Into<Reason>) -> u64 {
         match r.into() {
             Reason::Path(p) => self.path[p as usize],

@@ -286,16 +286,14 @@ impl Sim {
     }
 
     /// Both sides send one packet every `RATE_MS` for `d`.
-    fn traffic(&mut self, d: Duration) -> BTreeSet<u32> {
-        let mut tags = BTreeSet::new();
+    fn traffic(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
-            tags.insert(self.app_send(true));
-            tags.insert(self.app_send(false));
+            self.app_send(true);
+            self.app_send(false);
             let t = self.now + Duration::from_millis(RATE_MS);
             self.run_until(t);
         }
-        tags
     }
 
     /// Drops at each side's data plane, by reason.
@@ -315,7 +313,7 @@ struct Outcome {
 fn life_of_a_tunnel(seed: u64) -> Outcome {
     let mut s = Sim::new(seed, 0.03, 0.03, 15);
     // 1. A's first packet: no SA, so it is held and an ACQUIRE is raised.
-    let first = s.app_send(true);
+    s.app_send(true);
     assert_eq!((s.a.dp.counters.held, s.a.dp.held_len()), (1, 1), "the first packet is held");
     let t = s.now + Duration::from_secs(10);
     s.run_until(t);
@@ -323,19 +321,18 @@ fn life_of_a_tunnel(seed: u64) -> Outcome {
     assert_eq!((s.a.children.len(), s.b.children.len()), (1, 1), "one CHILD_SA on each side");
     assert_eq!(s.a.dp.sadb().sad().len(), 2);
     assert_eq!(s.b.dp.sadb().sad().len(), 2);
-    // 2. The held packet was sent once the SA was there (unless the network lost it).
+    // 2. The held packet was sent once the SA was there (the network may
+    //    still lose it: the clean-network test checks its delivery).
     assert_eq!(s.a.dp.held_len(), 0);
-    let first_delivered = s.b.delivered.contains(&first);
 
     // 3. Traffic both ways, a CHILD_SA rekey in the middle, traffic after it.
-    let before = s.traffic(Duration::from_secs(1));
+    s.traffic(Duration::from_secs(1));
     s.a.ep.rekey_children(s.now, "ab").expect("rekey");
-    let during = s.traffic(Duration::from_secs(2));
+    s.traffic(Duration::from_secs(2));
     assert_eq!((s.a.children.len(), s.b.children.len()), (1, 1), "the old CHILD_SA is gone after the rekey: A {:?} B {:?}", s.a.children, s.b.children);
     assert!(s.a.history.len() >= 2 && s.b.history.len() >= 2, "a new CHILD_SA was installed on both sides");
     let (new_a, new_b) = (s.a.history[s.a.history.len() - 1], s.b.history[s.b.history.len() - 1]);
     assert!(s.a.children.contains_key(&new_a) && s.b.children.contains_key(&new_b));
-    let _ = (before, during);
     // Traffic after the rekey used the new SAs.
     let late_from = s.next_tag;
     s.traffic(Duration::from_millis(500));
@@ -379,7 +376,6 @@ fn life_of_a_tunnel(seed: u64) -> Outcome {
     s.pump();
     assert_eq!(s.a.initiations, 2);
 
-    let _ = first_delivered;
     Outcome { delivered: [s.a.delivered.len(), s.b.delivered.len()], drops, spis: [s.a.history.len(), s.b.history.len()] }
 }
 
