@@ -1,0 +1,236 @@
+//! Moving packets: reading the TUN and the outer sockets until they are
+//! drained (see [`super::BUDGET`]), running them through the data plane,
+//! sending and delivering what comes out, and the optional captures.
+use super::*;
+
+pub(super) struct Captures {
+    pub(super) outer: Option<Writer<BufWriter<File>>>,
+    pub(super) inner: Option<Writer<BufWriter<File>>>,
+}
+
+impl Captures {
+    pub(super) fn write(w: &mut Option<Writer<BufWriter<File>>>, pkt: &[u8]) {
+        if let Some(w) = w {
+            let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let _ = w.write(t.as_secs() as u32, t.subsec_micros(), pkt);
+        }
+    }
+    pub(super) fn flush(&mut self) {
+        for w in [&mut self.outer, &mut self.inner].into_iter().flatten() {
+            let _ = w.flush();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn read_tun(
+    cfg: &Config,
+    tun: &mut Option<Tun>,
+    gone_since: &mut Option<Instant>,
+    poll: &Poll,
+    outer: &mut Outer,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    batch: &mut Batch,
+    ike: Option<&mut IkeLink>,
+) -> Result<Drain> {
+    let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
+    let mut dp = lock(shared)?;
+    let mut read = 0;
+    let mut result = Drain::More;
+    'reading: while read < BUDGET {
+        // Fill a batch, then run it through the data plane at once.
+        while let Some(slot) = batch.next_input() {
+            match t.recv(slot) {
+                Ok(Some(n)) => {
+                    Captures::write(&mut caps.inner, &slot[..n]);
+                    batch.push(n, None);
+                    read += 1;
+                }
+                Ok(None) => {
+                    result = Drain::Empty;
+                    break 'reading;
+                }
+                Err(e @ TunError::DeviceGone { .. }) => {
+                    error!("{e}; the daemon keeps running and recreates the device");
+                    let _ = poll.registry().deregister(&mut SourceFd(&t.as_raw_fd()));
+                    dp.count_drop(PathDrop::TunGone);
+                    *gone_since = Some(Instant::now());
+                    result = Drain::Empty;
+                    break 'reading;
+                }
+                Err(e) => {
+                    // Not WouldBlock: count it and keep reading within the budget
+                    // (an edge-triggered fd left unread is never announced again).
+                    tracing::debug!("TUN read: {e}");
+                    dp.count_drop(PathDrop::TunReadError);
+                    read += 1;
+                }
+            }
+            if read >= BUDGET {
+                break;
+            }
+        }
+        send_batch(cfg, outer, &mut dp, caps, batch);
+    }
+    send_batch(cfg, outer, &mut dp, caps, batch);
+    if let Some(l) = ike {
+        l.announce_acquires(&dp);
+    }
+    if gone_since.is_some() {
+        *tun = None;
+    }
+    Ok(result)
+}
+
+/// Runs a batch of inner packets through the outbound path and sends them.
+pub(super) fn send_batch(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, batch: &mut Batch) {
+    dp.outbound_batch(batch, Instant::now(), |dp, out| send_result(cfg, outer, dp, caps, out));
+}
+
+/// Runs the inner packet of `len` bytes in `pb` through the outbound policy
+/// and sends the result.
+pub(super) fn send_out(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, pb: &mut PacketBuf, len: usize, now: Instant) {
+    if let Some(out) = dp.outbound(pb, len, now) {
+        send_result(cfg, outer, dp, caps, out);
+    }
+}
+
+/// Sends what the outbound path made of a packet.
+pub(super) fn send_result(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, out: Out<'_>) {
+    let r = match out {
+        Out::Protected(p) => {
+            Captures::write(&mut caps.outer, p);
+            send_protected(cfg, outer, p)
+        }
+        Out::Clear(p) => match &outer.raw_clear {
+            Some(s) if p.first().map(|b| b >> 4) == Some(4) => outer::send_raw_v4(s, p).map(|_| ()),
+            _ => {
+                dp.count_drop(PathDrop::BypassUnroutable);
+                return;
+            }
+        },
+    };
+    if let Err(e) = r {
+        tracing::debug!("send: {e}");
+        dp.count_drop(PathDrop::SendError);
+    }
+}
+
+pub(super) fn send_protected(cfg: &Config, outer: &Outer, p: &[u8]) -> io::Result<()> {
+    let v4 = p.first().map(|b| b >> 4) == Some(4);
+    let (hl, proto, dst) = if v4 && p.len() >= 20 {
+        let d = IpAddr::from([p[16], p[17], p[18], p[19]]);
+        (usize::from(p[0] & 0x0f) * 4, p[9], d)
+    } else if p.len() >= 40 {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&p[24..40]);
+        (40, p[6], IpAddr::from(a))
+    } else {
+        return Err(io::Error::other("short packet"));
+    };
+    if let Some(udp) = &outer.udp {
+        if proto != 50 {
+            return Err(io::Error::other(PathDrop::AhInUdp.as_str()));
+        }
+        let to = SocketAddr::new(dst, cfg.peer_port(dst));
+        return udp.send_to(&p[hl..], to).map(|_| ());
+    }
+    let s = match proto {
+        50 => outer.raw_esp.as_ref(),
+        51 => outer.raw_ah.as_ref(),
+        _ => None,
+    };
+    match s {
+        Some(s) if v4 => outer::send_raw_v4(s, p).map(|_| ()),
+        _ => Err(io::Error::other("raw IPv6 outer packets are not supported; use outer.transport = \"udp\"")),
+    }
+}
+
+/// Hands a decrypted packet to the inner side; `false` if it had no room.
+pub(super) fn deliver(inner: &mut Inner, caps: &mut Captures, pkt: &[u8]) -> bool {
+    Captures::write(&mut caps.inner, pkt);
+    match inner {
+        Inner::Netstack(ns) => ns.receive_inner(pkt),
+        Inner::Tun { tun: Some(t), .. } => t.send(pkt).unwrap_or(false),
+        Inner::Tun { tun: None, .. } => false,
+    }
+}
+
+pub(super) fn recv_udp(
+    outer: &mut Outer,
+    inner: &mut Inner,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    pb: &mut PacketBuf,
+    ike: Option<&mut IkeLink>,
+) -> Result<Drain> {
+    let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
+    let mut dp = lock(shared)?;
+    for _ in 0..BUDGET {
+        match udp.recv_from(pb.input()) {
+            Ok((n, from)) => {
+                let now = Instant::now();
+                let buf = pb.input();
+                if let Some(l) = ike.as_deref() {
+                    // IKE: from port 500 (no marker) or with the non-ESP marker
+                    // (RFC 3948 §2.2), for the IKE thread.
+                    let ike = match classify(&buf[..n]) {
+                        Ok(Payload::Ike(m)) => Some(m),
+                        _ if from.port() == 500 => Some(&buf[..n]),
+                        _ => None,
+                    };
+                    if let Some(d) = ike {
+                        dp.counters.ike_messages += 1;
+                        if !l.hand_over(from, d) {
+                            dp.count_drop(PathDrop::IkeQueueFull);
+                        }
+                        continue;
+                    }
+                }
+                let full = dp.inbound_udp(pb, n, from, local, now).map(|pkt| deliver(inner, caps, pkt));
+                if full == Some(false) {
+                    dp.count_drop(PathDrop::InnerQueueFull);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
+            // ICMP port unreachable from a peer that stopped answering, etc.:
+            // per datagram, so keep reading.
+            Err(e) => {
+                tracing::debug!("UDP receive: {e}");
+                dp.count_drop(PathDrop::SendError);
+            }
+        }
+    }
+    Ok(Drain::More)
+}
+
+pub(super) fn recv_raw(
+    outer: &mut Outer,
+    inner: &mut Inner,
+    shared: &Arc<Mutex<Dataplane>>,
+    caps: &mut Captures,
+    pb: &mut PacketBuf,
+    token: Token,
+) -> Result<Drain> {
+    let s = if token == RAW_ESP { &outer.raw_esp } else { &outer.raw_ah };
+    let Some(s) = s else { return Ok(Drain::Empty) };
+    let mut dp = lock(shared)?;
+    for _ in 0..BUDGET {
+        match outer::recv_raw(s, pb.input()) {
+            Ok(n) => {
+                Captures::write(&mut caps.outer, pb.packet(n));
+                let full = dp.inbound(pb, n, Instant::now()).map(|pkt| deliver(inner, caps, pkt));
+                if full == Some(false) {
+                    dp.count_drop(PathDrop::InnerQueueFull);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
+            Err(e) => {
+                tracing::debug!("raw receive: {e}");
+                dp.count_drop(PathDrop::SendError);
+            }
+        }
+    }
+    Ok(Drain::More)
+}

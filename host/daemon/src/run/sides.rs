@@ -1,0 +1,162 @@
+//! The two sides of the daemon's packets: the inner one (TUN device or
+//! smoltcp netstack) and the outer sockets (ESP in UDP, raw ESP/AH, the
+//! clear-text raw socket), and how they are opened.
+use super::*;
+
+/// The inner side of this instance (one per daemon: its size does not matter).
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Inner {
+    Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant> },
+    Netstack(Box<Netstack>),
+}
+
+pub(super) struct Outer {
+    /// Shared with the IKE thread, which sends IKE messages on it.
+    pub(super) udp: Option<Arc<mio::net::UdpSocket>>,
+    pub(super) raw_esp: Option<Socket>,
+    pub(super) raw_ah: Option<Socket>,
+    /// IPPROTO_RAW socket for bypass traffic in tun mode.
+    pub(super) raw_clear: Option<Socket>,
+    pub(super) local: Option<IpAddr>,
+}
+
+pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
+    let privileged = cfg.mode == Mode::Tun;
+    let mut o = Outer { udp: None, raw_esp: None, raw_ah: None, raw_clear: None, local: None };
+    match cfg.outer.transport {
+        OuterTransport::Udp => {
+            let listen = cfg.outer.listen;
+            if listen.ip().is_unspecified() {
+                bail!(
+                    "{}: outer.listen = \"{listen}\": give the local address (e.g. \"192.0.2.1:4500\"); it is the destination of inbound SAs",
+                    cfg.path.display()
+                );
+            }
+            let s = outer::udp_socket(listen, privileged.then_some(cfg.outer.fwmark))?;
+            s.set_nonblocking(true)?;
+            let s = mio::net::UdpSocket::from_std(s);
+            poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
+            o.local = Some(listen.ip());
+            o.udp = Some(Arc::new(s));
+        }
+        OuterTransport::Raw => {
+            for (proto, tok) in [(outer::IPPROTO_ESP, RAW_ESP), (outer::IPPROTO_AH, RAW_AH)] {
+                let s = outer::raw_socket(proto, cfg.outer.fwmark)?;
+                s.set_nonblocking(true)?;
+                poll.registry().register(&mut SourceFd(&s.as_raw_fd()), tok, Interest::READABLE)?;
+                if proto == outer::IPPROTO_ESP {
+                    o.raw_esp = Some(s);
+                } else {
+                    o.raw_ah = Some(s);
+                }
+            }
+        }
+    }
+    if privileged {
+        if let Ok(s) = outer::raw_socket(255, cfg.outer.fwmark) {
+            o.raw_clear = Some(s);
+        }
+    }
+    Ok(o)
+}
+
+/// `extra_routes`: prefixes routed into the TUN besides the protected ones
+/// (see [`crate::ike::IkeHost::responder_routes`]).
+pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll, extra_routes: &[String]) -> Result<Inner> {
+    let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+    match cfg.mode {
+        Mode::Netstack => {
+            let ns = cfg.netstack.as_ref().context("netstack section")?;
+            let addresses = ns.address.iter().map(|a| crate::config::parse_prefix(a)).collect::<Result<Vec<_>>>()?;
+            let proto = |p: L4| match p {
+                L4::Tcp => esprit_netstack::Proto::Tcp,
+                L4::Udp => esprit_netstack::Proto::Udp,
+            };
+            let nc = NetstackConfig {
+                addresses,
+                mtu: ns.mtu.map(|m| m as usize).unwrap_or(1400),
+                forwards: ns
+                    .forward
+                    .iter()
+                    .map(|f| esprit_netstack::Forward { proto: proto(f.proto), listen: f.listen, remote: f.to })
+                    .collect(),
+                exposes: ns
+                    .expose
+                    .iter()
+                    .map(|e| esprit_netstack::Expose { proto: proto(e.proto), port: e.port, local: e.to })
+                    .collect(),
+                socks5: ns.socks5,
+                ..NetstackConfig::default()
+            };
+            let netstack = Netstack::new(nc).context("starting the netstack")?;
+            for a in netstack.listen_addrs() {
+                info!(listen = %a, "netstack TCP listener");
+            }
+            poll.registry().register(&mut SourceFd(&netstack.as_raw_fd()), INNER, Interest::READABLE)?;
+            Ok(Inner::Netstack(Box::new(netstack)))
+        }
+        Mode::Tun => {
+            let t = cfg.tun.clone().unwrap_or(crate::config::TunSection {
+                name: "esprit0".into(),
+                address: Vec::new(),
+                mtu: None,
+                routes: Vec::new(),
+                source: None,
+                table: 0x4553,
+            });
+            // IKE's SAs come after start: size for its [[conn]]s too.
+            let overhead = dp.max_overhead().max(crate::ike::conf::max_overhead(cfg));
+            let mtu = t.mtu.unwrap_or_else(|| (1500 - overhead.min(200)) as u32);
+            let tc = TunConfig {
+                name: Some(t.name.clone()),
+                addresses: t.address.iter().map(|a| crate::config::parse_prefix(a)).collect::<Result<Vec<_>>>()?,
+                mtu: u16::try_from(mtu).unwrap_or(1400),
+                routes: Vec::new(),
+            };
+            let tun = Tun::create(&tc).map_err(|e| match e {
+                e @ TunError::NotPermitted(_) => anyhow::anyhow!("{e}"),
+                other => anyhow::anyhow!("creating TUN device {}: {other}", t.name),
+            })?;
+            tun_register(&tun, poll)?;
+            let mut routes: Vec<(String, Option<IpAddr>)> = t.routes.iter().map(|r| (r.clone(), t.source)).collect();
+            for p in dp.protected_prefixes().into_iter().chain(extra_routes.iter().cloned()) {
+                if !routes.iter().any(|(r, _)| *r == p) {
+                    routes.push((p, t.source));
+                }
+            }
+            let mut plumbing = TunPlumbing::install(tun.name(), t.table, cfg.outer.fwmark, &routes)?;
+            let rules = enforcement_rules(&dp);
+            let ports: Vec<u16> = vec![cfg.outer.listen.port()];
+            plumbing.enforce(&cfg.name, &rules, &ports)?;
+            info!(dev = tun.name(), mtu, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
+            Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None })
+        }
+    }
+}
+
+pub(super) fn tun_register(tun: &Tun, poll: &Poll) -> io::Result<()> {
+    poll.registry().register(&mut SourceFd(&tun.as_raw_fd()), INNER, Interest::READABLE)
+}
+
+/// nftables rules for `in`/`fwd` policies that require IPsec.
+pub(super) fn enforcement_rules(dp: &Dataplane) -> Vec<EnforceRule> {
+    dp.sadb()
+        .spd()
+        .entries()
+        .iter()
+        .filter(|e| e.dir != Direction::Out)
+        .filter(|e| match &e.action {
+            Action::Verdict(Verdict::Protect(reqs)) => reqs.iter().any(|r| r.level != Level::Use),
+            Action::Verdict(Verdict::Private) => true,
+            _ => false,
+        })
+        .map(|e| EnforceRule {
+            src: e.selector.src.to_string(),
+            dst: e.selector.dst.to_string(),
+            proto: e.selector.proto,
+            src_port: e.selector.src_port,
+            dst_port: e.selector.dst_port,
+            label: format!("policy {} {}", e.id, e.selector),
+        })
+        .collect()
+}
