@@ -1,7 +1,8 @@
-//! `esprit run --config FILE`: the daemon. One event loop (mio) owns the
-//! outer sockets and the inner side (TUN device or smoltcp netstack) and
-//! moves packets through the [`Dataplane`]; the control socket reads the
-//! same state under a lock.
+//! `esprit run --config FILE`: the daemon. The packet thread's event loop
+//! (mio, edge-triggered, every source drained) owns the outer sockets and
+//! the inner side (TUN device or smoltcp netstack) and moves packets
+//! through the [`Dataplane`]; the IKE thread (`crate::ike_thread`) and the
+//! control socket reach the data plane under its lock, briefly.
 
 use std::fs::File;
 use std::io::{self, BufWriter};

@@ -97,6 +97,11 @@ impl Endpoint {
         let spawned = sa.spawned.take();
         self.index.touch(spi, &mut sa);
         self.sas.insert(spi, sa);
+        self.adopt(spawned);
+    }
+
+    /// Indexes and stores the successor a rekey spawned (if any).
+    fn adopt(&mut self, spawned: Option<Box<IkeSa>>) {
         if let Some(n) = spawned {
             let mut n = *n;
             let k = n.local_spi();
@@ -127,12 +132,7 @@ impl Endpoint {
                 if self.index.sync(spi, &mut sa) {
                     self.sas.insert(spi, sa);
                 }
-                if let Some(n) = spawned {
-                    let mut n = *n;
-                    let k = n.local_spi();
-                    self.index.touch(k, &mut n);
-                    self.sas.insert(k, n);
-                }
+                self.adopt(spawned);
             }
         }
         if self.closing && self.sas.is_empty() {
