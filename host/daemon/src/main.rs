@@ -6,23 +6,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 
-mod bench_ike;
-mod config;
-mod control;
-mod dataplane;
-mod demo;
-mod ike;
-mod ike_thread;
-mod import;
-mod keylog;
-mod outer;
-mod pcap;
-mod pcap_cmd;
-mod pki;
-mod plugins;
-mod run;
-mod status;
-mod tun_setup;
+use esprit::{bench_ike, config, control, demo, ike, import, pcap_cmd, pki, plugins, run, status};
+
 
 /// esprit: a userspace IPsec system with Wasm plugins.
 #[derive(Debug, Parser)]

@@ -1,0 +1,22 @@
+//! The esprit daemon as a library: the binary (`main.rs`) is its command line,
+//! and the fuzz targets and tests reach the parsers (config, racoon import,
+//! capture files, control requests) through it.
+#![deny(unsafe_code)]
+
+pub mod bench_ike;
+pub mod config;
+pub mod control;
+pub mod dataplane;
+pub mod demo;
+pub mod ike;
+pub mod ike_thread;
+pub mod import;
+pub mod keylog;
+pub mod outer;
+pub mod pcap;
+pub mod pcap_cmd;
+pub mod pki;
+pub mod plugins;
+pub mod run;
+pub mod status;
+pub mod tun_setup;
