@@ -11,6 +11,7 @@ pub mod demo;
 pub mod ike;
 pub mod ike_thread;
 pub mod import;
+pub mod io_edge;
 pub mod keylog;
 pub mod outer;
 pub mod pcap;

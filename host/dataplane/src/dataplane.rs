@@ -109,6 +109,12 @@ impl Dataplane {
         self.drops.count(r);
     }
 
+    /// Counts `n` drops of one reason decided outside the data plane (a
+    /// batched send that failed as a whole).
+    pub fn count_drops(&mut self, r: PathDrop, n: u64) {
+        self.drops.add(r, n);
+    }
+
     pub fn drops(&self) -> &DropCounters {
         &self.drops
     }

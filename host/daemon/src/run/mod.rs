@@ -329,6 +329,7 @@ fn event_loop(
                     dp.count_drop(PathDrop::TooBig);
                 }
             });
+            flush_sends(outer, &mut dp);
             if let Some(l) = ike.as_deref_mut() {
                 l.announce_acquires(&dp);
             }
@@ -355,7 +356,7 @@ fn event_loop(
                 continue;
             }
             let drained = match Token(i) {
-                UDP => recv_udp(outer, inner, shared, caps, &mut pbuf, ike.as_deref_mut())?,
+                UDP => recv_udp(outer, inner, shared, caps, ike.as_deref_mut())?,
                 RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut pbuf, Token(i))?,
                 INNER => match inner {
                     Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut batch, ike.as_deref_mut())?,
@@ -406,7 +407,7 @@ fn event_loop(
 /// the netstack.
 fn handle_ike_requests(
     cfg: &Config,
-    outer: &Outer,
+    outer: &mut Outer,
     inner: &mut Inner,
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
@@ -427,6 +428,7 @@ fn handle_ike_requests(
                         send_out(cfg, outer, &mut dp, caps, pb, p.len(), now);
                     }
                 }
+                flush_sends(outer, &mut dp);
             }
             ToData::Route { add, prefix } => {
                 // Netstack mode needs nothing: every inner packet reaches the data plane.

@@ -74,6 +74,7 @@ pub(super) fn read_tun(
         send_batch(cfg, outer, &mut dp, caps, batch);
     }
     send_batch(cfg, outer, &mut dp, caps, batch);
+    flush_sends(outer, &mut dp);
     if let Some(l) = ike {
         l.announce_acquires(&dp);
     }
@@ -84,24 +85,24 @@ pub(super) fn read_tun(
 }
 
 /// Runs a batch of inner packets through the outbound path and sends them.
-pub(super) fn send_batch(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, batch: &mut Batch) {
+pub(super) fn send_batch(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &mut Captures, batch: &mut Batch) {
     dp.outbound_batch(batch, Instant::now(), |dp, out| send_result(cfg, outer, dp, caps, out));
 }
 
 /// Runs the inner packet of `len` bytes in `pb` through the outbound policy
 /// and sends the result.
-pub(super) fn send_out(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, pb: &mut PacketBuf, len: usize, now: Instant) {
+pub(super) fn send_out(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &mut Captures, pb: &mut PacketBuf, len: usize, now: Instant) {
     if let Some(out) = dp.outbound(pb, len, now) {
         send_result(cfg, outer, dp, caps, out);
     }
 }
 
 /// Sends what the outbound path made of a packet.
-pub(super) fn send_result(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps: &mut Captures, out: Out<'_>) {
+pub(super) fn send_result(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &mut Captures, out: Out<'_>) {
     let r = match out {
         Out::Protected(p) => {
             Captures::write(&mut caps.outer, p);
-            send_protected(cfg, outer, p)
+            send_protected(cfg, outer, dp, p)
         }
         Out::Clear(p) => match &outer.raw_clear {
             Some(s) if p.first().map(|b| b >> 4) == Some(4) => outer::send_raw_v4(s, p).map(|_| ()),
@@ -117,7 +118,9 @@ pub(super) fn send_result(cfg: &Config, outer: &Outer, dp: &mut Dataplane, caps:
     }
 }
 
-pub(super) fn send_protected(cfg: &Config, outer: &Outer, p: &[u8]) -> io::Result<()> {
+/// Sends one protected packet: ESP-in-UDP joins the current GSO run (see
+/// [`flush_sends`]), raw ESP/AH goes at once.
+pub(super) fn send_protected(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, p: &[u8]) -> io::Result<()> {
     let v4 = p.first().map(|b| b >> 4) == Some(4);
     let (hl, proto, dst) = if v4 && p.len() >= 20 {
         let d = IpAddr::from([p[16], p[17], p[18], p[19]]);
@@ -134,7 +137,9 @@ pub(super) fn send_protected(cfg: &Config, outer: &Outer, p: &[u8]) -> io::Resul
             return Err(io::Error::other(PathDrop::AhInUdp.as_str()));
         }
         let to = SocketAddr::new(dst, cfg.peer_port(dst));
-        return udp.send_to(&p[hl..], to).map(|_| ());
+        let sent = outer.gso.push(&**udp, to, &p[hl..]);
+        dp.count_drops(PathDrop::SendError, sent.failed as u64);
+        return Ok(());
     }
     let s = match proto {
         50 => outer.raw_esp.as_ref(),
@@ -144,6 +149,15 @@ pub(super) fn send_protected(cfg: &Config, outer: &Outer, p: &[u8]) -> io::Resul
     match s {
         Some(s) if v4 => outer::send_raw_v4(s, p).map(|_| ()),
         _ => Err(io::Error::other("raw IPv6 outer packets are not supported; use outer.transport = \"udp\"")),
+    }
+}
+
+/// Sends the ESP-in-UDP datagrams still queued for GSO; called at the end of
+/// every pass that may have queued some.
+pub(super) fn flush_sends(outer: &mut Outer, dp: &mut Dataplane) {
+    if let Some(udp) = &outer.udp {
+        let sent = outer.gso.flush(&**udp);
+        dp.count_drops(PathDrop::SendError, sent.failed as u64);
     }
 }
 
@@ -162,43 +176,52 @@ pub(super) fn recv_udp(
     inner: &mut Inner,
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
-    pb: &mut PacketBuf,
     ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
     let mut dp = lock(shared)?;
-    for _ in 0..BUDGET {
-        match udp.recv_from(pb.input()) {
-            Ok((n, from)) => {
-                let now = Instant::now();
-                let buf = pb.input();
-                if let Some(l) = ike.as_deref() {
-                    // IKE: from port 500 (no marker) or with the non-ESP marker
-                    // (RFC 3948 §2.2), for the IKE thread.
-                    let ike = match classify(&buf[..n]) {
-                        Ok(Payload::Ike(m)) => Some(m),
-                        _ if from.port() == 500 => Some(&buf[..n]),
-                        _ => None,
-                    };
-                    if let Some(d) = ike {
-                        dp.counters.ike_messages += 1;
-                        if !l.hand_over(from, d) {
-                            dp.count_drop(PathDrop::IkeQueueFull);
-                        }
-                        continue;
-                    }
-                }
-                let full = dp.inbound_udp(pb, n, from, local, now).map(|pkt| deliver(inner, caps, pkt));
-                if full == Some(false) {
-                    dp.count_drop(PathDrop::InnerQueueFull);
-                }
-            }
+    let mut read = 0;
+    while read < BUDGET {
+        let n = match outer.rx.recv(&**udp) {
+            Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
             // ICMP port unreachable from a peer that stopped answering, etc.:
             // per datagram, so keep reading.
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
                 dp.count_drop(PathDrop::SendError);
+                read += 1;
+                continue;
+            }
+        };
+        read += n;
+        let now = Instant::now();
+        for i in 0..n {
+            let Some((pb, len, from)) = outer.rx.datagram(i) else { break };
+            let Some(from) = from.filter(|_| len > 0) else {
+                dp.count_drop(PathDrop::GarbageUdp);
+                continue;
+            };
+            let buf = pb.input();
+            if let Some(l) = ike.as_deref() {
+                // IKE: from port 500 (no marker) or with the non-ESP marker
+                // (RFC 3948 §2.2), for the IKE thread.
+                let ike = match classify(&buf[..len]) {
+                    Ok(Payload::Ike(m)) => Some(m),
+                    _ if from.port() == 500 => Some(&buf[..len]),
+                    _ => None,
+                };
+                if let Some(d) = ike {
+                    dp.counters.ike_messages += 1;
+                    if !l.hand_over(from, d) {
+                        dp.count_drop(PathDrop::IkeQueueFull);
+                    }
+                    continue;
+                }
+            }
+            let full = dp.inbound_udp(pb, len, from, local, now).map(|pkt| deliver(inner, caps, pkt));
+            if full == Some(false) {
+                dp.count_drop(PathDrop::InnerQueueFull);
             }
         }
     }

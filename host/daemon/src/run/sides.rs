@@ -18,11 +18,23 @@ pub(super) struct Outer {
     /// IPPROTO_RAW socket for bypass traffic in tun mode.
     pub(super) raw_clear: Option<Socket>,
     pub(super) local: Option<IpAddr>,
+    /// ESP-in-UDP datagrams waiting to go out as one GSO send.
+    pub(super) gso: crate::io_edge::gso::GsoSender,
+    /// Buffers for batched reads of the UDP socket.
+    pub(super) rx: Box<crate::io_edge::mmsg::UdpReceiver>,
 }
 
 pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
     let privileged = cfg.mode == Mode::Tun;
-    let mut o = Outer { udp: None, raw_esp: None, raw_ah: None, raw_clear: None, local: None };
+    let mut o = Outer {
+        udp: None,
+        raw_esp: None,
+        raw_ah: None,
+        raw_clear: None,
+        local: None,
+        gso: crate::io_edge::gso::GsoSender::new(),
+        rx: Box::default(),
+    };
     match cfg.outer.transport {
         OuterTransport::Udp => {
             let listen = cfg.outer.listen;
