@@ -67,8 +67,22 @@ enum Plain {
 }
 
 /// ESP (in UDP 4500, or raw) from `src` to `dst`.
+/// ESP packets `src` sent to `dst`, counted by their sequence numbers (per
+/// SPI, highest minus lowest seen, plus one): esprit sends runs of
+/// ESP-in-UDP datagrams as one UDP GSO send, which a veth carries as one
+/// frame to the peer's namespace (a NIC would put the segments on the wire),
+/// so frames undercount packets while sequence numbers do not.
 fn esp(cap: &Capture, src: &str, dst: &str) -> usize {
-    cap.count(&format!("ip src {src} and ip dst {dst} and ((udp port 4500 and udp[8:4] != 0) or ip proto 50)"))
+    let lines = cap.lines(&[], &format!("ip src {src} and ip dst {dst} and ((udp port 4500 and udp[8:4] != 0) or ip proto 50)"));
+    let mut per_spi: std::collections::BTreeMap<u64, (u64, u64)> = Default::default();
+    for l in &lines {
+        let field = |k: &str| l.split(k).nth(1).and_then(|r| u64::from_str_radix(r.split([',', ')']).next()?.trim_start_matches("0x"), 16).ok());
+        let (Some(spi), Some(seq)) = (field("spi="), field("seq=")) else { panic!("tcpdump did not decode an ESP packet: {l}") };
+        let e = per_spi.entry(spi).or_insert((seq, seq));
+        e.0 = e.0.min(seq);
+        e.1 = e.1.max(seq);
+    }
+    per_spi.values().map(|(lo, hi)| (hi - lo + 1) as usize).sum()
 }
 
 /// Anything between `x` and `y` that is neither IKE nor ESP-in-UDP.
