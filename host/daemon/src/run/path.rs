@@ -194,38 +194,67 @@ pub(super) fn recv_udp(
                 continue;
             }
         };
-        read += n;
         let now = Instant::now();
         for i in 0..n {
-            let Some((pb, len, from)) = outer.rx.datagram(i) else { break };
-            let Some(from) = from.filter(|_| len > 0) else {
+            let Some((pb, got)) = outer.rx.datagram(i) else { break };
+            let Some(from) = got.from.filter(|_| got.len > 0) else {
                 dp.count_drop(PathDrop::GarbageUdp);
+                read += 1;
                 continue;
             };
-            let buf = pb.input();
-            if let Some(l) = ike.as_deref() {
-                // IKE: from port 500 (no marker) or with the non-ESP marker
-                // (RFC 3948 §2.2), for the IKE thread.
-                let ike = match classify(&buf[..len]) {
-                    Ok(Payload::Ike(m)) => Some(m),
-                    _ if from.port() == 500 => Some(&buf[..len]),
-                    _ => None,
-                };
-                if let Some(d) = ike {
-                    dp.counters.ike_messages += 1;
-                    if !l.hand_over(from, d) {
-                        dp.count_drop(PathDrop::IkeQueueFull);
-                    }
-                    continue;
-                }
+            if got.stride >= got.len {
+                read += 1;
+                on_datagram(&mut dp, inner, caps, ike.as_deref(), pb, got.len, from, local, now);
+                continue;
             }
-            let full = dp.inbound_udp(pb, len, from, local, now).map(|pkt| deliver(inner, caps, pkt));
-            if full == Some(false) {
-                dp.count_drop(PathDrop::InnerQueueFull);
+            // Several datagrams coalesced by UDP GRO: each is handled on its
+            // own, from a copy (decapsulation uses the rest of the buffer).
+            for d in pb.packet(got.len).chunks(got.stride) {
+                read += 1;
+                if outer.gro_scratch.load(d) {
+                    on_datagram(&mut dp, inner, caps, ike.as_deref(), &mut outer.gro_scratch, d.len(), from, local, now);
+                }
             }
         }
     }
     Ok(Drain::More)
+}
+
+/// One datagram from the NAT-T socket, `len` bytes at the start of `pb`'s
+/// input: IKE for the IKE thread, or the inbound path.
+#[allow(clippy::too_many_arguments)]
+fn on_datagram(
+    dp: &mut Dataplane,
+    inner: &mut Inner,
+    caps: &mut Captures,
+    ike: Option<&IkeLink>,
+    pb: &mut PacketBuf,
+    len: usize,
+    from: SocketAddr,
+    local: IpAddr,
+    now: Instant,
+) {
+    if let Some(l) = ike {
+        // IKE: from port 500 (no marker) or with the non-ESP marker
+        // (RFC 3948 §2.2), for the IKE thread.
+        let buf = pb.packet(len);
+        let ike = match classify(buf) {
+            Ok(Payload::Ike(m)) => Some(m),
+            _ if from.port() == 500 => Some(buf),
+            _ => None,
+        };
+        if let Some(d) = ike {
+            dp.counters.ike_messages += 1;
+            if !l.hand_over(from, d) {
+                dp.count_drop(PathDrop::IkeQueueFull);
+            }
+            return;
+        }
+    }
+    let full = dp.inbound_udp(pb, len, from, local, now).map(|pkt| deliver(inner, caps, pkt));
+    if full == Some(false) {
+        dp.count_drop(PathDrop::InnerQueueFull);
+    }
 }
 
 pub(super) fn recv_raw(

@@ -22,6 +22,8 @@ pub(super) struct Outer {
     pub(super) gso: crate::io_edge::gso::GsoSender,
     /// Buffers for batched reads of the UDP socket.
     pub(super) rx: Box<crate::io_edge::mmsg::UdpReceiver>,
+    /// One datagram of a GRO-coalesced buffer, copied out to be decapsulated.
+    pub(super) gro_scratch: PacketBuf,
 }
 
 pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
@@ -34,6 +36,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
         local: None,
         gso: crate::io_edge::gso::GsoSender::new(),
         rx: Box::default(),
+        gro_scratch: PacketBuf::new(),
     };
     match cfg.outer.transport {
         OuterTransport::Udp => {
@@ -47,6 +50,9 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
             let s = outer::udp_socket(listen, privileged.then_some(cfg.outer.fwmark))?;
             s.set_nonblocking(true)?;
             let s = mio::net::UdpSocket::from_std(s);
+            if !o.rx.enable_gro(&s) {
+                info!("UDP GRO is not available: datagrams are read one per buffer");
+            }
             poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
             o.local = Some(listen.ip());
             o.udp = Some(Arc::new(s));
