@@ -15,17 +15,19 @@ use esprit_plugin::{EngineSettings, PluginEngine, PluginSpec};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchIkeArgs {
-    /// Our address and UDP port (IKE starts on it and floats to the peer's 4500 behind NAT).
-    #[arg(long)]
-    pub local: SocketAddr,
+    /// Our address and UDP port (IKE starts on it and floats to the peer's
+    /// 4500 behind NAT). Not used by `--flood-from`.
+    #[arg(long, required_unless_present = "flood_from")]
+    pub local: Option<SocketAddr>,
     /// The responder's address.
     #[arg(long)]
     pub remote: IpAddr,
     #[arg(long, default_value_t = 500)]
     pub remote_port: u16,
-    /// The pre-shared key the responder accepts for any identity.
-    #[arg(long)]
-    pub psk: String,
+    /// The pre-shared key the responder accepts for any identity. Not used
+    /// by `--flood-from`.
+    #[arg(long, required_unless_present = "flood_from")]
+    pub psk: Option<String>,
     /// Setups to complete.
     #[arg(long, default_value_t = 500)]
     pub count: usize,
@@ -42,17 +44,32 @@ pub struct BenchIkeArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
+    /// Instead of measuring setups: flood the responder with half-open IKE
+    /// SAs from every address of this prefix, answering COOKIEs (see
+    /// `crate::ike_flood`).
+    #[arg(long, value_name = "PREFIX")]
+    pub flood_from: Option<String>,
+    /// Flood: new IKE_SA_INIT requests per second.
+    #[arg(long, default_value_t = 1000)]
+    pub flood_rate: u64,
+    /// Flood: how long.
+    #[arg(long, default_value_t = 20)]
+    pub flood_seconds: u64,
 }
 
 pub fn run(a: BenchIkeArgs) -> Result<()> {
+    if let Some(prefix) = &a.flood_from {
+        return crate::ike_flood::run(&a, prefix);
+    }
+    let (Some(local), Some(psk)) = (a.local, a.psk.as_deref()) else { bail!("--local and --psk are needed to measure setups") };
     let dir = match &a.plugin_dir {
         Some(d) => d.clone(),
         None => esprit_plugin::build::ensure_plugins_built().map_err(anyhow::Error::msg)?,
     };
     let engine = PluginEngine::new(&EngineSettings::default())?;
-    let spec = PluginSpec::new("psk", dir.join("psk_auth.wasm")).with_config("psk", &a.psk);
+    let spec = PluginSpec::new("psk", dir.join("psk_auth.wasm")).with_config("psk", psk);
     let backend = crate::ike::auth::PluginAuth::load(&engine, vec![spec], Arc::new(KeyStore::default()))?;
-    let local_ts = TrafficSelector::from_prefix(a.local.ip(), 32);
+    let local_ts = TrafficSelector::from_prefix(local.ip(), 32);
     let remote_ts = TrafficSelector::from_prefix(a.remote, 32);
     let peers: Vec<PeerConfig> = (0..a.parallel)
         .map(|i| -> Result<PeerConfig> {
@@ -64,13 +81,13 @@ pub fn run(a: BenchIkeArgs) -> Result<()> {
             Ok(p)
         })
         .collect::<Result<_>>()?;
-    let cfg = EndpointConfig { natt_port: a.local.port(), retransmit_timeout: Duration::from_millis(500), ..EndpointConfig::default() };
+    let cfg = EndpointConfig { natt_port: local.port(), retransmit_timeout: Duration::from_millis(500), ..EndpointConfig::default() };
     let mut ep = Endpoint::new(cfg, peers, Box::new(backend), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy()));
-    let sock = UdpSocket::bind(a.local).with_context(|| format!("binding {}", a.local))?;
+    let sock = UdpSocket::bind(local).with_context(|| format!("binding {}", local))?;
     sock.set_read_timeout(Some(Duration::from_millis(1)))?;
     let start = Instant::now();
     for i in 0..a.parallel.min(a.count) {
-        ep.initiate(start, &format!("b{i}"), a.local, None).map_err(anyhow::Error::msg)?;
+        ep.initiate(start, &format!("b{i}"), local, None).map_err(anyhow::Error::msg)?;
     }
     let (mut done, mut started, mut failed) = (0usize, a.parallel.min(a.count), 0usize);
     let mut buf = vec![0u8; 65536];
@@ -96,7 +113,7 @@ pub fn run(a: BenchIkeArgs) -> Result<()> {
                 Event::IkeDown { conn, .. } | Event::SetupFailed { conn, .. } => {
                     if started < a.count {
                         started += 1;
-                        let _ = ep.initiate(now, &conn, a.local, None);
+                        let _ = ep.initiate(now, &conn, local, None);
                     }
                 }
                 _ => {}
@@ -105,7 +122,7 @@ pub fn run(a: BenchIkeArgs) -> Result<()> {
         match sock.recv_from(&mut buf) {
             Ok((n, from)) => {
                 let d = if n > 4 && buf[..4] == [0; 4] { &buf[4..n] } else { &buf[..n] };
-                ep.handle_datagram(Instant::now(), a.local, from, d);
+                ep.handle_datagram(Instant::now(), local, from, d);
             }
             Err(_) => ep.handle_timeout(Instant::now()),
         }

@@ -9,6 +9,7 @@ pub mod control;
 pub mod dataplane;
 pub mod demo;
 pub mod ike;
+pub mod ike_flood;
 pub mod ike_thread;
 pub mod import;
 pub mod io_edge;

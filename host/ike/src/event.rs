@@ -19,6 +19,14 @@ pub struct Transmit {
     pub data: Vec<u8>,
 }
 
+/// Whether a message sent from `local` carries the non-ESP marker (RFC 3948
+/// §2.2): on the NAT-T port, which IKE shares with ESP-in-UDP, and nowhere
+/// else. It depends on our port, not the peer's: a NAT maps an initiator's
+/// port 500 to any port, and the answer from our port 500 has no marker.
+pub fn uses_non_esp_marker(local: SocketAddr, natt_port: u16) -> bool {
+    local.port() == natt_port && natt_port != 500
+}
+
 /// A negotiated CHILD_SA pair to install.
 pub struct ChildSaUp {
     pub conn: String,
@@ -84,4 +92,23 @@ pub enum Event {
     SetupFailed { conn: String, remote: SocketAddr, reason: String },
     /// The responder assigned us a virtual IP.
     VirtualIp { conn: String, addr: Ipv4Addr },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uses_non_esp_marker;
+
+    #[test]
+    fn the_marker_follows_our_port_not_the_peers() {
+        let a = |s: &str| s.parse().unwrap();
+        // An answer from port 500 to a NATed initiator's translated port: none.
+        assert!(!uses_non_esp_marker(a("192.0.2.2:500"), 4500));
+        // On the NAT-T port, whatever port the peer uses: always.
+        assert!(uses_non_esp_marker(a("192.0.2.2:4500"), 4500));
+        assert!(uses_non_esp_marker(a("192.0.2.2:4501"), 4501));
+        // Raw ESP outer (no NAT-T port besides 500): never.
+        assert!(!uses_non_esp_marker(a("192.0.2.2:500"), 500));
+        // A second IKE-only port: none.
+        assert!(!uses_non_esp_marker(a("192.0.2.2:5000"), 4500));
+    }
 }

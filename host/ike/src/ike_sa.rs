@@ -328,7 +328,8 @@ impl IkeSa {
 
     pub(crate) fn transmit(&mut self, ctx: &mut Ctx<'_>, data: Vec<u8>) {
         ctx.stats.sent += 1;
-        ctx.transmits.push_back(Transmit { local: self.local, remote: self.remote, non_esp_marker: self.remote.port() != 500, data });
+        let non_esp_marker = crate::event::uses_non_esp_marker(self.local, ctx.cfg.natt_port);
+        ctx.transmits.push_back(Transmit { local: self.local, remote: self.remote, non_esp_marker, data });
         if self.nat {
             self.keepalive_at = Some(ctx.now + ctx.cfg.keepalive);
         }

@@ -663,6 +663,7 @@ impl IkeHost {
         let st = self.ep.stats();
         let v = json!({
             "ike_sas": sas,
+            "half_open": self.ep.half_open(),
             "stats": format!("{st:?}"),
             "clear_shunts": self.clear_shunts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         });
