@@ -35,9 +35,12 @@ pub(super) fn read_tun(
     ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
-    let mut dp = lock(shared)?;
     let mut read = 0;
     let mut result = Drain::More;
+    // Drops seen while reading, counted when the data plane is next locked:
+    // the lock is taken per batch, never across a read, so the IKE thread
+    // waits for one batch at most.
+    let (mut read_errors, mut gone) = (0u64, false);
     'reading: while read < BUDGET {
         // Fill a batch, then run it through the data plane at once.
         while let Some(slot) = batch.next_input() {
@@ -54,7 +57,7 @@ pub(super) fn read_tun(
                 Err(e @ TunError::DeviceGone { .. }) => {
                     error!("{e}; the daemon keeps running and recreates the device");
                     let _ = poll.registry().deregister(&mut SourceFd(&t.as_raw_fd()));
-                    dp.count_drop(PathDrop::TunGone);
+                    gone = true;
                     *gone_since = Some(Instant::now());
                     result = Drain::Empty;
                     break 'reading;
@@ -63,7 +66,7 @@ pub(super) fn read_tun(
                     // Not WouldBlock: count it and keep reading within the budget
                     // (an edge-triggered fd left unread is never announced again).
                     tracing::debug!("TUN read: {e}");
-                    dp.count_drop(PathDrop::TunReadError);
+                    read_errors += 1;
                     read += 1;
                 }
             }
@@ -71,13 +74,19 @@ pub(super) fn read_tun(
                 break;
             }
         }
-        send_batch(cfg, outer, &mut dp, caps, batch);
+        send_batch(cfg, outer, &mut *lock(shared)?, caps, batch);
     }
+    let mut dp = lock(shared)?;
     send_batch(cfg, outer, &mut dp, caps, batch);
     flush_sends(outer, &mut dp);
+    dp.count_drops(PathDrop::TunReadError, read_errors);
+    if gone {
+        dp.count_drop(PathDrop::TunGone);
+    }
     if let Some(l) = ike {
         l.announce_acquires(&dp);
     }
+    drop(dp);
     if gone_since.is_some() {
         *tun = None;
     }
@@ -179,9 +188,9 @@ pub(super) fn recv_udp(
     ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
-    let mut dp = lock(shared)?;
     let mut read = 0;
     while read < BUDGET {
+        // Read without the data plane's lock; take it for the batch read.
         let n = match outer.rx.recv(&**udp) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
@@ -189,11 +198,12 @@ pub(super) fn recv_udp(
             // per datagram, so keep reading.
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
-                dp.count_drop(PathDrop::SendError);
+                lock(shared)?.count_drop(PathDrop::SendError);
                 read += 1;
                 continue;
             }
         };
+        let mut dp = lock(shared)?;
         let now = Instant::now();
         for i in 0..n {
             let Some((pb, got)) = outer.rx.datagram(i) else { break };
