@@ -63,6 +63,20 @@ impl Batch {
         }
     }
 
+    /// The free slots, to be filled at once (their input regions, see
+    /// [`PacketBuf`]'s `AsMut`); commit what was read with [`Batch::commit`].
+    pub fn free_slots(&mut self) -> &mut [PacketBuf] {
+        let n = self.n.min(self.bufs.len());
+        &mut self.bufs[n..]
+    }
+
+    /// Commits packets of the given lengths read into the free slots, in order.
+    pub fn commit(&mut self, lens: &[usize]) {
+        for &len in lens {
+            self.push(len, None);
+        }
+    }
+
     /// The packets in the batch, as read.
     pub fn packets(&self) -> impl Iterator<Item = &[u8]> {
         self.bufs.iter().zip(&self.lens).take(self.n).map(|(b, &l)| b.packet(l))

@@ -62,6 +62,20 @@ impl PacketBuf {
     }
 }
 
+/// The input region (what [`PacketBuf::input`] gives), for I/O APIs that
+/// fill a slice of buffers (a TUN super-segment cut into packets).
+impl AsMut<[u8]> for PacketBuf {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.input()
+    }
+}
+
+impl AsRef<[u8]> for PacketBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf[HEADROOM..REGION_B]
+    }
+}
+
 impl Default for PacketBuf {
     fn default() -> Self {
         PacketBuf::new()

@@ -32,6 +32,11 @@ pub struct TunConfig {
     pub mtu: u16,
     /// Prefixes routed into the device (the protected networks).
     pub routes: Vec<(IpAddr, u8)>,
+    /// `IFF_VNET_HDR` with TSO/USO and checksum offload: the kernel hands
+    /// over TCP/UDP super-segments of up to 64 KiB (one read) that
+    /// [`Tun::recv_multiple`] cuts into MTU-sized packets. Falls back to
+    /// plain packets when the kernel refuses.
+    pub offload: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,10 +109,19 @@ pub fn network(addr: IpAddr, prefix: u8) -> Result<(IpAddr, u8), TunError> {
     }
 }
 
+/// The virtio-net header in front of every packet of an offload device
+/// (all zero: no GSO, checksum complete).
+pub use tun_rs::VIRTIO_NET_HDR_LEN;
+
+/// Segments [`Tun::recv_multiple`] may produce from one read (a 64 KiB
+/// super-segment at the smallest MSS the kernel uses here).
+pub const MAX_SEGMENTS: usize = tun_rs::IDEAL_BATCH_SIZE;
+
 /// An open TUN device; removed when dropped.
 pub struct Tun {
     dev: SyncDevice,
     name: String,
+    offload: bool,
     routes: Vec<(IpAddr, u8)>,
 }
 
@@ -125,9 +139,20 @@ impl Tun {
                 io::ErrorKind::NotFound,
             )));
         }
+        match Tun::build(cfg, cfg.offload) {
+            Err(TunError::Create(e)) if cfg.offload => {
+                tracing::warn!("TUN offload (IFF_VNET_HDR) refused ({e}); using plain packets");
+                Tun::build(cfg, false)
+            }
+            r => r,
+        }
+    }
+
+    fn build(cfg: &TunConfig, offload: bool) -> Result<Tun, TunError> {
         let mut b = DeviceBuilder::new()
             .mtu(cfg.mtu)
             .packet_information(false)
+            .offload(offload)
             .enable(true);
         if let Some(n) = &cfg.name {
             if n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']) {
@@ -161,6 +186,7 @@ impl Tun {
         let mut tun = Tun {
             dev,
             name,
+            offload,
             routes: Vec::new(),
         };
         for (addr, prefix) in &cfg.routes {
@@ -216,8 +242,52 @@ impl Tun {
         }
     }
 
+    /// Whether the device runs with offloads (see [`TunConfig::offload`]).
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    /// Reads one packet, or with offload one super-segment cut into up to
+    /// [`MAX_SEGMENTS`] packets, into the input regions of `bufs` (at
+    /// offset 0), their lengths into `sizes`. `scratch` holds the raw read
+    /// (64 KiB plus the virtio-net header). `Ok(None)`: nothing to read now.
+    /// A malformed virtio-net header or super-segment is an `Io` error (the
+    /// read is consumed; the caller counts it and reads on).
+    pub fn recv_multiple<B: AsRef<[u8]> + AsMut<[u8]>>(&self, scratch: &mut [u8], bufs: &mut [B], sizes: &mut [usize]) -> Result<Option<usize>, TunError> {
+        if !self.offload {
+            let Some(first) = bufs.first_mut() else { return Ok(Some(0)) };
+            let n = self.recv(first.as_mut())?;
+            if let (Some(n), Some(s)) = (n, sizes.first_mut()) {
+                *s = n;
+            }
+            return Ok(n.map(|_| 1));
+        }
+        let n = bufs.len().min(sizes.len());
+        loop {
+            return match self.dev.recv_multiple(scratch, &mut bufs[..n], &mut sizes[..n], 0) {
+                Ok(k) => Ok(Some(k)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_gone(&e) => Err(self.classify(e)),
+                Err(e) => Err(TunError::Io { name: self.name.clone(), source: e }),
+            };
+        }
+    }
+
     /// Write one whole IP packet. `Ok(false)`: the queue is full, try later.
     pub fn send(&self, pkt: &[u8]) -> Result<bool, TunError> {
+        if self.offload {
+            const HDR: [u8; VIRTIO_NET_HDR_LEN] = [0; VIRTIO_NET_HDR_LEN];
+            let iov = [io::IoSlice::new(&HDR), io::IoSlice::new(pkt)];
+            loop {
+                return match self.dev.send_vectored(&iov) {
+                    Ok(_) => Ok(true),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => Err(self.classify(e)),
+                };
+            }
+        }
         loop {
             return match self.dev.send(pkt) {
                 Ok(_) => Ok(true),

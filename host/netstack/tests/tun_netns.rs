@@ -86,6 +86,7 @@ fn run_in_netns(ns: &str) {
         addresses: vec![("10.99.0.1".parse().unwrap(), 24)],
         mtu: 1400,
         routes: vec![("10.99.1.77".parse().unwrap(), 24)],
+        offload: false,
     })
     .expect("create tun");
     assert_eq!(tun.name(), "esptest0");
@@ -214,6 +215,7 @@ fn unprivileged_create_child() {
         addresses: vec![("10.98.0.1".parse().unwrap(), 24)],
         mtu: 1400,
         routes: vec![],
+        offload: false,
     });
     match r {
         Err(e @ TunError::NotPermitted(_)) => assert_eq!(

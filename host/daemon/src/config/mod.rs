@@ -138,6 +138,15 @@ pub struct TunSection {
     /// Policy-routing table for the protected prefixes (default 0x4553).
     #[serde(default = "default_table")]
     pub table: u32,
+    /// TUN offloads (`IFF_VNET_HDR`, TSO/USO, checksums): one read carries up
+    /// to 64 KiB of TCP, cut into packets in esprit (default true; plain
+    /// packets if the kernel refuses).
+    #[serde(default = "default_true")]
+    pub offload: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_tun_name() -> String {

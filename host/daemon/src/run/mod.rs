@@ -67,8 +67,9 @@ const SOURCES: usize = 4;
 /// keeps one flooded source from starving the others.
 const BUDGET: usize = 1024;
 
-/// TUN packets read before they go through the data plane together.
-const TUN_BATCH: usize = 64;
+/// TUN packets read before they go through the data plane together: room
+/// for one offload super-segment (64 KiB cut at the smallest MSS).
+const TUN_BATCH: usize = esprit_netstack::tun::MAX_SEGMENTS;
 
 /// What a read pass over one source ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,6 +308,8 @@ fn event_loop(
     // batch for TUN reads.
     let mut pbuf = PacketBuf::new();
     let mut batch = Batch::with_capacity(TUN_BATCH);
+    // The raw TUN read (a super-segment and its virtio-net header).
+    let mut tun_scratch = vec![0u8; 65_536 + 64];
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     // Sources left readable by the last pass (see [`BUDGET`]).
     let mut pending = [false; SOURCES];
@@ -359,7 +362,7 @@ fn event_loop(
                 UDP => recv_udp(outer, inner, shared, caps, ike.as_deref_mut())?,
                 RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut pbuf, Token(i))?,
                 INNER => match inner {
-                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, &mut batch, ike.as_deref_mut())?,
+                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, (&mut batch, &mut tun_scratch), ike.as_deref_mut())?,
                     // The netstack reads its own device in `ns.poll`.
                     Inner::Netstack(_) => Drain::Empty,
                 },

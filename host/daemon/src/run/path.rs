@@ -31,7 +31,7 @@ pub(super) fn read_tun(
     outer: &mut Outer,
     shared: &Arc<Mutex<Dataplane>>,
     caps: &mut Captures,
-    batch: &mut Batch,
+    (batch, scratch): (&mut Batch, &mut [u8]),
     ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
@@ -41,14 +41,21 @@ pub(super) fn read_tun(
     // the lock is taken per batch, never across a read, so the IKE thread
     // waits for one batch at most.
     let (mut read_errors, mut gone) = (0u64, false);
+    let mut sizes = [0usize; TUN_BATCH];
+    // Free slots a read needs: a whole super-segment with offloads.
+    let need = if t.offload() { esprit_netstack::tun::MAX_SEGMENTS.min(TUN_BATCH) } else { 1 };
     'reading: while read < BUDGET {
-        // Fill a batch, then run it through the data plane at once.
-        while let Some(slot) = batch.next_input() {
-            match t.recv(slot) {
-                Ok(Some(n)) => {
-                    Captures::write(&mut caps.inner, &slot[..n]);
-                    batch.push(n, None);
-                    read += 1;
+        // Fill a batch (one read; with offloads one super-segment cut into
+        // up to `MAX_SEGMENTS` packets), then run it through the data plane.
+        while batch.free_slots().len() >= need {
+            match t.recv_multiple(scratch, batch.free_slots(), &mut sizes) {
+                Ok(Some(k)) => {
+                    let got = sizes.get(..k).unwrap_or_default();
+                    batch.commit(got);
+                    for p in batch.packets().skip(batch.len() - got.len()) {
+                        Captures::write(&mut caps.inner, p);
+                    }
+                    read += k.max(1);
                 }
                 Ok(None) => {
                     result = Drain::Empty;
@@ -63,8 +70,9 @@ pub(super) fn read_tun(
                     break 'reading;
                 }
                 Err(e) => {
-                    // Not WouldBlock: count it and keep reading within the budget
-                    // (an edge-triggered fd left unread is never announced again).
+                    // Not WouldBlock (e.g. a malformed virtio-net header): count
+                    // it and keep reading within the budget (an edge-triggered
+                    // fd left unread is never announced again).
                     tracing::debug!("TUN read: {e}");
                     read_errors += 1;
                     read += 1;

@@ -121,6 +121,7 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 routes: Vec::new(),
                 source: None,
                 table: 0x4553,
+                offload: true,
             });
             // IKE's SAs come after start: size for its [[conn]]s too.
             let overhead = dp.max_overhead().max(crate::ike::conf::max_overhead(cfg));
@@ -130,6 +131,7 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 addresses: t.address.iter().map(|a| crate::config::parse_prefix(a)).collect::<Result<Vec<_>>>()?,
                 mtu: u16::try_from(mtu).unwrap_or(1400),
                 routes: Vec::new(),
+                offload: t.offload,
             };
             let tun = Tun::create(&tc).map_err(|e| match e {
                 e @ TunError::NotPermitted(_) => anyhow::anyhow!("{e}"),
