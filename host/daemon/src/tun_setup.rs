@@ -5,11 +5,21 @@
 //! nftables filter that enforces `in ... ipsec require` policies on cleartext
 //! that bypasses esprit (RFC 4301 §5.2: "a peer that suddenly sends plain IP
 //! is dropped"). Everything installed is removed again on drop.
+//!
+//! Table, fwmark and rule priority are the instance's own
+//! ([`crate::instance`]); setup first removes whatever a previous run of
+//! the same instance left (its rules, its table's routes, its nftables
+//! table), so it is idempotent after kill -9 or an OOM kill, and the state
+//! file ([`crate::tun_state`]) brings back the sysctls on a clean stop.
 
 use std::net::IpAddr;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use tracing::info;
+
+use crate::instance::Ids;
+use crate::tun_state::Claim;
 
 /// One cleartext-enforcement rule: drop packets from `src` to `dst` (with an
 /// optional upper-layer protocol and ports) that did not come out of esprit.
@@ -28,6 +38,7 @@ pub struct TunPlumbing {
     dev: String,
     table: u32,
     fwmark: u32,
+    priority: u32,
     rules_v4: bool,
     rules_v6: bool,
     routes: Vec<(String, Option<IpAddr>)>,
@@ -35,6 +46,37 @@ pub struct TunPlumbing {
     /// (removed again with them); the others stay while esprit runs.
     dynamic: Vec<String>,
     nft_table: Option<String>,
+    /// This run's state file (released on drop, after the plumbing is gone).
+    claim: Option<Claim>,
+}
+
+/// The nftables table of instance `name`.
+pub fn nft_table_name(name: &str) -> String {
+    format!("esprit_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+}
+
+/// Removes what a run of an instance with these ids installed: every rule
+/// that looks up its table (whatever its fwmark or priority), the table's
+/// routes and its nftables table. Missing pieces are fine: this is what
+/// makes setup idempotent.
+pub fn remove_stale(ids: Ids, nft_table: &str) -> usize {
+    let t = ids.table.to_string();
+    let mut removed = 0;
+    for fam in ["-4", "-6"] {
+        // One rule per `del`; a bound in case `ip` misbehaves.
+        for _ in 0..64 {
+            let ok = Command::new("ip").args([fam, "rule", "del", "lookup", &t]).output().map(|o| o.status.success()).unwrap_or(false);
+            if !ok {
+                break;
+            }
+            removed += 1;
+        }
+        let _ = Command::new("ip").args([fam, "route", "flush", "table", &t]).output();
+    }
+    if Command::new("nft").args(["delete", "table", "inet", nft_table]).output().map(|o| o.status.success()).unwrap_or(false) {
+        removed += 1;
+    }
+    removed
 }
 
 fn run(args: &[&str]) -> Result<()> {
@@ -51,17 +93,28 @@ fn is_v6(prefix: &str) -> bool {
 
 impl TunPlumbing {
     /// Routes `routes` (prefix, preferred source) into `dev` through table
-    /// `table`, consulted only for packets without `fwmark`.
-    pub fn install(dev: &str, table: u32, fwmark: u32, routes: &[(String, Option<IpAddr>)]) -> Result<TunPlumbing> {
+    /// `ids.table`, consulted only for packets without `ids.fwmark`, after
+    /// removing what a previous run of this instance (`claim`) left.
+    pub fn install(dev: &str, ids: Ids, routes: &[(String, Option<IpAddr>)], claim: Claim) -> Result<TunPlumbing> {
+        if let Some(old) = &claim.stale {
+            let n = remove_stale(old.ids, &old.nft_table);
+            info!(removed = n, "removed the previous run's rules and nftables table (table {}, fwmark {:#x})", old.ids.table, old.ids.fwmark);
+        }
+        let n = remove_stale(ids, &claim.rec.nft_table);
+        if n > 0 {
+            info!(removed = n, "removed stale rules or nftables table of this instance (table {})", ids.table);
+        }
         let mut p = TunPlumbing {
             dev: dev.into(),
-            table,
-            fwmark,
+            table: ids.table,
+            fwmark: ids.fwmark,
+            priority: ids.priority,
             rules_v4: false,
             rules_v6: false,
             routes: routes.to_vec(),
             dynamic: Vec::new(),
             nft_table: None,
+            claim: Some(claim),
         };
         for (prefix, _) in routes {
             p.ensure_rule(prefix)?;
@@ -87,7 +140,8 @@ impl TunPlumbing {
         let fam = if is_v6(prefix) { "-6" } else { "-4" };
         let on = if is_v6(prefix) { &mut self.rules_v6 } else { &mut self.rules_v4 };
         if !*on {
-            run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])?;
+            let prio = self.priority.to_string();
+            run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", &prio])?;
             *on = true;
         }
         Ok(())
@@ -174,7 +228,7 @@ impl TunPlumbing {
         if rules.is_empty() {
             return Ok(());
         }
-        let table = format!("esprit_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let table = nft_table_name(name);
         let mut script = format!(
             "table inet {table} {{\n chain prerouting {{\n  type filter hook prerouting priority -150; policy accept;\n  iifname \"{}\" accept\n  meta l4proto {{ esp, ah }} accept\n",
             self.dev
@@ -245,11 +299,11 @@ pub fn enforcement_drops(table: &str) -> Vec<(String, u64)> {
 
 impl Drop for TunPlumbing {
     fn drop(&mut self) {
-        let (t, m) = (self.table.to_string(), format!("{:#x}", self.fwmark));
+        let (t, m, prio) = (self.table.to_string(), format!("{:#x}", self.fwmark), self.priority.to_string());
         for (on, fam) in [(self.rules_v4, "-4"), (self.rules_v6, "-6")] {
             if on {
                 let _ = Command::new("ip")
-                    .args([fam, "rule", "del", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])
+                    .args([fam, "rule", "del", "not", "fwmark", &m, "lookup", &t, "priority", &prio])
                     .output();
                 let _ = Command::new("ip").args([fam, "route", "flush", "table", &t]).output();
             }
@@ -257,5 +311,7 @@ impl Drop for TunPlumbing {
         if let Some(table) = &self.nft_table {
             let _ = Command::new("nft").args(["delete", "table", "inet", table]).output();
         }
+        // Restores the sysctls and removes the state file.
+        drop(self.claim.take());
     }
 }

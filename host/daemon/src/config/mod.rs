@@ -90,9 +90,10 @@ pub struct Outer {
     /// Per-peer UDP ports, e.g. `{ "127.0.0.1" = 45002 }`.
     #[serde(default)]
     pub peer_ports: BTreeMap<IpAddr, u16>,
-    /// fwmark on outer sockets so outer packets never loop into the TUN.
-    #[serde(default = "default_fwmark")]
-    pub fwmark: u32,
+    /// fwmark on outer sockets so outer packets never loop into the TUN
+    /// (default: derived from the instance name, see `crate::instance`).
+    #[serde(default)]
+    pub fwmark: Option<u32>,
 }
 
 impl Default for Outer {
@@ -102,7 +103,7 @@ impl Default for Outer {
             listen: default_listen(),
             peer_port: default_port(),
             peer_ports: BTreeMap::new(),
-            fwmark: default_fwmark(),
+            fwmark: None,
         }
     }
 }
@@ -112,9 +113,6 @@ fn default_listen() -> SocketAddr {
 }
 fn default_port() -> u16 {
     4500
-}
-fn default_fwmark() -> u32 {
-    0x4553 // "ES"
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,16 +133,18 @@ pub struct TunSection {
     /// Preferred source address for routes into the TUN (transport mode: the real address).
     #[serde(default)]
     pub source: Option<IpAddr>,
-    /// Policy-routing table for the protected prefixes (default 0x4553).
-    #[serde(default = "default_table")]
-    pub table: u32,
+    /// Policy-routing table for the protected prefixes (default: derived
+    /// from the instance name, see `crate::instance`).
+    #[serde(default)]
+    pub table: Option<u32>,
+    /// Priority of the policy-routing rule (default: derived from the
+    /// instance name, see `crate::instance`).
+    #[serde(default)]
+    pub priority: Option<u32>,
 }
 
 fn default_tun_name() -> String {
     "esprit0".into()
-}
-fn default_table() -> u32 {
-    0x4553
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -155,7 +155,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let sock = match host.ike_port {
             Some(port) => {
                 let local = crate::ike::conf::local_ip(&cfg)?;
-                let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.outer.fwmark))
+                let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.instance_ids().fwmark))
                     .with_context(|| format!("IKE needs UDP port {port} (set [ike] port = 0 to use only the NAT-T port)"))?;
                 s.set_nonblocking(true)?;
                 info!(listen = %SocketAddr::new(local, port), "IKE listening");

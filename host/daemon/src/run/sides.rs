@@ -2,6 +2,7 @@
 //! smoltcp netstack) and the outer sockets (ESP in UDP, raw ESP/AH, the
 //! clear-text raw socket), and how they are opened.
 use super::*;
+use crate::tun_state::Claim;
 
 /// The inner side of this instance (one per daemon: its size does not matter).
 #[allow(clippy::large_enum_variant)]
@@ -32,7 +33,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
                     cfg.path.display()
                 );
             }
-            let s = outer::udp_socket(listen, privileged.then_some(cfg.outer.fwmark))?;
+            let s = outer::udp_socket(listen, privileged.then_some(cfg.instance_ids().fwmark))?;
             s.set_nonblocking(true)?;
             let s = mio::net::UdpSocket::from_std(s);
             poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
@@ -41,7 +42,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
         }
         OuterTransport::Raw => {
             for (proto, tok) in [(outer::IPPROTO_ESP, RAW_ESP), (outer::IPPROTO_AH, RAW_AH)] {
-                let s = outer::raw_socket(proto, cfg.outer.fwmark)?;
+                let s = outer::raw_socket(proto, cfg.instance_ids().fwmark)?;
                 s.set_nonblocking(true)?;
                 poll.registry().register(&mut SourceFd(&s.as_raw_fd()), tok, Interest::READABLE)?;
                 if proto == outer::IPPROTO_ESP {
@@ -53,7 +54,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
         }
     }
     if privileged {
-        if let Ok(s) = outer::raw_socket(255, cfg.outer.fwmark) {
+        if let Ok(s) = outer::raw_socket(255, cfg.instance_ids().fwmark) {
             o.raw_clear = Some(s);
         }
     }
@@ -102,8 +103,14 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 mtu: None,
                 routes: Vec::new(),
                 source: None,
-                table: 0x4553,
+                table: None,
+                priority: None,
             });
+            // Claim the instance before touching the kernel: a live instance
+            // of the same name refuses this start instead of losing its plumbing.
+            let ids = cfg.instance_ids();
+            let socket = cfg.control_socket.clone().unwrap_or_else(|| crate::control::default_socket(&cfg.name));
+            let claim = Claim::take(&crate::tun_state::path_for(&socket, &cfg.name), &cfg.name, ids, &crate::tun_setup::nft_table_name(&cfg.name))?;
             // IKE's SAs come after start: size for its [[conn]]s too.
             let overhead = dp.max_overhead().max(crate::ike::conf::max_overhead(cfg));
             let mtu = t.mtu.unwrap_or_else(|| (1500 - overhead.min(200)) as u32);
@@ -124,11 +131,11 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                     routes.push((p, t.source));
                 }
             }
-            let mut plumbing = TunPlumbing::install(tun.name(), t.table, cfg.outer.fwmark, &routes)?;
+            let mut plumbing = TunPlumbing::install(tun.name(), ids, &routes, claim)?;
             let rules = enforcement_rules(&dp);
             let ports: Vec<u16> = vec![cfg.outer.listen.port()];
             plumbing.enforce(&cfg.name, &rules, &ports)?;
-            info!(dev = tun.name(), mtu, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
+            info!(dev = tun.name(), mtu, table = ids.table, fwmark = ids.fwmark, priority = ids.priority, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
             Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None })
         }
     }
