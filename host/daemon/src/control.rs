@@ -21,6 +21,8 @@ pub enum Request {
     PolicyTest { flow: String },
     /// IKE: `up`, `down`, `rekey` or `rekey-ike` a connection.
     Ike { action: String, conn: String },
+    /// Re-read the configuration and apply it as a diff (`esprit reload`).
+    Reload,
 }
 
 /// Default socket path for an instance name.

@@ -18,6 +18,7 @@ pub mod pcap;
 pub mod pcap_cmd;
 pub mod pki;
 pub mod plugins;
+pub mod reload;
 pub mod run;
 pub mod status;
 pub mod tun_setup;

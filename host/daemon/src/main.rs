@@ -65,6 +65,16 @@ enum Cmd {
     Pki(pki::PkiCmd),
     /// Measure IKE SA setups per second against a responder (strongSwan or esprit).
     BenchIke(bench_ike::BenchIkeArgs),
+    /// Re-read the configuration of a running daemon and apply it as a diff
+    /// (unchanged SAs and IKE SAs stay; a broken file changes nothing).
+    Reload {
+        /// Control socket of the instance.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Instance name (for the default socket path).
+        #[arg(long, default_value = "esprit")]
+        name: String,
+    },
     /// Control IKE connections of a running daemon: up, down, rekey, rekey-ike.
     Ike {
         /// up | down | rekey | rekey-ike
@@ -138,6 +148,15 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Import(cmd) => import::run(cmd),
         Cmd::Pki(cmd) => Ok(pki::run(cmd)?),
         Cmd::BenchIke(args) => bench_ike::run(args),
+        Cmd::Reload { socket, name } => {
+            let path = socket.unwrap_or_else(|| control::default_socket(&name));
+            let v = control::request(&path, &control::Request::Reload)?;
+            if let Some(e) = v["error"].as_str() {
+                anyhow::bail!("{e}");
+            }
+            println!("{}", serde_json::to_string_pretty(&v["reload"])?);
+            Ok(())
+        }
         Cmd::Ike { action, conn, socket, name } => {
             let path = socket.unwrap_or_else(|| control::default_socket(&name));
             let v = control::request(&path, &control::Request::Ike { action, conn })?;

@@ -132,6 +132,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         warn!("--keylog is on: SA keys are being written to disk");
     }
     let shared = Arc::new(Mutex::new(dp));
+    let ike_reloads = ike.as_ref().map(|i| Arc::clone(&i.reloads));
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -183,6 +184,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         thread.register()?;
         ike_parts = Some((thread, link, ike_waker));
     }
+    // SIGHUP and `esprit reload`: one reloader, one reload at a time.
+    let reloader = Arc::new(Mutex::new(crate::reload::Reloader {
+        cfg: cfg.clone(),
+        statements: statements.clone(),
+        provider,
+        keylog: keylog.clone(),
+        shared: Arc::clone(&shared),
+        ike: match (ike_reloads, &ike_parts) {
+            (Some(reloads), Some((_, _, waker))) => Some(crate::reload::IkeHandle { reloads, waker: Arc::clone(waker) }),
+            _ => None,
+        },
+    }));
+    crate::reload::on_sighup(Arc::clone(&reloader))?;
     let nft_table = match &inner {
         Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
         _ => None,
@@ -247,6 +261,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                     }
                     json!({"ok": true})
                 }
+                Request::Reload => match crate::reload::run_logged(&reloader, "esprit reload") {
+                    Ok(rep) => json!({ "ok": true, "reload": rep }),
+                    Err(e) => json!({ "error": format!("reload refused: {e:#}; the running configuration is unchanged") }),
+                },
                 Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
                     Ok(f) => match lock_dp() {
                         Ok(mut dp) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
