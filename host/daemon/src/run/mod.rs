@@ -208,7 +208,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let name = cfg.name.clone();
         let mode = cfg.mode;
         let waker = ike_parts.as_ref().map(|(_, _, w)| Arc::clone(w));
-        let conn_names: Vec<String> = cfg.conn.iter().map(|c| c.name.clone()).collect();
+        let reloader = Arc::clone(&reloader);
         control::serve(&socket, move |req| {
             let lock_dp = || shared.lock().map_err(|_| json!({"error": "data plane lock poisoned"}));
             match req {
@@ -242,6 +242,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                 }
                 Request::Ike { action, conn } => {
                     let Some((_, cmds)) = &ike_status else { return json!({"error": "this instance has no [[conn]] (IKE is off)"}) };
+                    // The connections of the running config (reloads change them).
+                    let conn_names: Vec<String> = match reloader.lock() {
+                        Ok(r) => r.cfg.conn.iter().map(|c| c.name.clone()).collect(),
+                        Err(_) => return json!({"error": "the reloader panicked earlier"}),
+                    };
                     if !conn_names.contains(&conn) {
                         return json!({"error": format!("no [[conn]] named {conn:?} (this instance has: {})", conn_names.join(", "))});
                     }
