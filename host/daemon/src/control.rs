@@ -106,7 +106,7 @@ mod tests {
         serve(&path, |req| match req {
             Request::Status => serde_json::json!({"ok": true}),
             Request::PolicyTest { flow } => serde_json::json!({"flow": flow}),
-            Request::Ike { .. } => serde_json::json!({"ok": true}),
+            Request::Ike { .. } | Request::Reload => serde_json::json!({"ok": true}),
         })
         .unwrap();
         assert_eq!(request(&path, &Request::Status).unwrap()["ok"], true);
