@@ -128,6 +128,17 @@ fn kill_9_then_restart_replaces_stale_plumbing() {
     let mode = std::fs::metadata(dir.path("ra.state")).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777).unwrap_or(0);
     assert_eq!(mode, 0o600, "state file mode");
 
+    // A second start of the running instance is refused and breaks nothing.
+    let bin = support::esprit_bin();
+    let cfg = dir.path("ra.toml");
+    let second = ns_a.start(&[bin.to_str().expect("utf-8"), "run", "--config", cfg.to_str().expect("utf-8")], &dir.path("ra-second.log"));
+    assert!(!second.wait(Duration::from_secs(10)).success(), "a second start of a running instance must fail");
+    let err = std::fs::read_to_string(dir.path("ra-second.log")).unwrap_or_default();
+    assert!(err.contains("already running"), "{err}");
+    assert_eq!(rules_for(&ns_a, table).len(), 1, "the running instance keeps its rule");
+    assert!(dir.path("ra.state").exists(), "the running instance keeps its state file");
+    assert!(ping_ok(&ns_a, "10.9.0.1", "10.9.0.2"), "the running instance still carries traffic:\n{}", a.log_tail());
+
     // A clean stop leaves nothing and restores rp_filter from the state
     // file (the value before the *first* run, not the dead run's 2).
     let st = a.terminate(Duration::from_secs(10));

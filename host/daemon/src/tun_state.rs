@@ -105,10 +105,12 @@ impl Claim {
         }
         let previous = read(path);
         if let Some(p) = &previous {
-            if alive(p.pid) && p.netns == netns {
+            // (In another namespace too: its control socket is the same path.)
+            if alive(p.pid) {
                 bail!(
-                    "instance {name:?} is already running (pid {}, state file {}); give this one another `name`",
+                    "instance {name:?} is already running (pid {}{}, state file {}); give this one another `name` or `control_socket`",
                     p.pid,
+                    if p.netns == netns { "" } else { " in another network namespace" },
                     path.display()
                 );
             }
