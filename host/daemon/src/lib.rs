@@ -13,6 +13,7 @@ pub mod ike_thread;
 pub mod import;
 pub mod instance;
 pub mod keylog;
+pub mod local_addr;
 pub mod outer;
 pub mod pcap;
 pub mod pcap_cmd;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+pub mod env;
 mod ike;
 pub use ike::{ConnSection, IkeSection};
 
@@ -243,7 +244,9 @@ impl Config {
         Self::parse(path, &text)
     }
 
+    /// Parses `text` (read from `path`) after `${ENV}` substitution (see [`env`]).
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let text = &env::substitute(path, text, |n| std::env::var(n).ok())?;
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()

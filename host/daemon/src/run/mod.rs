@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
 use esprit_sadb::decider::{Direction, Level, Verdict};
 use esprit_sadb::setkey::{self, Statement};
@@ -145,7 +145,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     // The inner side first: in tun mode it gives the clearest error without privileges.
     let responder_routes = ike.as_ref().map(|i| i.responder_routes()).unwrap_or_default();
     let mut inner = open_inner(&cfg, &shared, &poll, &responder_routes)?;
-    let mut outer = open_outer(&cfg, &poll)?;
+    let static_ends: Vec<IpAddr> = {
+        let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        dp.sadb().sad().iter().flat_map(|(_, e)| [e.state.config().src, e.state.config().dst]).collect()
+    };
+    let mut outer = open_outer(&cfg, &poll, &static_ends)?;
     // The IKE thread: the endpoint, its own socket, and the NAT-T socket to send on.
     let mut ike_parts = None;
     // The IKE thread's end (no IKE: nothing to wait for).

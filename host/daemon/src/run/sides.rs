@@ -21,23 +21,24 @@ pub(super) struct Outer {
     pub(super) local: Option<IpAddr>,
 }
 
-pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
+/// `static_ends`: the addresses of the static SAs (for an `outer.listen`
+/// on every address, see [`crate::local_addr`]).
+pub(super) fn open_outer(cfg: &Config, poll: &Poll, static_ends: &[IpAddr]) -> Result<Outer> {
     let privileged = cfg.mode == Mode::Tun;
     let mut o = Outer { udp: None, raw_esp: None, raw_ah: None, raw_clear: None, local: None };
     match cfg.outer.transport {
         OuterTransport::Udp => {
             let listen = cfg.outer.listen;
+            // The destination of inbound SAs (the socket may bind any address).
+            let local = crate::local_addr::outer_local(cfg, static_ends)?;
             if listen.ip().is_unspecified() {
-                bail!(
-                    "{}: outer.listen = \"{listen}\": give the local address (e.g. \"192.0.2.1:4500\"); it is the destination of inbound SAs",
-                    cfg.path.display()
-                );
+                info!(listen = %listen, local = %local, "outer socket on every address; inbound SAs are addressed to {local}");
             }
             let s = outer::udp_socket(listen, privileged.then_some(cfg.instance_ids().fwmark))?;
             s.set_nonblocking(true)?;
             let s = mio::net::UdpSocket::from_std(s);
             poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
-            o.local = Some(listen.ip());
+            o.local = Some(local);
             o.udp = Some(Arc::new(s));
         }
         OuterTransport::Raw => {
