@@ -46,6 +46,7 @@ fn spec(dir: &Scratch) -> PathBuf {
     p
 }
 
+#[allow(clippy::too_many_arguments)]
 fn config(dir: &Scratch, name: &str, listen: &str, source: &str, remote: &str, ids: (&str, &str), ts: (&str, &str), start: &str) -> PathBuf {
     let text = format!(
         "name = \"{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\nlisten = \"{listen}\"\n[tun]\nname = \"esprit0\"\nsource = \"{source}\"\n\

@@ -197,6 +197,7 @@ fn key(seed: u32) -> String {
 
 /// A static tunnel between 10.9.0.1 (on A's TUN) and 10.9.0.2 (on B's):
 /// SPI 0x8001 A→B with key `k1`, 0x8002 B→A; `extra` adds setkey lines.
+#[allow(clippy::too_many_arguments)]
 fn static_side(dir: &Scratch, name: &str, me: &str, peer: &str, inner: &str, peer_inner: &str, k1: u32, extra: &str) -> PathBuf {
     let setkey = format!(
         "flush;\nspdflush;\n\
