@@ -58,8 +58,9 @@ struct Side {
 const A: Side = Side { name: "a", out: OUT_A, peer: OUT_B, me: "a.example", them: "b.example", net: ("203.0.113.0/24", "198.51.100.0/24"), extra: ("10.98.0.0/24", "10.99.0.0/24"), start: "start" };
 const B: Side = Side { name: "b", out: OUT_B, peer: OUT_A, me: "b.example", them: "a.example", net: ("198.51.100.0/24", "203.0.113.0/24"), extra: ("10.99.0.0/24", "10.98.0.0/24"), start: "none" };
 
-/// Writes DIR/NAME.toml: conn `net`, and conn `extra` when `with_extra`; `tail` is appended.
-fn write_config(dir: &Scratch, s: &Side, with_extra: bool, tail: &str) -> PathBuf {
+/// Writes DIR/NAME.toml: conn `net`, and conn `extra` with `start = extra`
+/// when given; `tail` is appended.
+fn write_config(dir: &Scratch, s: &Side, extra: Option<&str>, tail: &str) -> PathBuf {
     let mut text = format!(
         "name = \"{n}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\nlisten = \"{}:4500\"\n[tun]\nname = \"esprit0\"\nsource = \"{}\"\n[[plugin]]\nspec = \"{n}-psk.plugin.toml\"\n",
         dir.path(&format!("{}.sock", s.name)).display(),
@@ -68,10 +69,10 @@ fn write_config(dir: &Scratch, s: &Side, with_extra: bool, tail: &str) -> PathBu
         n = s.name,
     );
     text += &conn("net", s.peer, s.me, s.them, s.net.0, s.net.1, s.start);
-    if with_extra {
+    if let Some(start) = extra {
         // Identities of its own: a responder picks the conn by the peer's identity.
         let (me, them) = (s.me.replacen('.', "2.", 1), s.them.replacen('.', "2.", 1));
-        text += &conn("extra", s.peer, &me, &them, s.extra.0, s.extra.1, "none");
+        text += &conn("extra", s.peer, &me, &them, s.extra.0, s.extra.1, start);
     }
     text += tail;
     let p = dir.path(&format!("{}.toml", s.name));
@@ -119,8 +120,8 @@ fn reload_rotates_psk_adds_and_removes_conns_without_touching_running_sas() {
     ns_b.addr("lo", &format!("{IN_B}/32"));
     psk_spec(&dir.path("a-psk.plugin.toml"), "first-psk-0123456789abcdef", false);
     psk_spec(&dir.path("b-psk.plugin.toml"), "first-psk-0123456789abcdef", false);
-    let cfg_b = write_config(&dir, &B, false, "");
-    let cfg_a = write_config(&dir, &A, false, "");
+    let cfg_b = write_config(&dir, &B, None, "");
+    let cfg_a = write_config(&dir, &A, None, "");
     let b = Esprit::start_file(&ns_b, &dir, "b", &cfg_b, &dir.path("b.sock"));
     let a = Esprit::start_file(&ns_a, &dir, "a", &cfg_a, &dir.path("a.sock"));
     a.wait_status("conn net up", Duration::from_secs(15), |st| established(st, "net") && data_sas(st).len() >= 2);
@@ -140,11 +141,11 @@ fn reload_rotates_psk_adds_and_removes_conns_without_touching_running_sas() {
     for s in ["a", "b"] {
         psk_spec(&dir.path(&format!("{s}-psk.plugin.toml")), "second-psk-fedcba9876543210", true);
     }
-    write_config(&dir, &B, true, "");
+    write_config(&dir, &B, Some("none"), "");
     hup(&b);
     let log = b.wait_log("reload done", Duration::from_secs(15));
     assert!(log.contains("reload: connection added") && log.contains("conn=extra"), "{}", b.log_tail());
-    write_config(&dir, &A, true, "");
+    write_config(&dir, &A, Some("none"), "");
     let o = a.cmd(&["reload"]);
     assert!(o.status.success(), "esprit reload: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let rep: Value = serde_json::from_slice(&o.stdout).expect("reload report JSON");
@@ -157,14 +158,25 @@ fn reload_rotates_psk_adds_and_removes_conns_without_touching_running_sas() {
     a.wait_status("conn extra up", Duration::from_secs(15), |st| established(st, "extra"));
     assert_eq!(spis(&a.status(), "net"), before, "conn net's IKE SA and CHILD_SA SPIs are unchanged");
 
+    // A changed conn (`extra`: start = "start" now) is deleted with the
+    // peer and set up again with the new settings; `net` is not touched.
+    let old_extra = spis(&a.status(), "extra");
+    write_config(&dir, &A, Some("start"), "");
+    let rep = reload_json(&a);
+    assert_eq!(rep["conns"]["changed"], serde_json::json!(["extra"]), "{rep:#}");
+    assert_eq!(rep["conns"]["unchanged"], serde_json::json!(["net"]), "{rep:#}");
+    let st = a.wait_status("conn extra set up again", Duration::from_secs(15), |st| established(st, "extra") && spis(st, "extra").0 != old_extra.0);
+    assert_eq!(spis(&st, "net"), before, "conn net untouched by the change of extra");
+    a.wait_log("setting up the connection with its new settings", Duration::from_secs(5));
+
     // (2) Broken configs change nothing.
-    write_config(&dir, &A, true, "[[conn]\nname = \"broken\"\n");
+    write_config(&dir, &A, Some("start"), "[[conn]\nname = \"broken\"\n");
     let broken_line = std::fs::read_to_string(&cfg_a).unwrap().lines().position(|l| l.starts_with("[[conn]\n") || l == "[[conn]").unwrap() + 1;
     hup(&a);
     let log = wait_log_count(&a, "reload refused", 1);
     let refused = log.lines().find(|l| l.contains("reload refused")).unwrap_or_default().to_string();
     assert!(refused.contains(&format!("a.toml:{broken_line}:")), "the refusal names file:line {broken_line}: {refused}");
-    write_config(&dir, &A, true, &conn("bad", "not-an-address", "a.example", "b.example", "10.1.0.0/24", "10.2.0.0/24", "none"));
+    write_config(&dir, &A, Some("start"), &conn("bad", "not-an-address", "a.example", "b.example", "10.1.0.0/24", "10.2.0.0/24", "none"));
     let o = a.cmd(&["reload"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success(), "a bad [[conn]] must fail `esprit reload`");
@@ -179,7 +191,7 @@ fn reload_rotates_psk_adds_and_removes_conns_without_touching_running_sas() {
     assert!(done.success() && out.contains(&format!("{PINGS} packets transmitted, {PINGS} received")), "no ping lost across the reloads:\n{out}\n{}", a.log_tail());
 
     // (3) Removing `extra` deletes its IKE SA; `net` stays.
-    write_config(&dir, &A, false, "");
+    write_config(&dir, &A, None, "");
     let o = a.cmd(&["reload"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rep: Value = serde_json::from_slice(&o.stdout).expect("reload report JSON");
