@@ -233,9 +233,14 @@ pub fn run_logged(r: &Mutex<Reloader>, why: &str) -> Result<Report> {
     }
 }
 
+/// Catches SIGHUP from now on (its default action ends the process): call
+/// it first thing, so a SIGHUP during start-up waits for [`on_sighup`].
+pub fn catch_sighup() -> Result<signal_hook::iterator::Signals> {
+    signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).context("installing the SIGHUP handler")
+}
+
 /// SIGHUP = reload, on a thread of its own.
-pub fn on_sighup(r: Arc<Mutex<Reloader>>) -> Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).context("installing the SIGHUP handler")?;
+pub fn on_sighup(mut signals: signal_hook::iterator::Signals, r: Arc<Mutex<Reloader>>) -> Result<()> {
     std::thread::Builder::new().name("reload".into()).spawn(move || {
         for _ in signals.forever() {
             let _ = run_logged(&r, "SIGHUP");

@@ -100,6 +100,8 @@ pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    // SIGHUP is reload; until the reloader is ready it waits.
+    let sighup = crate::reload::catch_sighup()?;
     let cfg = Config::load(&args.config)?;
     let provider = match &cfg.crypto {
         Some(n) => esprit_crypto::provider_by_name(n)?,
@@ -200,7 +202,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             _ => None,
         },
     }));
-    crate::reload::on_sighup(Arc::clone(&reloader))?;
+    crate::reload::on_sighup(sighup, Arc::clone(&reloader))?;
     let nft_table = match &inner {
         Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
         _ => None,
