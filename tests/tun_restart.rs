@@ -187,3 +187,31 @@ fn two_tun_instances_coexist_in_one_namespace() {
     assert_clean(&ns_a, &dir, "two");
     assert_eq!(rp_filter(&ns_a), "1", "the last instance restores rp_filter");
 }
+
+/// (c) kill -9, then `esprit cleanup` instead of a restart: nothing is left
+/// (the nftables table no longer drops cleartext) and rp_filter is back.
+#[test]
+fn kill_9_then_cleanup_without_restart() {
+    if !prerequisites() {
+        return;
+    }
+    let dir = Scratch::new("tun-restart-c");
+    let (ns_a, _ns_b) = link_pair("kc");
+    ns_a.run(&["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]);
+    let cfg = config(&dir, "rc", "esprc", OUT_A, OUT_B, "10.9.0.1", "10.9.0.2", 4500, (0x7301, 0x7302));
+    let a = start(&ns_a, &dir, "rc");
+    let bin = support::esprit_bin();
+    let cleanup = |ns: &Netns| ns.output(&[bin.to_str().expect("utf-8"), "cleanup", "--config", cfg.to_str().expect("utf-8")]);
+    let o = cleanup(&ns_a);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("is running"), "cleanup of a running instance is refused");
+    let pid = a.pid().to_string();
+    ns_a.run(&["kill", "-9", &pid]);
+    drop(a);
+    assert!(nft_tables(&ns_a).contains("esprit_rc"), "the dead run's nftables table is still there");
+    let o = cleanup(&ns_a);
+    assert!(o.status.success(), "esprit cleanup: {}", String::from_utf8_lossy(&o.stderr));
+    assert_clean(&ns_a, &dir, "rc");
+    assert_eq!(rp_filter(&ns_a), "1", "rp_filter restored");
+    let o = cleanup(&ns_a);
+    assert!(o.status.success(), "cleanup twice is fine: {}", String::from_utf8_lossy(&o.stderr));
+}

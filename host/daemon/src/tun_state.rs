@@ -184,6 +184,31 @@ impl Claim {
     }
 }
 
+/// `esprit cleanup`: removes what a dead run of instance `name` left
+/// (rules, routes, nftables table; the ids of its state file, or `ids`
+/// without one) and restores the sysctls it recorded, without starting
+/// the daemon. Refused while the instance runs. Returns what it did.
+pub fn clean_up(path: &Path, name: &str, ids: Ids, nft_table: &str) -> Result<String> {
+    let netns = netns_of("self").context("reading /proc/self/ns/net")?;
+    let rec = read(path);
+    if let Some(r) = &rec {
+        if alive(r.pid) {
+            bail!("instance {name:?} is running (pid {}); stop it instead (SIGTERM)", r.pid);
+        }
+    }
+    let rec = rec.filter(|r| r.netns == netns);
+    let (ids, nft) = rec.as_ref().map(|r| (r.ids, r.nft_table.clone())).unwrap_or((ids, nft_table.to_string()));
+    let removed = crate::tun_setup::remove_stale(ids, &nft);
+    let mut done = format!("instance {name:?}: removed {removed} rule(s)/table(s) (routing table {}, nftables table {nft})", ids.table);
+    if let Some(r) = rec {
+        // Restores the sysctls (unless a sibling still runs) and removes the file.
+        let claim = Claim { path: path.to_path_buf(), rec: r, stale: None };
+        done.push_str(&format!("; restored {} from {}", claim.rec.sysctls.keys().map(|k| k.replace('/', ".")).collect::<Vec<_>>().join(", "), path.display()));
+        drop(claim);
+    }
+    Ok(done)
+}
+
 /// Dropped on a clean stop or a failed start (after the plumbing is gone).
 impl Drop for Claim {
     fn drop(&mut self) {
