@@ -80,7 +80,9 @@ fn ids(name: &str) -> esprit::instance::Ids {
 fn assert_clean(ns: &Netns, dir: &Scratch, name: &str) {
     let i = ids(name);
     assert!(rules_for(ns, i.table).is_empty(), "rules of {name} left: {:?}", rules_for(ns, i.table));
-    let routes = ns.run(&["ip", "-4", "route", "show", "table", &i.table.to_string()]);
+    // (A table that never had a route does not exist: `ip` fails, nothing is left.)
+    let o = ns.output(&["ip", "-4", "route", "show", "table", &i.table.to_string()]);
+    let routes = String::from_utf8_lossy(&o.stdout);
     assert!(routes.trim().is_empty(), "routes of {name} left in table {}: {routes}", i.table);
     let nft = nft_tables(ns);
     assert!(!nft.contains(&format!("esprit_{name}")), "nftables table of {name} left: {nft}");
@@ -177,6 +179,18 @@ fn two_tun_instances_coexist_in_one_namespace() {
     let c1 = one.status()["counters"]["in_decrypted"].as_u64().unwrap_or(0);
     let c2 = two.status()["counters"]["in_decrypted"].as_u64().unwrap_or(0);
     assert!(c1 >= 3 && c2 >= 3, "each instance decrypted its own replies: {c1} {c2}");
+
+    // A third instance on instance one's TUN name is refused with a hint
+    // and takes nothing away from the two.
+    config(&dir, "three", "esp1", OUT_A, OUT_B, "10.9.3.1", "10.9.3.2", 4502, (0x7401, 0x7402));
+    let bin = support::esprit_bin();
+    let cfg3 = dir.path("three.toml");
+    let o = ns_a.output(&[bin.to_str().expect("utf-8"), "run", "--config", cfg3.to_str().expect("utf-8")]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("give each instance its own [tun] name"), "{err}");
+    assert_clean(&ns_a, &dir, "three");
+    assert_eq!(rp_filter(&ns_a), "2", "the failed start left the running instances' sysctl alone");
+    assert!(ping_ok(&ns_a, "10.9.1.1", "10.9.1.2"), "instance one still carries traffic:\n{}", one.log_tail());
 
     // The first to stop leaves the shared sysctl to the other.
     assert!(one.terminate(Duration::from_secs(10)).success());

@@ -121,8 +121,14 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 mtu: u16::try_from(mtu).unwrap_or(1400),
                 routes: Vec::new(),
             };
+            // A device of that name in use by another instance cannot be opened.
+            let existed = std::path::Path::new("/sys/class/net").join(&t.name).exists();
             let tun = Tun::create(&tc).map_err(|e| match e {
                 e @ TunError::NotPermitted(_) => anyhow::anyhow!("{e}"),
+                other if existed => anyhow::anyhow!(
+                    "creating TUN device {}: {other}: a device of that name exists (another esprit instance?); give each instance its own [tun] name",
+                    t.name
+                ),
                 other => anyhow::anyhow!("creating TUN device {}: {other}", t.name),
             })?;
             tun_register(&tun, poll)?;
