@@ -14,6 +14,7 @@ pub mod import;
 pub mod instance;
 pub mod keylog;
 pub mod local_addr;
+pub mod netlink;
 pub mod outer;
 pub mod pcap;
 pub mod pcap_cmd;

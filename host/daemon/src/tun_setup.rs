@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use tracing::info;
 
 use crate::instance::Ids;
+use crate::netlink::{Rtnl, Rule};
 use crate::tun_state::Claim;
 
 /// One cleartext-enforcement rule: drop packets from `src` to `dst` (with an
@@ -48,6 +49,7 @@ pub struct TunPlumbing {
     nft_table: Option<String>,
     /// This run's state file (released on drop, after the plumbing is gone).
     claim: Option<Claim>,
+    nl: Rtnl,
 }
 
 /// The nftables table of instance `name`.
@@ -60,18 +62,16 @@ pub fn nft_table_name(name: &str) -> String {
 /// routes and its nftables table. Missing pieces are fine: this is what
 /// makes setup idempotent.
 pub fn remove_stale(ids: Ids, nft_table: &str) -> usize {
-    let t = ids.table.to_string();
     let mut removed = 0;
-    for fam in ["-4", "-6"] {
-        // One rule per `del`; a bound in case `ip` misbehaves.
-        for _ in 0..64 {
-            let ok = Command::new("ip").args([fam, "rule", "del", "lookup", &t]).output().map(|o| o.status.success()).unwrap_or(false);
-            if !ok {
-                break;
+    match Rtnl::open() {
+        Ok(mut nl) => {
+            for v6 in [false, true] {
+                // IPv6 may be off in this namespace: nothing to remove then.
+                removed += nl.rules_del_table(v6, ids.table).unwrap_or(0);
+                removed += nl.routes_flush_table(v6, ids.table).unwrap_or(0);
             }
-            removed += 1;
         }
-        let _ = Command::new("ip").args([fam, "route", "flush", "table", &t]).output();
+        Err(e) => tracing::warn!("rtnetlink: {e}; stale rules of table {} are not removed", ids.table),
     }
     if Command::new("nft").args(["delete", "table", "inet", nft_table]).output().map(|o| o.status.success()).unwrap_or(false) {
         removed += 1;
@@ -79,12 +79,14 @@ pub fn remove_stale(ids: Ids, nft_table: &str) -> usize {
     removed
 }
 
-fn run(args: &[&str]) -> Result<()> {
-    let out = Command::new(args[0]).args(&args[1..]).output().with_context(|| format!("running {}", args[0]))?;
-    if !out.status.success() {
-        bail!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
+/// `prefix` ("10.1.0.0/16") as an address with its host bits cleared and a length.
+fn parse_route(prefix: &str) -> Result<(IpAddr, u8)> {
+    let (a, len) = crate::config::parse_prefix(prefix)?;
+    let masked = match a {
+        IpAddr::V4(v) => IpAddr::V4((u32::from(v) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)).into()),
+        IpAddr::V6(v) => IpAddr::V6((u128::from(v) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)).into()),
+    };
+    Ok((masked, len))
 }
 
 fn is_v6(prefix: &str) -> bool {
@@ -115,6 +117,7 @@ impl TunPlumbing {
             dynamic: Vec::new(),
             nft_table: None,
             claim: Some(claim),
+            nl: Rtnl::open().context("opening rtnetlink")?,
         };
         for (prefix, _) in routes {
             p.ensure_rule(prefix)?;
@@ -136,13 +139,18 @@ impl TunPlumbing {
     /// The policy-routing rule for `prefix`'s address family: packets
     /// without esprit's fwmark consult our table.
     fn ensure_rule(&mut self, prefix: &str) -> Result<()> {
-        let (t, m) = (self.table.to_string(), format!("{:#x}", self.fwmark));
-        let fam = if is_v6(prefix) { "-6" } else { "-4" };
-        let on = if is_v6(prefix) { &mut self.rules_v6 } else { &mut self.rules_v4 };
-        if !*on {
-            let prio = self.priority.to_string();
-            run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", &prio])?;
-            *on = true;
+        let v6 = is_v6(prefix);
+        let on = if v6 { self.rules_v6 } else { self.rules_v4 };
+        if !on {
+            let r = self.rule(v6);
+            self.nl.rule_add(r).with_context(|| {
+                format!("adding the rule `ip {} rule add not fwmark {:#x} lookup {} priority {}`", if v6 { "-6" } else { "-4" }, r.fwmark, r.table, r.priority)
+            })?;
+            if v6 {
+                self.rules_v6 = true;
+            } else {
+                self.rules_v4 = true;
+            }
         }
         Ok(())
     }
@@ -192,30 +200,28 @@ impl TunPlumbing {
         }
         self.dynamic.retain(|r| r != prefix);
         self.routes.retain(|(r, _)| r != prefix);
-        let fam = if is_v6(prefix) { "-6" } else { "-4" };
-        let t = self.table.to_string();
-        run(&["ip", fam, "route", "del", prefix, "dev", self.dev.as_str(), "table", &t])?;
+        let oif = crate::netlink::ifindex(&self.dev).with_context(|| format!("TUN device {}", self.dev))?;
+        self.nl.route_del(parse_route(prefix)?, oif, self.table).with_context(|| format!("removing route {prefix} dev {} table {}", self.dev, self.table))?;
         Ok(true)
     }
 
     /// (Re)installs the routes into the TUN (also after the device was recreated).
-    pub fn restore_routes(&self) -> Result<()> {
-        for (prefix, src) in &self.routes {
-            self.replace_route(prefix, *src)?;
+    pub fn restore_routes(&mut self) -> Result<()> {
+        for (prefix, src) in self.routes.clone() {
+            self.replace_route(&prefix, src)?;
         }
         Ok(())
     }
 
-    fn replace_route(&self, prefix: &str, src: Option<IpAddr>) -> Result<()> {
-        let t = self.table.to_string();
-        let fam = if is_v6(prefix) { "-6" } else { "-4" };
-        let mut args = vec!["ip", fam, "route", "replace", prefix, "dev", self.dev.as_str(), "table", &t];
-        let s;
-        if let Some(src) = src {
-            s = src.to_string();
-            args.extend(["src", s.as_str()]);
-        }
-        run(&args)
+    fn replace_route(&mut self, prefix: &str, src: Option<IpAddr>) -> Result<()> {
+        let oif = crate::netlink::ifindex(&self.dev).with_context(|| format!("TUN device {}", self.dev))?;
+        self.nl.route_replace(parse_route(prefix)?, oif, self.table, src).with_context(|| {
+            format!("route {prefix} dev {} table {}{}", self.dev, self.table, src.map(|s| format!(" src {s}")).unwrap_or_default())
+        })
+    }
+
+    fn rule(&self, v6: bool) -> Rule {
+        Rule { v6, table: self.table, fwmark: self.fwmark, priority: self.priority }
     }
 
     pub fn table_name(&self) -> Option<&str> {
@@ -299,13 +305,15 @@ pub fn enforcement_drops(table: &str) -> Vec<(String, u64)> {
 
 impl Drop for TunPlumbing {
     fn drop(&mut self) {
-        let (t, m, prio) = (self.table.to_string(), format!("{:#x}", self.fwmark), self.priority.to_string());
-        for (on, fam) in [(self.rules_v4, "-4"), (self.rules_v6, "-6")] {
+        for (on, v6) in [(self.rules_v4, false), (self.rules_v6, true)] {
             if on {
-                let _ = Command::new("ip")
-                    .args([fam, "rule", "del", "not", "fwmark", &m, "lookup", &t, "priority", &prio])
-                    .output();
-                let _ = Command::new("ip").args([fam, "route", "flush", "table", &t]).output();
+                let r = self.rule(v6);
+                if let Err(e) = self.nl.rule_del(r) {
+                    tracing::warn!("removing the rule of table {}: {e}", r.table);
+                }
+                if let Err(e) = self.nl.routes_flush_table(v6, r.table) {
+                    tracing::warn!("removing the routes of table {}: {e}", r.table);
+                }
             }
         }
         if let Some(table) = &self.nft_table {
