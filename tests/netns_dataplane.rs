@@ -16,9 +16,12 @@ use support::netns::{can_netns, veth, Netns};
 use support::{esprit_bin, is_root, require, Scratch};
 
 const MB100: u64 = 100 * 1024 * 1024;
-/// The fwmark esprit puts on its outer sockets (default); a socket with it
-/// bypasses the TUN routing, which is how a test sends cleartext on purpose.
-const FWMARK: &str = "17747";
+/// The fwmark instance `name` puts on its outer sockets (derived from the
+/// name by default); a socket with it bypasses the TUN routing, which is
+/// how a test sends cleartext on purpose.
+fn fwmark(name: &str) -> String {
+    esprit::instance::derived(name).fwmark.to_string()
+}
 
 fn prerequisites() -> bool {
     let have = |cmd: &str| std::process::Command::new("sh").args(["-c", &format!("command -v {cmd}")]).output().map(|o| o.status.success()).unwrap_or(false);
@@ -161,7 +164,7 @@ fn seed_transport_esp_and_ah_between_two_hosts() {
 
     // The peer suddenly sends plain IP: dropped and counted (the seed's rule).
     let before = enforcement_drops(&st_a);
-    assert!(!ping(&b, "192.168.0.1", &["-m", FWMARK]), "cleartext ping from the protected peer was answered");
+    assert!(!ping(&b, "192.168.0.1", &["-m", &fwmark("seed-10.1.2.3")]), "cleartext ping from the protected peer was answered");
     let after = enforcement_drops(&status(&a, &socks[0].1));
     assert!(after >= before + 3, "cleartext drops not counted: {before} -> {after}");
 
@@ -281,7 +284,7 @@ fn tunnel_mode_between_gateways() {
     assert!(st["counters"]["out_protected"].as_u64().unwrap() > 1000, "{st}");
     // GW2 (the protected peer) sends plain IP into site 1: dropped, counted.
     let before = enforcement_drops(&st);
-    assert!(!ping(&s.gw2, "10.1.0.10", &["-I", "10.2.0.1", "-m", FWMARK]));
+    assert!(!ping(&s.gw2, "10.1.0.10", &["-I", "10.2.0.1", "-m", &fwmark("b-gw2")]));
     let after = enforcement_drops(&status(&s.gw1, &s.socks[0]));
     assert!(after >= before + 3, "cleartext into the protected site not counted: {before} -> {after}");
     let st2 = status(&s.gw2, &s.socks[1]);
@@ -350,7 +353,7 @@ fn host_to_host_sa_nested_in_gateway_tunnel() {
     // esprit) is dropped by H2's enforcement... it still crosses the tunnel,
     // so H2 must be the one to drop it.
     let before = enforcement_drops(&status(&s.h2, &socks[1]));
-    assert!(!ping(&s.h1, "10.2.0.10", &["-m", FWMARK]));
+    assert!(!ping(&s.h1, "10.2.0.10", &["-m", &fwmark("c-h1")]));
     let after = enforcement_drops(&status(&s.h2, &socks[1]));
     assert!(after >= before + 3, "cleartext H1->H2 not dropped at H2: {before} -> {after}");
 }

@@ -41,8 +41,11 @@ const A: &str = "192.0.2.1";
 const B: &str = "192.0.2.2";
 const C: &str = "192.0.2.3";
 const MB: u64 = 1024 * 1024;
-/// esprit's routing table (`[tun] table` default 0x4553).
-const TABLE: &str = "17747";
+/// The routing table of instance `name` (`[tun] table` defaults to one
+/// derived from the instance name).
+fn table(name: &str) -> u32 {
+    esprit::instance::derived(name).table
+}
 const POC: &str = "private-or-clear";
 const PRIVATE: &str = "private";
 const COP: &str = "clear-or-private";
@@ -194,7 +197,7 @@ fn rekey_keeps_peer_state(ns_b: &Netns, b: &Esprit) {
     });
     let p = ping(ns_b, None, A, 3, 2);
     assert!(p.status.success(), "B -> A after the rekey:\n{}\n{:#}", text(&p), b.status());
-    let present = format!("ip route show table {TABLE} | grep -q '^{A} '");
+    let present = format!("ip route show table {} | grep -q '^{A} '", table("b"));
     ns_b.run(&["sh", "-c", &present]);
     let st = b.status();
     assert!(st["policies"].as_array().into_iter().flatten().any(|p| p["policy"].as_str().unwrap_or_default().contains(&format!("{A}/32"))), "B's per-peer policies survive the rekey: {st:#}");
@@ -209,9 +212,9 @@ fn teardown_removes_peer_state(ns_a: &Netns, ns_b: &Netns, a: &Esprit, b: &Espri
     a.wait_status("no SA with B", Duration::from_secs(10), |st| {
         data_sas(st).is_empty() && ike_sas(st).iter().all(|s| !s["remote"].as_str().unwrap_or_default().starts_with(&format!("{B}:")))
     });
-    let gone = format!("! ip route show table {TABLE} | grep -q '^{A} '");
+    let gone = format!("! ip route show table {} | grep -q '^{A} '", table("b"));
     ns_b.wait_for(&["sh", "-c", &gone], Duration::from_secs(5));
-    let gone = format!("! ip route show table {TABLE} | grep -q '^{B} '");
+    let gone = format!("! ip route show table {} | grep -q '^{B} '", table("a"));
     ns_a.wait_for(&["sh", "-c", &gone], Duration::from_secs(5));
     for (side, e, peer) in [("A", a, B), ("B", b, A)] {
         let st = if side == "B" { st.clone() } else { e.status() };

@@ -21,6 +21,8 @@ pub enum Request {
     PolicyTest { flow: String },
     /// IKE: `up`, `down`, `rekey` or `rekey-ike` a connection.
     Ike { action: String, conn: String },
+    /// Re-read the configuration and apply it as a diff (`esprit reload`).
+    Reload,
 }
 
 /// Default socket path for an instance name.
@@ -104,7 +106,7 @@ mod tests {
         serve(&path, |req| match req {
             Request::Status => serde_json::json!({"ok": true}),
             Request::PolicyTest { flow } => serde_json::json!({"flow": flow}),
-            Request::Ike { .. } => serde_json::json!({"ok": true}),
+            Request::Ike { .. } | Request::Reload => serde_json::json!({"ok": true}),
         })
         .unwrap();
         assert_eq!(request(&path, &Request::Status).unwrap()["ok"], true);

@@ -10,7 +10,7 @@ pub use esprit_dataplane::Dataplane;
 use esprit_dataplane::PathDrop;
 use esprit_esp::Sa;
 use esprit_sadb::sadb::Sadb;
-use esprit_sadb::setkey::Statement;
+use esprit_sadb::setkey::{SaSpec, Statement};
 use serde_json::{json, Value};
 
 use crate::keylog::{transform_name, KeyLog};
@@ -23,17 +23,20 @@ pub fn from_setkey(
     keylog: Option<&KeyLog>,
     now: Instant,
 ) -> Result<Dataplane> {
-    let sadb = Sadb::from_setkey(statements, now, |spec| -> Result<Sa> {
-        let mut cfg = spec.to_sa_config()?;
-        if let (None, Some(w)) = (spec.replay, default_replay) {
-            cfg.replay_window = w;
-        }
-        if let Some(k) = keylog {
-            k.record(&cfg)?;
-        }
-        Ok(Sa::new(cfg, provider)?)
-    })?;
+    let sadb = Sadb::from_setkey(statements, now, |spec| make_sa(spec, provider, default_replay, keylog))?;
     Ok(Dataplane::new(sadb, now))
+}
+
+/// The engine state of one setkey `add` (recorded in the key log).
+pub fn make_sa(spec: &SaSpec, provider: &dyn Provider, default_replay: Option<u32>, keylog: Option<&KeyLog>) -> Result<Sa> {
+    let mut cfg = spec.to_sa_config()?;
+    if let (None, Some(w)) = (spec.replay, default_replay) {
+        cfg.replay_window = w;
+    }
+    if let Some(k) = keylog {
+        k.record(&cfg)?;
+    }
+    Ok(Sa::new(cfg, provider)?)
 }
 
 /// The data plane's part of `esprit status` (JSON).

@@ -224,12 +224,14 @@ impl IkeThread {
                 warn!("data plane lock poisoned; IKE stops applying changes");
                 return;
             };
+            let mut actions = self.host.handle_reloads(now, &mut dp);
             self.host.handle_acquires(now, &mut dp);
             self.host.handle_commands(now);
             if self.host.poll_timeout().is_some_and(|t| t <= now) {
                 self.host.handle_timeout(now, &mut dp);
             }
-            self.host.poll(now, &mut dp, self.keylog.as_ref())
+            actions.extend(self.host.poll(now, &mut dp, self.keylog.as_ref()));
+            actions
         };
         for a in actions {
             match a {

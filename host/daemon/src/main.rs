@@ -65,6 +65,25 @@ enum Cmd {
     Pki(pki::PkiCmd),
     /// Measure IKE SA setups per second against a responder (strongSwan or esprit).
     BenchIke(bench_ike::BenchIkeArgs),
+    /// Remove what a tun-mode instance that died (kill -9, OOM) left behind:
+    /// its routing rules and routes, its nftables table (which keeps dropping
+    /// cleartext), and restore the sysctls it changed. `esprit run` does the
+    /// same on start.
+    Cleanup {
+        /// The instance's configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Re-read the configuration of a running daemon and apply it as a diff
+    /// (unchanged SAs and IKE SAs stay; a broken file changes nothing).
+    Reload {
+        /// Control socket of the instance.
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Instance name (for the default socket path).
+        #[arg(long, default_value = "esprit")]
+        name: String,
+    },
     /// Control IKE connections of a running daemon: up, down, rekey, rekey-ike.
     Ike {
         /// up | down | rekey | rekey-ike
@@ -138,6 +157,23 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Import(cmd) => import::run(cmd),
         Cmd::Pki(cmd) => Ok(pki::run(cmd)?),
         Cmd::BenchIke(args) => bench_ike::run(args),
+        Cmd::Cleanup { config } => {
+            let cfg = config::Config::load(&config)?;
+            let socket = cfg.control_socket.clone().unwrap_or_else(|| control::default_socket(&cfg.name));
+            let state = esprit::tun_state::path_for(&socket, &cfg.name);
+            let done = esprit::tun_state::clean_up(&state, &cfg.name, cfg.instance_ids(), &esprit::tun_setup::nft_table_name(&cfg.name))?;
+            println!("{done}");
+            Ok(())
+        }
+        Cmd::Reload { socket, name } => {
+            let path = socket.unwrap_or_else(|| control::default_socket(&name));
+            let v = control::request(&path, &control::Request::Reload)?;
+            if let Some(e) = v["error"].as_str() {
+                anyhow::bail!("{e}");
+            }
+            println!("{}", serde_json::to_string_pretty(&v["reload"])?);
+            Ok(())
+        }
         Cmd::Ike { action, conn, socket, name } => {
             let path = socket.unwrap_or_else(|| control::default_socket(&name));
             let v = control::request(&path, &control::Request::Ike { action, conn })?;

@@ -5,11 +5,22 @@
 //! nftables filter that enforces `in ... ipsec require` policies on cleartext
 //! that bypasses esprit (RFC 4301 §5.2: "a peer that suddenly sends plain IP
 //! is dropped"). Everything installed is removed again on drop.
+//!
+//! Table, fwmark and rule priority are the instance's own
+//! ([`crate::instance`]); setup first removes whatever a previous run of
+//! the same instance left (its rules, its table's routes, its nftables
+//! table), so it is idempotent after kill -9 or an OOM kill, and the state
+//! file ([`crate::tun_state`]) brings back the sysctls on a clean stop.
 
 use std::net::IpAddr;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use tracing::info;
+
+use crate::instance::Ids;
+use crate::netlink::{Rtnl, Rule};
+use crate::tun_state::Claim;
 
 /// One cleartext-enforcement rule: drop packets from `src` to `dst` (with an
 /// optional upper-layer protocol and ports) that did not come out of esprit.
@@ -28,6 +39,7 @@ pub struct TunPlumbing {
     dev: String,
     table: u32,
     fwmark: u32,
+    priority: u32,
     rules_v4: bool,
     rules_v6: bool,
     routes: Vec<(String, Option<IpAddr>)>,
@@ -35,14 +47,46 @@ pub struct TunPlumbing {
     /// (removed again with them); the others stay while esprit runs.
     dynamic: Vec<String>,
     nft_table: Option<String>,
+    /// This run's state file (released on drop, after the plumbing is gone).
+    claim: Option<Claim>,
+    nl: Rtnl,
 }
 
-fn run(args: &[&str]) -> Result<()> {
-    let out = Command::new(args[0]).args(&args[1..]).output().with_context(|| format!("running {}", args[0]))?;
-    if !out.status.success() {
-        bail!("`{}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+/// The nftables table of instance `name`.
+pub fn nft_table_name(name: &str) -> String {
+    format!("esprit_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+}
+
+/// Removes what a run of an instance with these ids installed: every rule
+/// that looks up its table (whatever its fwmark or priority), the table's
+/// routes and its nftables table. Missing pieces are fine: this is what
+/// makes setup idempotent.
+pub fn remove_stale(ids: Ids, nft_table: &str) -> usize {
+    let mut removed = 0;
+    match Rtnl::open() {
+        Ok(mut nl) => {
+            for v6 in [false, true] {
+                // IPv6 may be off in this namespace: nothing to remove then.
+                removed += nl.rules_del_table(v6, ids.table).unwrap_or(0);
+                removed += nl.routes_flush_table(v6, ids.table).unwrap_or(0);
+            }
+        }
+        Err(e) => tracing::warn!("rtnetlink: {e}; stale rules of table {} are not removed", ids.table),
     }
-    Ok(())
+    if Command::new("nft").args(["delete", "table", "inet", nft_table]).output().map(|o| o.status.success()).unwrap_or(false) {
+        removed += 1;
+    }
+    removed
+}
+
+/// `prefix` ("10.1.0.0/16") as an address with its host bits cleared and a length.
+fn parse_route(prefix: &str) -> Result<(IpAddr, u8)> {
+    let (a, len) = crate::config::parse_prefix(prefix)?;
+    let masked = match a {
+        IpAddr::V4(v) => IpAddr::V4((u32::from(v) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)).into()),
+        IpAddr::V6(v) => IpAddr::V6((u128::from(v) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)).into()),
+    };
+    Ok((masked, len))
 }
 
 fn is_v6(prefix: &str) -> bool {
@@ -51,17 +95,29 @@ fn is_v6(prefix: &str) -> bool {
 
 impl TunPlumbing {
     /// Routes `routes` (prefix, preferred source) into `dev` through table
-    /// `table`, consulted only for packets without `fwmark`.
-    pub fn install(dev: &str, table: u32, fwmark: u32, routes: &[(String, Option<IpAddr>)]) -> Result<TunPlumbing> {
+    /// `ids.table`, consulted only for packets without `ids.fwmark`, after
+    /// removing what a previous run of this instance (`claim`) left.
+    pub fn install(dev: &str, ids: Ids, routes: &[(String, Option<IpAddr>)], claim: Claim) -> Result<TunPlumbing> {
+        if let Some(old) = &claim.stale {
+            let n = remove_stale(old.ids, &old.nft_table);
+            info!(removed = n, "removed the previous run's rules and nftables table (table {}, fwmark {:#x})", old.ids.table, old.ids.fwmark);
+        }
+        let n = remove_stale(ids, &claim.rec.nft_table);
+        if n > 0 {
+            info!(removed = n, "removed stale rules or nftables table of this instance (table {})", ids.table);
+        }
         let mut p = TunPlumbing {
             dev: dev.into(),
-            table,
-            fwmark,
+            table: ids.table,
+            fwmark: ids.fwmark,
+            priority: ids.priority,
             rules_v4: false,
             rules_v6: false,
             routes: routes.to_vec(),
             dynamic: Vec::new(),
             nft_table: None,
+            claim: Some(claim),
+            nl: Rtnl::open().context("opening rtnetlink")?,
         };
         for (prefix, _) in routes {
             p.ensure_rule(prefix)?;
@@ -83,12 +139,18 @@ impl TunPlumbing {
     /// The policy-routing rule for `prefix`'s address family: packets
     /// without esprit's fwmark consult our table.
     fn ensure_rule(&mut self, prefix: &str) -> Result<()> {
-        let (t, m) = (self.table.to_string(), format!("{:#x}", self.fwmark));
-        let fam = if is_v6(prefix) { "-6" } else { "-4" };
-        let on = if is_v6(prefix) { &mut self.rules_v6 } else { &mut self.rules_v4 };
-        if !*on {
-            run(&["ip", fam, "rule", "add", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])?;
-            *on = true;
+        let v6 = is_v6(prefix);
+        let on = if v6 { self.rules_v6 } else { self.rules_v4 };
+        if !on {
+            let r = self.rule(v6);
+            self.nl.rule_add(r).with_context(|| {
+                format!("adding the rule `ip {} rule add not fwmark {:#x} lookup {} priority {}`", if v6 { "-6" } else { "-4" }, r.fwmark, r.table, r.priority)
+            })?;
+            if v6 {
+                self.rules_v6 = true;
+            } else {
+                self.rules_v4 = true;
+            }
         }
         Ok(())
     }
@@ -138,30 +200,28 @@ impl TunPlumbing {
         }
         self.dynamic.retain(|r| r != prefix);
         self.routes.retain(|(r, _)| r != prefix);
-        let fam = if is_v6(prefix) { "-6" } else { "-4" };
-        let t = self.table.to_string();
-        run(&["ip", fam, "route", "del", prefix, "dev", self.dev.as_str(), "table", &t])?;
+        let oif = crate::netlink::ifindex(&self.dev).with_context(|| format!("TUN device {}", self.dev))?;
+        self.nl.route_del(parse_route(prefix)?, oif, self.table).with_context(|| format!("removing route {prefix} dev {} table {}", self.dev, self.table))?;
         Ok(true)
     }
 
     /// (Re)installs the routes into the TUN (also after the device was recreated).
-    pub fn restore_routes(&self) -> Result<()> {
-        for (prefix, src) in &self.routes {
-            self.replace_route(prefix, *src)?;
+    pub fn restore_routes(&mut self) -> Result<()> {
+        for (prefix, src) in self.routes.clone() {
+            self.replace_route(&prefix, src)?;
         }
         Ok(())
     }
 
-    fn replace_route(&self, prefix: &str, src: Option<IpAddr>) -> Result<()> {
-        let t = self.table.to_string();
-        let fam = if is_v6(prefix) { "-6" } else { "-4" };
-        let mut args = vec!["ip", fam, "route", "replace", prefix, "dev", self.dev.as_str(), "table", &t];
-        let s;
-        if let Some(src) = src {
-            s = src.to_string();
-            args.extend(["src", s.as_str()]);
-        }
-        run(&args)
+    fn replace_route(&mut self, prefix: &str, src: Option<IpAddr>) -> Result<()> {
+        let oif = crate::netlink::ifindex(&self.dev).with_context(|| format!("TUN device {}", self.dev))?;
+        self.nl.route_replace(parse_route(prefix)?, oif, self.table, src).with_context(|| {
+            format!("route {prefix} dev {} table {}{}", self.dev, self.table, src.map(|s| format!(" src {s}")).unwrap_or_default())
+        })
+    }
+
+    fn rule(&self, v6: bool) -> Rule {
+        Rule { v6, table: self.table, fwmark: self.fwmark, priority: self.priority }
     }
 
     pub fn table_name(&self) -> Option<&str> {
@@ -174,7 +234,7 @@ impl TunPlumbing {
         if rules.is_empty() {
             return Ok(());
         }
-        let table = format!("esprit_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+        let table = nft_table_name(name);
         let mut script = format!(
             "table inet {table} {{\n chain prerouting {{\n  type filter hook prerouting priority -150; policy accept;\n  iifname \"{}\" accept\n  meta l4proto {{ esp, ah }} accept\n",
             self.dev
@@ -245,17 +305,21 @@ pub fn enforcement_drops(table: &str) -> Vec<(String, u64)> {
 
 impl Drop for TunPlumbing {
     fn drop(&mut self) {
-        let (t, m) = (self.table.to_string(), format!("{:#x}", self.fwmark));
-        for (on, fam) in [(self.rules_v4, "-4"), (self.rules_v6, "-6")] {
+        for (on, v6) in [(self.rules_v4, false), (self.rules_v6, true)] {
             if on {
-                let _ = Command::new("ip")
-                    .args([fam, "rule", "del", "not", "fwmark", &m, "lookup", &t, "priority", "10000"])
-                    .output();
-                let _ = Command::new("ip").args([fam, "route", "flush", "table", &t]).output();
+                let r = self.rule(v6);
+                if let Err(e) = self.nl.rule_del(r) {
+                    tracing::warn!("removing the rule of table {}: {e}", r.table);
+                }
+                if let Err(e) = self.nl.routes_flush_table(v6, r.table) {
+                    tracing::warn!("removing the routes of table {}: {e}", r.table);
+                }
             }
         }
         if let Some(table) = &self.nft_table {
             let _ = Command::new("nft").args(["delete", "table", "inet", table]).output();
         }
+        // Restores the sysctls and removes the state file.
+        drop(self.claim.take());
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+pub mod env;
 mod ike;
 pub use ike::{ConnSection, IkeSection};
 
@@ -90,9 +91,10 @@ pub struct Outer {
     /// Per-peer UDP ports, e.g. `{ "127.0.0.1" = 45002 }`.
     #[serde(default)]
     pub peer_ports: BTreeMap<IpAddr, u16>,
-    /// fwmark on outer sockets so outer packets never loop into the TUN.
-    #[serde(default = "default_fwmark")]
-    pub fwmark: u32,
+    /// fwmark on outer sockets so outer packets never loop into the TUN
+    /// (default: derived from the instance name, see `crate::instance`).
+    #[serde(default)]
+    pub fwmark: Option<u32>,
 }
 
 impl Default for Outer {
@@ -102,7 +104,7 @@ impl Default for Outer {
             listen: default_listen(),
             peer_port: default_port(),
             peer_ports: BTreeMap::new(),
-            fwmark: default_fwmark(),
+            fwmark: None,
         }
     }
 }
@@ -112,9 +114,6 @@ fn default_listen() -> SocketAddr {
 }
 fn default_port() -> u16 {
     4500
-}
-fn default_fwmark() -> u32 {
-    0x4553 // "ES"
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,9 +134,14 @@ pub struct TunSection {
     /// Preferred source address for routes into the TUN (transport mode: the real address).
     #[serde(default)]
     pub source: Option<IpAddr>,
-    /// Policy-routing table for the protected prefixes (default 0x4553).
-    #[serde(default = "default_table")]
-    pub table: u32,
+    /// Policy-routing table for the protected prefixes (default: derived
+    /// from the instance name, see `crate::instance`).
+    #[serde(default)]
+    pub table: Option<u32>,
+    /// Priority of the policy-routing rule (default: derived from the
+    /// instance name, see `crate::instance`).
+    #[serde(default)]
+    pub priority: Option<u32>,
     /// TUN offloads (`IFF_VNET_HDR`, TSO/USO, checksums): one read carries up
     /// to 64 KiB of TCP, cut into packets in esprit (default true; plain
     /// packets if the kernel refuses).
@@ -151,9 +155,6 @@ fn default_true() -> bool {
 
 fn default_tun_name() -> String {
     "esprit0".into()
-}
-fn default_table() -> u32 {
-    0x4553
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,7 +253,9 @@ impl Config {
         Self::parse(path, &text)
     }
 
+    /// Parses `text` (read from `path`) after `${ENV}` substitution (see [`env`]).
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
+        let text = &env::substitute(path, text, |n| std::env::var(n).ok())?;
         let mut cfg: Config = toml::from_str(text).map_err(|e| {
             let at = e
                 .span()

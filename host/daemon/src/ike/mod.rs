@@ -5,8 +5,10 @@
 //! plane in [`IkeHost::poll`]; ACQUIREs from the SPD start negotiations.
 pub mod auth;
 pub mod conf;
+pub mod diff;
 pub mod install;
 pub mod peers;
+pub mod reload;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -107,6 +109,10 @@ pub struct IkeHost {
     status_due: Option<Instant>,
     pub status: Arc<Mutex<Value>>,
     pub commands: Arc<Mutex<Vec<Command>>>,
+    /// New connection sets from a reload (see [`reload`]).
+    pub reloads: Arc<Mutex<Vec<reload::IkeReload>>>,
+    /// Changed connections to start again once their old IKE SA is gone.
+    restart: std::collections::HashSet<String>,
     _engine: PluginEngine,
 }
 
@@ -152,6 +158,24 @@ pub fn validate(cfg: &Config) -> Result<Vec<Conn>> {
     Ok(conns)
 }
 
+/// The auth backend of `conns`: their private keys (`[[conn]] key`) in a
+/// key store and the auth plugins their `[[plugin]]` specs name, loaded in
+/// a Wasm engine of their own (at start and on every reload).
+pub fn build_auth(cfg: &Config, conns: &[Conn]) -> Result<(PluginEngine, auth::PluginAuth)> {
+    let specs = auth_plugin_specs(cfg)?;
+    let mut keys = KeyStore::default();
+    for c in conns {
+        if let Some(k) = &c.key {
+            let loaded = crate::pki::key_file::load_private_key(k).map_err(|e| anyhow::anyhow!("[[conn]] {}: key: {e}", c.peer.name))?;
+            keys.insert_pkcs8(&c.peer.name, loaded.scheme().into(), loaded.pkcs8_der())
+                .map_err(|e| anyhow::anyhow!("[[conn]] {}: {e}", c.peer.name))?;
+        }
+    }
+    let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
+    let backend = auth::PluginAuth::load(&engine, specs.into_iter().map(|(_, s)| s).collect(), Arc::new(keys))?;
+    Ok((engine, backend))
+}
+
 /// The key of a conn's per-peer policies in [`IkeHost::policies`].
 fn peer_key(conn: &str, peer: IpAddr) -> String {
     format!("{conn}@{peer}")
@@ -165,17 +189,7 @@ impl IkeHost {
         }
         let conns = validate(cfg)?;
         let local = conf::local_ip(cfg)?;
-        let specs = auth_plugin_specs(cfg)?;
-        let mut keys = KeyStore::default();
-        for c in &conns {
-            if let Some(k) = &c.key {
-                let loaded = crate::pki::key_file::load_private_key(k).map_err(|e| anyhow::anyhow!("[[conn]] {}: key: {e}", c.peer.name))?;
-                keys.insert_pkcs8(&c.peer.name, loaded.scheme().into(), loaded.pkcs8_der())
-                    .map_err(|e| anyhow::anyhow!("[[conn]] {}: {e}", c.peer.name))?;
-            }
-        }
-        let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
-        let backend = auth::PluginAuth::load(&engine, specs.into_iter().map(|(_, s)| s).collect(), Arc::new(keys))?;
+        let (engine, backend) = build_auth(cfg, &conns)?;
         let ike = cfg.ike.clone().unwrap_or_default();
         let udp_outer = cfg.outer.transport == crate::config::OuterTransport::Udp;
         let natt_port = if udp_outer { cfg.outer.listen.port() } else { ike.port.unwrap_or(500) };
@@ -226,6 +240,8 @@ impl IkeHost {
             status_due: None,
             status: Arc::new(Mutex::new(json!({}))),
             commands: Arc::new(Mutex::new(Vec::new())),
+            reloads: Arc::new(Mutex::new(Vec::new())),
+            restart: std::collections::HashSet::new(),
             _engine: engine,
         };
         // Policies for connections we initiate (ACQUIRE needs them) and for OE groups.
@@ -514,9 +530,13 @@ impl IkeHost {
                         info!(conn = %conn, peer = %remote, "IKE SA up with {peer_id} ({algs})");
                     }
                 }
-                Event::IkeDown { conn, remote, reason } => info!(conn = %conn, peer = %remote, "IKE SA down: {reason}"),
+                Event::IkeDown { conn, remote, reason } => {
+                    info!(conn = %conn, peer = %remote, "IKE SA down: {reason}");
+                    self.restart_changed(now, &conn);
+                }
                 Event::SetupFailed { conn, remote, reason } => {
                     warn!(conn = %conn, peer = %remote, "IKE setup failed: {reason}");
+                    self.restart_changed(now, &conn);
                     let retry = self.conn(&conn).is_some_and(|c| c.start == Start::Start && c.peer.remote.is_some());
                     if retry && !self.shutting_down && !self.admin_down.contains(&conn) {
                         let (wait, n) = self.retries.failed(now, &conn);

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
 use esprit_sadb::decider::{Direction, Level, Verdict};
 use esprit_sadb::setkey::{self, Statement};
@@ -101,6 +101,8 @@ pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
+    // SIGHUP is reload; until the reloader is ready it waits.
+    let sighup = crate::reload::catch_sighup()?;
     let cfg = Config::load(&args.config)?;
     let provider = match &cfg.crypto {
         Some(n) => esprit_crypto::provider_by_name(n)?,
@@ -133,6 +135,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         warn!("--keylog is on: SA keys are being written to disk");
     }
     let shared = Arc::new(Mutex::new(dp));
+    let ike_reloads = ike.as_ref().map(|i| Arc::clone(&i.reloads));
 
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -145,7 +148,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     // The inner side first: in tun mode it gives the clearest error without privileges.
     let responder_routes = ike.as_ref().map(|i| i.responder_routes()).unwrap_or_default();
     let mut inner = open_inner(&cfg, &shared, &poll, &responder_routes)?;
-    let mut outer = open_outer(&cfg, &poll)?;
+    let static_ends: Vec<IpAddr> = {
+        let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        dp.sadb().sad().iter().flat_map(|(_, e)| [e.state.config().src, e.state.config().dst]).collect()
+    };
+    let mut outer = open_outer(&cfg, &poll, &static_ends)?;
     // The IKE thread: the endpoint, its own socket, and the NAT-T socket to send on.
     let mut ike_parts = None;
     // The IKE thread's end (no IKE: nothing to wait for).
@@ -156,7 +163,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let sock = match host.ike_port {
             Some(port) => {
                 let local = crate::ike::conf::local_ip(&cfg)?;
-                let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.outer.fwmark))
+                let s = outer::udp_socket(SocketAddr::new(local, port), (cfg.mode == Mode::Tun).then_some(cfg.instance_ids().fwmark))
                     .with_context(|| format!("IKE needs UDP port {port} (set [ike] port = 0 to use only the NAT-T port)"))?;
                 s.set_nonblocking(true)?;
                 info!(listen = %SocketAddr::new(local, port), "IKE listening");
@@ -184,6 +191,19 @@ pub fn run(args: RunArgs) -> Result<()> {
         thread.register()?;
         ike_parts = Some((thread, link, ike_waker));
     }
+    // SIGHUP and `esprit reload`: one reloader, one reload at a time.
+    let reloader = Arc::new(Mutex::new(crate::reload::Reloader {
+        cfg: cfg.clone(),
+        statements: statements.clone(),
+        provider,
+        keylog: keylog.clone(),
+        shared: Arc::clone(&shared),
+        ike: match (ike_reloads, &ike_parts) {
+            (Some(reloads), Some((_, _, waker))) => Some(crate::reload::IkeHandle { reloads, waker: Arc::clone(waker) }),
+            _ => None,
+        },
+    }));
+    crate::reload::on_sighup(sighup, Arc::clone(&reloader))?;
     let nft_table = match &inner {
         Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
         _ => None,
@@ -195,7 +215,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let name = cfg.name.clone();
         let mode = cfg.mode;
         let waker = ike_parts.as_ref().map(|(_, _, w)| Arc::clone(w));
-        let conn_names: Vec<String> = cfg.conn.iter().map(|c| c.name.clone()).collect();
+        let reloader = Arc::clone(&reloader);
         control::serve(&socket, move |req| {
             let lock_dp = || shared.lock().map_err(|_| json!({"error": "data plane lock poisoned"}));
             match req {
@@ -229,6 +249,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                 }
                 Request::Ike { action, conn } => {
                     let Some((_, cmds)) = &ike_status else { return json!({"error": "this instance has no [[conn]] (IKE is off)"}) };
+                    // The connections of the running config (reloads change them).
+                    let conn_names: Vec<String> = match reloader.lock() {
+                        Ok(r) => r.cfg.conn.iter().map(|c| c.name.clone()).collect(),
+                        Err(_) => return json!({"error": "the reloader panicked earlier"}),
+                    };
                     if !conn_names.contains(&conn) {
                         return json!({"error": format!("no [[conn]] named {conn:?} (this instance has: {})", conn_names.join(", "))});
                     }
@@ -248,6 +273,10 @@ pub fn run(args: RunArgs) -> Result<()> {
                     }
                     json!({"ok": true})
                 }
+                Request::Reload => match crate::reload::run_logged(&reloader, "esprit reload") {
+                    Ok(rep) => json!({ "ok": true, "reload": rep }),
+                    Err(e) => json!({ "error": format!("reload refused: {e:#}; the running configuration is unchanged") }),
+                },
                 Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
                     Ok(f) => match lock_dp() {
                         Ok(mut dp) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),

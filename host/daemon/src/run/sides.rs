@@ -2,6 +2,7 @@
 //! smoltcp netstack) and the outer sockets (ESP in UDP, raw ESP/AH, the
 //! clear-text raw socket), and how they are opened.
 use super::*;
+use crate::tun_state::Claim;
 
 /// The inner side of this instance (one per daemon: its size does not matter).
 #[allow(clippy::large_enum_variant)]
@@ -26,7 +27,9 @@ pub(super) struct Outer {
     pub(super) gro_scratch: PacketBuf,
 }
 
-pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
+/// `static_ends`: the addresses of the static SAs (for an `outer.listen`
+/// on every address, see [`crate::local_addr`]).
+pub(super) fn open_outer(cfg: &Config, poll: &Poll, static_ends: &[IpAddr]) -> Result<Outer> {
     let privileged = cfg.mode == Mode::Tun;
     let mut o = Outer {
         udp: None,
@@ -41,25 +44,24 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
     match cfg.outer.transport {
         OuterTransport::Udp => {
             let listen = cfg.outer.listen;
+            // The destination of inbound SAs (the socket may bind any address).
+            let local = crate::local_addr::outer_local(cfg, static_ends)?;
             if listen.ip().is_unspecified() {
-                bail!(
-                    "{}: outer.listen = \"{listen}\": give the local address (e.g. \"192.0.2.1:4500\"); it is the destination of inbound SAs",
-                    cfg.path.display()
-                );
+                info!(listen = %listen, local = %local, "outer socket on every address; inbound SAs are addressed to {local}");
             }
-            let s = outer::udp_socket(listen, privileged.then_some(cfg.outer.fwmark))?;
+            let s = outer::udp_socket(listen, privileged.then_some(cfg.instance_ids().fwmark))?;
             s.set_nonblocking(true)?;
             let s = mio::net::UdpSocket::from_std(s);
             if !o.rx.enable_gro(&s) {
                 info!("UDP GRO is not available: datagrams are read one per buffer");
             }
             poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
-            o.local = Some(listen.ip());
+            o.local = Some(local);
             o.udp = Some(Arc::new(s));
         }
         OuterTransport::Raw => {
             for (proto, tok) in [(outer::IPPROTO_ESP, RAW_ESP), (outer::IPPROTO_AH, RAW_AH)] {
-                let s = outer::raw_socket(proto, cfg.outer.fwmark)?;
+                let s = outer::raw_socket(proto, cfg.instance_ids().fwmark)?;
                 s.set_nonblocking(true)?;
                 poll.registry().register(&mut SourceFd(&s.as_raw_fd()), tok, Interest::READABLE)?;
                 if proto == outer::IPPROTO_ESP {
@@ -71,7 +73,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll) -> Result<Outer> {
         }
     }
     if privileged {
-        if let Ok(s) = outer::raw_socket(255, cfg.outer.fwmark) {
+        if let Ok(s) = outer::raw_socket(255, cfg.instance_ids().fwmark) {
             o.raw_clear = Some(s);
         }
     }
@@ -120,9 +122,15 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 mtu: None,
                 routes: Vec::new(),
                 source: None,
-                table: 0x4553,
+                table: None,
+                priority: None,
                 offload: true,
             });
+            // Claim the instance before touching the kernel: a live instance
+            // of the same name refuses this start instead of losing its plumbing.
+            let ids = cfg.instance_ids();
+            let socket = cfg.control_socket.clone().unwrap_or_else(|| crate::control::default_socket(&cfg.name));
+            let claim = Claim::take(&crate::tun_state::path_for(&socket, &cfg.name), &cfg.name, ids, &crate::tun_setup::nft_table_name(&cfg.name))?;
             // IKE's SAs come after start: size for its [[conn]]s too.
             let overhead = dp.max_overhead().max(crate::ike::conf::max_overhead(cfg));
             let mtu = t.mtu.unwrap_or_else(|| (1500 - overhead.min(200)) as u32);
@@ -133,8 +141,14 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 routes: Vec::new(),
                 offload: t.offload,
             };
+            // A device of that name in use by another instance cannot be opened.
+            let existed = std::path::Path::new("/sys/class/net").join(&t.name).exists();
             let tun = Tun::create(&tc).map_err(|e| match e {
                 e @ TunError::NotPermitted(_) => anyhow::anyhow!("{e}"),
+                other if existed => anyhow::anyhow!(
+                    "creating TUN device {}: {other}: a device of that name exists (another esprit instance?); give each instance its own [tun] name",
+                    t.name
+                ),
                 other => anyhow::anyhow!("creating TUN device {}: {other}", t.name),
             })?;
             tun_register(&tun, poll)?;
@@ -144,11 +158,11 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                     routes.push((p, t.source));
                 }
             }
-            let mut plumbing = TunPlumbing::install(tun.name(), t.table, cfg.outer.fwmark, &routes)?;
+            let mut plumbing = TunPlumbing::install(tun.name(), ids, &routes, claim)?;
             let rules = enforcement_rules(&dp);
             let ports: Vec<u16> = vec![cfg.outer.listen.port()];
             plumbing.enforce(&cfg.name, &rules, &ports)?;
-            info!(dev = tun.name(), mtu, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
+            info!(dev = tun.name(), mtu, table = ids.table, fwmark = ids.fwmark, priority = ids.priority, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
             Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None })
         }
     }

@@ -84,6 +84,7 @@ mod close;
 mod error;
 mod index;
 mod ratelog;
+mod reconfig;
 mod receive;
 mod timers;
 
