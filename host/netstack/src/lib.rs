@@ -20,6 +20,7 @@ pub mod socks5;
 mod socks_udp;
 mod tcp_bridge;
 pub mod tun;
+pub mod tun_batch;
 mod udp_expose;
 mod udp_forward;
 

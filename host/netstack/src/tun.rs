@@ -274,6 +274,20 @@ impl Tun {
         }
     }
 
+    /// Writes a batch of packets, each at `offset` in its buffer after room
+    /// for the virtio-net header; with offloads, segments of a flow are
+    /// first coalesced (GRO) into fewer, larger writes (see
+    /// [`crate::tun_batch::TunBatchWriter`]).
+    pub fn send_multiple(&self, gro: &mut tun_rs::GROTable, bufs: &mut [Vec<u8>], offset: usize) -> Result<usize, TunError> {
+        loop {
+            return match self.dev.send_multiple(gro, bufs, offset) {
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(self.classify(e)),
+            };
+        }
+    }
+
     /// Write one whole IP packet. `Ok(false)`: the queue is full, try later.
     pub fn send(&self, pkt: &[u8]) -> Result<bool, TunError> {
         if self.offload {

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use esprit_netstack::tun_batch::TunBatchWriter;
 use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
 use esprit_sadb::decider::{Direction, Level, Verdict};
 use esprit_sadb::setkey::{self, Statement};
@@ -410,7 +411,7 @@ fn event_loop(
                 }
             }
             caps.flush();
-            if let Inner::Tun { tun, cfg: tc, gone_since, plumbing } = inner {
+            if let Inner::Tun { tun, cfg: tc, gone_since, plumbing, .. } = inner {
                 if gone_since.is_some_and(|since| now.duration_since(since) >= Duration::from_secs(5)) {
                     *gone_since = Some(now);
                     match Tun::create(tc) {

@@ -183,8 +183,27 @@ pub(super) fn deliver(inner: &mut Inner, caps: &mut Captures, pkt: &[u8]) -> boo
     Captures::write(&mut caps.inner, pkt);
     match inner {
         Inner::Netstack(ns) => ns.receive_inner(pkt),
-        Inner::Tun { tun: Some(t), .. } => t.send(pkt).unwrap_or(false),
+        // Queued: written (coalesced with offloads) by `flush_inner`.
+        Inner::Tun { tun: Some(t), writer, .. } => {
+            if writer.push(pkt) {
+                return true;
+            }
+            let ok = writer.flush(t).is_ok();
+            ok && writer.push(pkt)
+        }
         Inner::Tun { tun: None, .. } => false,
+    }
+}
+
+/// Writes the decrypted packets queued for the TUN; a failed write counts
+/// every packet of the batch as undelivered.
+pub(super) fn flush_inner(inner: &mut Inner, dp: &mut Dataplane) {
+    if let Inner::Tun { tun: Some(t), writer, .. } = inner {
+        let queued = writer.len();
+        if let Err(e) = writer.flush(t) {
+            tracing::debug!("TUN write: {e}");
+            dp.count_drops(PathDrop::InnerQueueFull, queued as u64);
+        }
     }
 }
 
@@ -234,6 +253,7 @@ pub(super) fn recv_udp(
                 }
             }
         }
+        flush_inner(inner, &mut dp);
     }
     Ok(Drain::More)
 }
@@ -295,12 +315,16 @@ pub(super) fn recv_raw(
                     dp.count_drop(PathDrop::InnerQueueFull);
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                flush_inner(inner, &mut dp);
+                return Ok(Drain::Empty);
+            }
             Err(e) => {
                 tracing::debug!("raw receive: {e}");
                 dp.count_drop(PathDrop::SendError);
             }
         }
     }
+    flush_inner(inner, &mut dp);
     Ok(Drain::More)
 }

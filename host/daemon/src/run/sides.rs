@@ -7,7 +7,7 @@ use crate::tun_state::Claim;
 /// The inner side of this instance (one per daemon: its size does not matter).
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Inner {
-    Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant> },
+    Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant>, writer: Box<TunBatchWriter> },
     Netstack(Box<Netstack>),
 }
 
@@ -163,7 +163,7 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
             let ports: Vec<u16> = vec![cfg.outer.listen.port()];
             plumbing.enforce(&cfg.name, &rules, &ports)?;
             info!(dev = tun.name(), mtu, table = ids.table, fwmark = ids.fwmark, priority = ids.priority, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
-            Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None })
+            Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None, writer: Box::default() })
         }
     }
 }
