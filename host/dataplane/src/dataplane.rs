@@ -24,6 +24,16 @@ pub struct Counters {
     pub ike_messages: u64,
     /// Outbound packets held while IKE negotiated their SA.
     pub held: u64,
+    /// Batched I/O, counted by the I/O side: TUN reads that carried a
+    /// super-segment (offloads) and the packets cut from them; UDP GSO sends
+    /// and the datagrams they carried; UDP buffers the kernel coalesced
+    /// (GRO) and the datagrams in them.
+    pub tun_super_segments: u64,
+    pub tun_segments: u64,
+    pub gso_sends: u64,
+    pub gso_datagrams: u64,
+    pub gro_buffers: u64,
+    pub gro_datagrams: u64,
 }
 
 /// Something the owner of the data plane should log (from [`Dataplane::tick`]).

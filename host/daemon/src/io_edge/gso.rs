@@ -42,12 +42,17 @@ pub struct GsoSender {
 pub struct Sent {
     pub datagrams: usize,
     pub failed: usize,
+    /// GSO sends (super-datagrams) among them, and the datagrams they carried.
+    pub gso_sends: usize,
+    pub gso_datagrams: usize,
 }
 
 impl Sent {
     fn add(&mut self, o: Sent) {
         self.datagrams += o.datagrams;
         self.failed += o.failed;
+        self.gso_sends += o.gso_sends;
+        self.gso_datagrams += o.gso_datagrams;
     }
 }
 
@@ -102,7 +107,7 @@ impl GsoSender {
             send_one(sock, dst, &self.buf)
         } else {
             match send_gso(sock, dst, &self.buf, self.seg) {
-                Ok(()) => Sent { datagrams: self.segs, failed: 0 },
+                Ok(()) => Sent { datagrams: self.segs, failed: 0, gso_sends: 1, gso_datagrams: self.segs },
                 Err(Errno::EINVAL | Errno::EIO | Errno::EMSGSIZE | Errno::ENOPROTOOPT) => {
                     // This size cannot be segmented here: never again, and send
                     // this run one by one.
@@ -116,7 +121,7 @@ impl GsoSender {
                 }
                 Err(e) => {
                     tracing::debug!("UDP GSO send to {dst}: {e}");
-                    Sent { datagrams: 0, failed: self.segs }
+                    Sent { datagrams: 0, failed: self.segs, ..Sent::default() }
                 }
             }
         };
@@ -139,10 +144,10 @@ fn send_gso<S: AsRawFd>(sock: &S, dst: SocketAddr, buf: &[u8], seg: usize) -> Re
 fn send_one<S: AsRawFd>(sock: &S, dst: SocketAddr, payload: &[u8]) -> Sent {
     let addr = SockaddrStorage::from(dst);
     match nix::sys::socket::sendto(sock.as_raw_fd(), payload, &addr, MsgFlags::empty()) {
-        Ok(_) => Sent { datagrams: 1, failed: 0 },
+        Ok(_) => Sent { datagrams: 1, ..Sent::default() },
         Err(e) => {
             tracing::debug!("UDP send to {dst}: {}", io::Error::from(e));
-            Sent { datagrams: 0, failed: 1 }
+            Sent { failed: 1, ..Sent::default() }
         }
     }
 }
@@ -187,7 +192,8 @@ mod tests {
             want.push(d);
         }
         sent.add(g.flush(&tx));
-        assert_eq!(sent, Sent { datagrams: 13, failed: 0 });
+        assert_eq!((sent.datagrams, sent.failed), (13, 0));
+        assert!(sent.gso_sends >= 2 && sent.gso_datagrams >= 12, "{sent:?}");
         assert_eq!(recv_all(&rx, 13), want);
     }
 
@@ -215,9 +221,9 @@ mod tests {
         assert_eq!(g.push(&tx, to, &[1; 100]).datagrams, 0);
         // Too big for a run: the run goes, then it alone.
         let big = vec![2u8; MAX_BYTES + 1];
-        assert_eq!(g.push(&tx, to, &big), Sent { datagrams: 2, failed: 0 });
+        assert_eq!(g.push(&tx, to, &big), Sent { datagrams: 2, ..Sent::default() });
         assert_eq!(g.queued(), 0);
-        assert_eq!(g.push(&tx, to, &[]), Sent { datagrams: 1, failed: 0 });
+        assert_eq!(g.push(&tx, to, &[]), Sent { datagrams: 1, ..Sent::default() });
         assert_eq!(g.flush(&tx), Sent::default());
         assert_eq!(recv_all(&rx, 3), vec![vec![1u8; 100], big, vec![]]);
     }

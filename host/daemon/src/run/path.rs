@@ -41,6 +41,7 @@ pub(super) fn read_tun(
     // the lock is taken per batch, never across a read, so the IKE thread
     // waits for one batch at most.
     let (mut read_errors, mut gone) = (0u64, false);
+    let (mut supers, mut segments) = (0u64, 0u64);
     let mut sizes = [0usize; TUN_BATCH];
     // Free slots a read needs: a whole super-segment with offloads.
     let need = if t.offload() { esprit_netstack::tun::MAX_SEGMENTS.min(TUN_BATCH) } else { 1 };
@@ -50,6 +51,10 @@ pub(super) fn read_tun(
         while batch.free_slots().len() >= need {
             match t.recv_multiple(scratch, batch.free_slots(), &mut sizes) {
                 Ok(Some(k)) => {
+                    if k > 1 {
+                        supers += 1;
+                        segments += k as u64;
+                    }
                     let got = sizes.get(..k).unwrap_or_default();
                     batch.commit(got);
                     for p in batch.packets().skip(batch.len() - got.len()) {
@@ -88,6 +93,8 @@ pub(super) fn read_tun(
     send_batch(cfg, outer, &mut dp, caps, batch);
     flush_sends(outer, &mut dp);
     dp.count_drops(PathDrop::TunReadError, read_errors);
+    dp.counters.tun_super_segments += supers;
+    dp.counters.tun_segments += segments;
     if gone {
         dp.count_drop(PathDrop::TunGone);
     }
@@ -155,7 +162,7 @@ pub(super) fn send_protected(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane
         }
         let to = SocketAddr::new(dst, cfg.peer_port(dst));
         let sent = outer.gso.push(&**udp, to, &p[hl..]);
-        dp.count_drops(PathDrop::SendError, sent.failed as u64);
+        count_sent(dp, sent);
         return Ok(());
     }
     let s = match proto {
@@ -174,8 +181,14 @@ pub(super) fn send_protected(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane
 pub(super) fn flush_sends(outer: &mut Outer, dp: &mut Dataplane) {
     if let Some(udp) = &outer.udp {
         let sent = outer.gso.flush(&**udp);
-        dp.count_drops(PathDrop::SendError, sent.failed as u64);
+        count_sent(dp, sent);
     }
+}
+
+fn count_sent(dp: &mut Dataplane, sent: crate::io_edge::gso::Sent) {
+    dp.count_drops(PathDrop::SendError, sent.failed as u64);
+    dp.counters.gso_sends += sent.gso_sends as u64;
+    dp.counters.gso_datagrams += sent.gso_datagrams as u64;
 }
 
 /// Hands a decrypted packet to the inner side; `false` if it had no room.
@@ -246,6 +259,8 @@ pub(super) fn recv_udp(
             }
             // Several datagrams coalesced by UDP GRO: each is handled on its
             // own, from a copy (decapsulation uses the rest of the buffer).
+            dp.counters.gro_buffers += 1;
+            dp.counters.gro_datagrams += got.len.div_ceil(got.stride) as u64;
             for d in pb.packet(got.len).chunks(got.stride) {
                 read += 1;
                 if outer.gro_scratch.load(d) {
