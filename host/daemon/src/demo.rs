@@ -155,11 +155,12 @@ pub fn run(opts: DemoOptions) -> Result<()> {
     }
 
     for p in [&a, &b] {
-        let status = control::request(&p.socket, &Request::Status)?;
+        let status: crate::status::Status = serde_json::from_value(control::request(&p.socket, &Request::Status)?)
+            .context("the daemon's status does not match this esprit's schema")?;
         println!("\n== peer {} ({})", p.name, p.socket.display());
         print!("{}", crate::status::render_short(&status));
-        for pol in status["policies"].as_array().into_iter().flatten().filter(|p| p["hits"].as_u64().unwrap_or(0) > 0) {
-            println!("  policy {}", pol["policy"].as_str().unwrap_or("?"));
+        for pol in status.policies.iter().filter(|p| p.hits > 0) {
+            println!("  policy {}", pol.policy);
         }
     }
     if opts.keep {
