@@ -70,6 +70,10 @@ pub struct Config {
     /// Where the file was read from (relative paths resolve against its folder).
     #[serde(skip)]
     pub path: PathBuf,
+    /// Serve Prometheus metrics on `GET /metrics` at this address (plain
+    /// HTTP, no authentication: keep it on loopback or a private network).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn default_name() -> String {

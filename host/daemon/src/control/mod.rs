@@ -128,7 +128,9 @@ pub fn request_with_timeout(path: &Path, req: &Request, timeout: Duration) -> Re
     conn.set_read_timeout(Some(timeout))?;
     conn.set_write_timeout(Some(Duration::from_secs(10)))?;
     let env = Envelope { version: Some(VERSION), request: req.clone() };
-    writeln!(conn, "{}", serde_json::to_string(&env)?)?;
+    // A refused client may find the connection closed before it wrote: the
+    // daemon's reply (the reason) is still there to read.
+    let sent = writeln!(conn, "{}", serde_json::to_string(&env)?);
     let mut line = Vec::new();
     BufReader::new((&conn).take(limits::MAX_REPLY)).read_until(b'\n', &mut line).map_err(|e| {
         if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
@@ -138,6 +140,7 @@ pub fn request_with_timeout(path: &Path, req: &Request, timeout: Duration) -> Re
         }
     })?;
     if line.is_empty() {
+        sent.with_context(|| format!("sending the request to {}", path.display()))?;
         anyhow::bail!("{} closed the connection without a reply", path.display());
     }
     let v: Value = serde_json::from_slice(&line).context("bad reply from daemon")?;

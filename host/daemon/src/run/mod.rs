@@ -219,6 +219,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         control::serve(&socket, Arc::clone(&sources.control), move |req| sources.handle(req))?;
     }
     info!(socket = %socket.display(), "control socket ready");
+    if let Some(addr) = cfg.metrics_listen {
+        let sources = Arc::clone(&sources);
+        crate::metrics::serve(addr, Arc::new(move || sources.snapshot()))?;
+    }
 
     let mut caps = Captures {
         outer: open_capture(args.pcap_outer.as_ref())?,
@@ -266,6 +270,9 @@ fn event_loop(
     from_ike: &std::sync::mpsc::Receiver<ToData>,
     netstack_stats: &Mutex<Option<crate::status::model::Counters>>,
 ) -> Result<()> {
+    if let (Inner::Netstack(ns), Ok(mut st)) = (&*inner, netstack_stats.lock()) {
+        *st = Some(crate::status::counters::netstack(ns.stats()));
+    }
     let mut events = Events::with_capacity(256);
     // One buffer for single packets (netstack output, outer sockets), a
     // batch for TUN reads.
