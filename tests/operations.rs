@@ -8,6 +8,8 @@ mod support;
 
 #[path = "support/prom.rs"]
 mod prom;
+#[path = "support/schema.rs"]
+mod schema;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -213,6 +215,7 @@ fn five_idle_clients_do_not_block_status() {
     let t = Instant::now();
     let st = d.status();
     assert_eq!(st["schema_version"], 1, "{st}");
+    schema::check_status(&st);
     // The idle clients are still connected (not served one after the other
     // until their deadlines ran out).
     for mut c in idle {
@@ -355,6 +358,10 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
         assert!(t.elapsed() < Duration::from_secs(20), "no SAs in {}", a.status());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // A status with IKE SAs, CHILD_SAs and SAs matches the published schema.
+    let st = a.status();
+    schema::check_status(&st);
+    assert!(st["ike"]["ike_sas"][0]["rekey_in_s"].as_u64().is_some() || st["ike"]["ike_sas"][0]["age_s"].as_u64().is_some(), "{st}");
     let (head, body) = scrape(mport);
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
     assert!(head.contains("Content-Type: text/plain; version=0.0.4"), "{head}");
