@@ -85,6 +85,11 @@ pub fn run(opts: DemoOptions) -> Result<()> {
         None => (std::env::temp_dir().join(format!("esprit-demo-{}", std::process::id())), true),
     };
     std::fs::create_dir_all(&dir)?;
+    if temporary {
+        // It holds the demo's PSK: ours alone in the shared temp dir.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     let (port_a, port_b) = (free_udp_port()?, free_udp_port()?);
     let (fwd_port, http_port) = (free_tcp_port()?, http_server()?);
     let plugins = plugin_dir()?;

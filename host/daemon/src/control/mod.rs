@@ -103,10 +103,10 @@ pub fn default_socket(name: &str) -> PathBuf {
     }
 }
 
-/// A socket directory inside the shared temp dir must be ours and private.
-fn in_shared_temp(dir: &Path) -> bool {
-    let tmp = std::env::temp_dir();
-    dir != tmp && dir.starts_with(&tmp)
+/// The default socket directory in the shared temp dir (`esprit-UID`),
+/// which must be ours and private: another user could create it first.
+fn is_default_temp_dir(dir: &Path) -> bool {
+    dir == std::env::temp_dir().join(format!("esprit-{}", peer_cred::own_uid()))
 }
 
 /// Sends one request and returns the reply (10 s deadline).
@@ -116,7 +116,7 @@ pub fn request(path: &Path, req: &Request) -> Result<Value> {
 
 /// Sends one request and waits at most `timeout` for the reply.
 pub fn request_with_timeout(path: &Path, req: &Request, timeout: Duration) -> Result<Value> {
-    if let Some(dir) = path.parent().filter(|d| in_shared_temp(d)) {
+    if let Some(dir) = path.parent().filter(|d| is_default_temp_dir(d)) {
         // Do not talk to a socket another user could have put there.
         if dir.exists() {
             private_dir::check(dir)?;

@@ -25,8 +25,9 @@ where
     F: Fn(Request) -> Value + Send + Sync + 'static,
 {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // A directory we make is ours alone; one in the shared temp dir must be.
-        private_dir::ensure(dir, super::in_shared_temp(dir))?;
+        // A directory we make is ours alone; the default one in the shared
+        // temp dir must be, even if it already exists.
+        private_dir::ensure(dir, super::is_default_temp_dir(dir))?;
     }
     if UnixStream::connect(path).is_ok() {
         anyhow::bail!("control socket {} is in use by another esprit instance", path.display());

@@ -37,7 +37,6 @@ pub fn read_spec(path: &Path) -> Result<PluginSpec> {
         let at = e.span().map(|s| crate::config::line_col(&text, s.start)).map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
         anyhow::bail!("{}{at}: {} (the line is not shown: it may hold a secret)", path.display(), e.message().trim_end());
     }
-    crate::secret_files::warn_if_readable(path, "an auth plugin spec (it may hold a PSK)");
     let base = path.parent().unwrap_or(Path::new("."));
     let mut spec = PluginSpec::from_toml(&text, base, path).map_err(|e| anyhow::anyhow!("{e}"))?;
     let explicit = text.parse::<toml::Table>().map(|t| t.contains_key("deadline_us")).unwrap_or(true);

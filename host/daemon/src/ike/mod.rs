@@ -120,6 +120,15 @@ pub struct IkeHost {
 const STATUS_EVERY: Duration = Duration::from_millis(200);
 const STATUS_SMALL: usize = 256;
 
+/// Warns about auth plugin specs (they may hold a PSK) that group or
+/// others can read; once, at start.
+pub fn warn_readable_auth_specs(cfg: &Config) -> Result<()> {
+    for (path, _) in auth_plugin_specs(cfg)? {
+        crate::secret_files::warn_if_readable(&path, "an auth plugin spec (it may hold a PSK)");
+    }
+    Ok(())
+}
+
 /// Names of the `[[plugin]]` specs that are auth plugins (named by a conn).
 pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::PluginSpec)>> {
     let mut out = Vec::new();

@@ -124,6 +124,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
     if !cfg.conn.is_empty() {
         crate::ike::validate(&cfg)?;
+        crate::ike::warn_readable_auth_specs(&cfg)?;
     }
     let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
     let ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
