@@ -402,3 +402,55 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");
     println!("metrics: {} families, {} samples, all parsed", fams.len(), fams.values().map(|f| f.samples.len()).sum::<usize>());
 }
+
+#[test]
+fn the_default_temp_socket_dir_must_be_ours() {
+    if !require(is_root(), "root (to run the daemon as another uid)") || !require(have("setpriv"), "setpriv (util-linux)") {
+        return;
+    }
+    let dir = Scratch::new("ops-tmpdir");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = dir.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let cfg = dir.path("x.toml");
+    let toml = format!(
+        "name = \"x\"\nmode = \"netstack\"\n[outer]\nlisten = \"127.0.0.1:{}\"\npeer_port = {}\n[netstack]\naddress = [\"10.81.0.1/32\"]\n",
+        udp_port(),
+        udp_port()
+    );
+    std::fs::write(&cfg, toml).unwrap();
+    let run_as_nobody = |log: &Path| {
+        let f = std::fs::File::create(log).unwrap();
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .arg(esprit_bin())
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .env("TMPDIR", &tmp)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("USER")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(f))
+            .spawn()
+            .unwrap()
+    };
+    // Another user (root here) created esprit-65534 first: refused.
+    let squatted = tmp.join("esprit-65534");
+    std::fs::create_dir(&squatted).unwrap();
+    std::fs::set_permissions(&squatted, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let log = dir.path("squatted.log");
+    let status = run_as_nobody(&log).wait().unwrap();
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert!(!status.success(), "esprit used a socket directory another user owns:\n{err}");
+    assert!(err.contains("esprit-65534 belongs to uid 0, not to us (uid 65534)"), "{err}");
+    // Without it, esprit creates it 0700 and its own.
+    std::fs::remove_dir(&squatted).unwrap();
+    let log = dir.path("fresh.log");
+    let child = run_as_nobody(&log);
+    let mut d = Daemon { child, log, sock: squatted.join("x.sock") };
+    d.wait_log("control socket ready");
+    let m = std::fs::metadata(&squatted).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((m.uid(), m.mode() & 0o7777), (65534, 0o700));
+    assert!(d.log().contains(&format!("socket={}", squatted.join("x.sock").display())), "{}", d.log());
+}
