@@ -347,9 +347,23 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     let mport = tcp_port();
     psk_spec(&dir.0, "a", "same-secret-for-both");
     psk_spec(&dir.0, "b", "same-secret-for-both");
-    let _b = start(&dir.0, "b", &ike_config(&dir.0, "b", pb, pa, "10.80.0.2", "10.80.0.1", ("b.example", "a.example"), "none", ""), &[]);
+    // Traffic: A's forward 127.0.0.1:FWD -> B's inner :80, exposed by B to
+    // a local HTTP service.
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hport = http.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in http.incoming().flatten() {
+            let mut req = [0u8; 1024];
+            let _ = c.read(&mut req);
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 12\r\n\r\nhello, esp!\n");
+        }
+    });
+    let fwd = tcp_port();
+    let expose = format!("[[netstack.expose]]\nport = 80\nto = \"127.0.0.1:{hport}\"\n");
+    let forward = format!("[[netstack.forward]]\nlisten = \"127.0.0.1:{fwd}\"\nto = \"10.80.0.2:80\"\n");
+    let _b = start(&dir.0, "b", &(ike_config(&dir.0, "b", pb, pa, "10.80.0.2", "10.80.0.1", ("b.example", "a.example"), "none", "") + &expose), &[]);
     let top = format!("metrics_listen = \"127.0.0.1:{mport}\"");
-    let mut a = start(&dir.0, "a", &ike_config(&dir.0, "a", pa, pb, "10.80.0.1", "10.80.0.2", ("a.example", "b.example"), "start", &top), &[]);
+    let mut a = start(&dir.0, "a", &(ike_config(&dir.0, "a", pa, pb, "10.80.0.1", "10.80.0.2", ("a.example", "b.example"), "start", &top) + &forward), &[]);
     a.wait_log("metrics endpoint ready");
     a.wait_log("CHILD_SA peer established");
     // Wait for the status to show the installed SAs (an event, not a delay).
@@ -358,6 +372,12 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
         assert!(t.elapsed() < Duration::from_secs(20), "no SAs in {}", a.status());
         std::thread::sleep(Duration::from_millis(50));
     }
+    let mut c = TcpStream::connect(("127.0.0.1", fwd)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = c.read_to_string(&mut reply);
+    assert!(reply.contains("hello, esp!"), "no reply through the tunnel: {reply:?}\n{}", a.log());
     // A status with IKE SAs, CHILD_SAs and SAs matches the published schema.
     let st = a.status();
     schema::check_status(&st);
@@ -390,6 +410,11 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
         assert_eq!(keys, ["direction", "protocol", "spi"], "{s:?}");
         assert!(s.labels["spi"].starts_with("0x") && s.labels["protocol"] == "esp", "{s:?}");
     }
+    let out_bytes: f64 = sa.iter().filter(|s| s.labels["direction"] == "out").map(|s| s.value).sum();
+    let in_bytes: f64 = sa.iter().filter(|s| s.labels["direction"] == "in").map(|s| s.value).sum();
+    assert!(out_bytes > 0.0 && in_bytes > 0.0, "the HTTP exchange was not counted on the SAs:\n{body}");
+    let protected = fams["esprit_packets_total"].samples.iter().find(|s| s.labels["kind"] == "out_protected").map(|s| s.value);
+    assert!(protected.is_some_and(|v| v > 0.0), "{body}");
     let established = fams["esprit_ike_sas"].samples.iter().find(|s| s.labels.get("state").map(String::as_str) == Some("Established"));
     assert_eq!(established.map(|s| s.value), Some(1.0), "{body}");
     let ike_received = fams["esprit_ike_events_total"].samples.iter().find(|s| s.labels["event"] == "received").map(|s| s.value);
@@ -400,7 +425,7 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     let mut r = String::new();
     c.read_to_string(&mut r).unwrap();
     assert!(r.starts_with("HTTP/1.1 404"), "{r}");
-    println!("metrics: {} families, {} samples, all parsed", fams.len(), fams.values().map(|f| f.samples.len()).sum::<usize>());
+    println!("metrics: {} families, {} samples, all parsed; SA octets out {out_bytes}, in {in_bytes}", fams.len(), fams.values().map(|f| f.samples.len()).sum::<usize>());
 }
 
 #[test]
