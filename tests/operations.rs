@@ -363,7 +363,10 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     let forward = format!("[[netstack.forward]]\nlisten = \"127.0.0.1:{fwd}\"\nto = \"10.80.0.2:80\"\n");
     let _b = start(&dir.0, "b", &(ike_config(&dir.0, "b", pb, pa, "10.80.0.2", "10.80.0.1", ("b.example", "a.example"), "none", "") + &expose), &[]);
     let top = format!("metrics_listen = \"127.0.0.1:{mport}\"");
-    let mut a = start(&dir.0, "a", &(ike_config(&dir.0, "a", pa, pb, "10.80.0.1", "10.80.0.2", ("a.example", "b.example"), "start", &top) + &forward), &[]);
+    let a_cfg = ike_config(&dir.0, "a", pa, pb, "10.80.0.1", "10.80.0.2", ("a.example", "b.example"), "start", &top) + &forward;
+    // One TCP connection at a time, to see the limit counted.
+    let a_cfg = a_cfg.replace("[netstack]\n", "[netstack]\nmax_connections = 1\n");
+    let mut a = start(&dir.0, "a", &a_cfg, &[]);
     a.wait_log("metrics endpoint ready");
     a.wait_log("CHILD_SA peer established");
     // Wait for the status to show the installed SAs (an event, not a delay).
@@ -378,6 +381,16 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     let mut reply = String::new();
     let _ = c.read_to_string(&mut reply);
     assert!(reply.contains("hello, esp!"), "no reply through the tunnel: {reply:?}\n{}", a.log());
+    // Over the limit: c1 holds the only slot (the service waits for its
+    // request), c2 is not accepted and counted.
+    let _c1 = TcpStream::connect(("127.0.0.1", fwd)).unwrap();
+    let _c2 = TcpStream::connect(("127.0.0.1", fwd)).unwrap();
+    let t = Instant::now();
+    while a.status()["netstack"]["tcp_limited"].as_u64().unwrap_or(0) == 0 {
+        assert!(t.elapsed() < Duration::from_secs(60), "the connection limit was not counted: {}", a.status());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    println!("tcp_limited counted after {:?}", t.elapsed());
     // A status with IKE SAs, CHILD_SAs and SAs matches the published schema.
     let st = a.status();
     schema::check_status(&st);
@@ -415,6 +428,8 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     assert!(out_bytes > 0.0 && in_bytes > 0.0, "the HTTP exchange was not counted on the SAs:\n{body}");
     let protected = fams["esprit_packets_total"].samples.iter().find(|s| s.labels["kind"] == "out_protected").map(|s| s.value);
     assert!(protected.is_some_and(|v| v > 0.0), "{body}");
+    let limited = fams["esprit_netstack_events_total"].samples.iter().find(|s| s.labels["event"] == "tcp_limited").map(|s| s.value);
+    assert!(limited.is_some_and(|v| v > 0.0), "{body}");
     let established = fams["esprit_ike_sas"].samples.iter().find(|s| s.labels.get("state").map(String::as_str) == Some("Established"));
     assert_eq!(established.map(|s| s.value), Some(1.0), "{body}");
     let ike_received = fams["esprit_ike_events_total"].samples.iter().find(|s| s.labels["event"] == "received").map(|s| s.value);
