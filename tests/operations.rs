@@ -324,6 +324,13 @@ fn ike_up_waits_for_the_outcome() {
     let st = a.status();
     let ike = &st["ike"]["ike_sas"][0];
     assert!(ike["age_s"].as_u64().is_some(), "{st}");
+    // Rekeys answer when the new SA is up.
+    let out = a.esprit(&["ike", "rekey", "peer", "--timeout", "20s"]);
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && so.contains("CHILD_SA \"peer\" rekeyed (spi in 0x"), "{out:?}");
+    let out = a.esprit(&["ike", "rekey-ike", "peer", "--timeout", "20s"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("IKE SA rekeyed"), "{out:?}");
+    println!("esprit ike rekey / rekey-ike: {so}{}", String::from_utf8_lossy(&out.stdout));
     // Down: the IKE SA is deleted.
     let out = a.esprit(&["ike", "down", "peer", "--timeout", "20s"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("IKE SA deleted"), "{out:?}");
