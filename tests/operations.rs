@@ -389,7 +389,7 @@ fn metrics_endpoint_speaks_the_prometheus_text_format() {
     let _ = c.read_to_string(&mut reply);
     assert!(reply.contains("hello, esp!"), "no reply through the tunnel: {reply:?}\n{}", a.log());
     // Over the limit: c1 holds the only slot (the service waits for its
-    // request), c2 is not accepted and counted.
+    // request), c2 is reset and counted.
     let _c1 = TcpStream::connect(("127.0.0.1", fwd)).unwrap();
     let _c2 = TcpStream::connect(("127.0.0.1", fwd)).unwrap();
     let t = Instant::now();

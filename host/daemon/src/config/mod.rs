@@ -165,9 +165,9 @@ pub struct NetstackSection {
     pub forward: Vec<ForwardSection>,
     #[serde(default)]
     pub expose: Vec<ExposeSection>,
-    /// Concurrent TCP connections (default 1024); beyond it local accepts
-    /// wait in the kernel's queue and inner SYNs get an RST (counted as
-    /// `tcp_limited`, `esprit_netstack_events_total{event="tcp_limited"}`).
+    /// Concurrent TCP connections (default 1024); beyond it local
+    /// connections and inner SYNs get an RST (counted as `tcp_limited`,
+    /// `esprit_netstack_events_total{event="tcp_limited"}`).
     #[serde(default)]
     pub max_connections: Option<usize>,
 }
