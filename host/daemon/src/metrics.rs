@@ -92,7 +92,12 @@ impl<'a> Family<'a> {
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: u64) {
-        let _ = write!(self.out, "{}", self.name);
+        self.sample_as(self.name, labels, &value.to_string());
+    }
+
+    /// A sample of this family under `name` (a summary's `_sum`/`_count`).
+    fn sample_as(&mut self, name: &str, labels: &[(&str, &str)], value: &str) {
+        let _ = write!(self.out, "{name}");
         if !labels.is_empty() {
             let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
             let _ = write!(self.out, "{{{}}}", l.join(","));
@@ -176,6 +181,15 @@ pub fn render(st: &Status) -> String {
         }
     }
     {
+        // A summary without quantiles: the mean call latency is sum / count.
+        let mut f = Family::new(o, "esprit_plugin_call_duration_seconds", "summary", "Wall-clock time of policy plugin calls.");
+        for p in &st.plugins {
+            let micros = p.faults.get("call_micros").copied().unwrap_or(0);
+            f.sample_as("esprit_plugin_call_duration_seconds_sum", &[("plugin", &p.name)], &format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000));
+            f.sample_as("esprit_plugin_call_duration_seconds_count", &[("plugin", &p.name)], &p.faults.get("calls").copied().unwrap_or(0).to_string());
+        }
+    }
+    {
         let mut f = Family::new(o, "esprit_plugin_quarantined", "gauge", "1 while a policy plugin is quarantined.");
         for p in &st.plugins {
             f.sample(&[("plugin", &p.name)], p.quarantined as u64);
@@ -206,5 +220,18 @@ mod tests {
         let text = render(&st);
         assert!(text.contains("esprit_info{name=\"a\\\"b\\\\c\\nd\",mode=\"netstack\",schema_version=\"0\"} 1"), "{text}");
         assert!(text.contains("# TYPE esprit_drops_total counter\nesprit_drops_total{reason=\"replay\"} 3\n"), "{text}");
+    }
+
+    #[test]
+    fn plugin_latency_is_a_summary() {
+        let mut p = crate::status::model::PluginStatus { name: "allow".into(), ..Default::default() };
+        p.faults.insert("calls".into(), 4);
+        p.faults.insert("call_micros".into(), 1_500_042);
+        p.faults.insert("trap".into(), 1);
+        let st = Status { plugins: vec![p], ..Status::default() };
+        let text = render(&st);
+        assert!(text.contains("# TYPE esprit_plugin_call_duration_seconds summary\nesprit_plugin_call_duration_seconds_sum{plugin=\"allow\"} 1.500042\nesprit_plugin_call_duration_seconds_count{plugin=\"allow\"} 4\n"), "{text}");
+        assert!(text.contains("esprit_plugin_faults_total{plugin=\"allow\",kind=\"trap\"} 1\n"), "{text}");
+        assert!(text.contains("esprit_plugin_calls_total{plugin=\"allow\"} 4\n"), "{text}");
     }
 }

@@ -47,7 +47,7 @@ pub fn ike(s: esprit_ike::Stats) -> Counters {
 pub fn plugin_faults(s: esprit_plugin::FaultStats) -> Counters {
     counters!(esprit_plugin::FaultStats, s;
         calls, deadline, oom, trap, instantiate, invalid_verdict, quarantined_calls, quarantines,
-        instantiations, log_suppressed)
+        instantiations, log_suppressed, call_micros)
 }
 
 pub fn netstack(s: esprit_netstack::NetstackStats) -> Counters {
