@@ -147,7 +147,11 @@ pub fn render(st: &Status) -> String {
             f.counters("reason", &sa.engine.drops_out, &[("spi", &sa.spi), ("direction", "out")]);
         }
     }
-    Family::new(o, "esprit_packets_total", "counter", "Packets through the packet path, by kind.").counters("kind", &st.counters, &[]);
+    {
+        // The refused bypasses are drops (in esprit_drops_total), not a kind of packet sent.
+        let kinds: Counters = st.counters.iter().filter(|(k, _)| k.as_str() != "bypass_to_protected_peer").map(|(k, n)| (k.clone(), *n)).collect();
+        Family::new(o, "esprit_packets_total", "counter", "Packets through the packet path, by kind.").counters("kind", &kinds, &[]);
+    }
     Family::new(o, "esprit_drops_total", "counter", "Packets dropped by the packet path, by reason.").counters("reason", &st.drops, &[]);
     Family::new(o, "esprit_held_packets", "gauge", "Packets held while IKE negotiates their SA.").sample(&[], st.held_packets);
     Family::new(o, "esprit_spd_events_total", "counter", "SPD lookups, flow cache hits and misses, decider calls.").counters("event", &st.spd, &[]);

@@ -161,7 +161,7 @@ pub fn render_full(v: &Status) -> String {
     }
     let _ = writeln!(o, "\nSecurity Policies (in evaluation order):");
     for p in &v.policies {
-        let _ = writeln!(o, "  {}  (hits {})", p.policy, p.hits);
+        let _ = writeln!(o, "  {}", p.policy);
     }
     let _ = writeln!(o, "\nCounters:");
     for (k, n) in &v.counters {
@@ -201,7 +201,9 @@ pub fn render_full(v: &Status) -> String {
         let _ = writeln!(o, "\nIKE counters: {}", counter_list(&ike.stats));
     }
     if let Some(ns) = &v.netstack {
-        let _ = writeln!(o, "netstack: {}", counter_list(ns));
+        // Gauges too: a zero is information here.
+        let all: Vec<String> = ns.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(o, "netstack: {}", all.join(", "));
     }
     for (k, c) in [("SPD", &v.spd), ("inbound checks", &v.inbound), ("outbound decisions", &v.outbound), ("ACQUIREs", &v.acquires), ("control socket", &v.control)] {
         let _ = writeln!(o, "{k}: {}", counter_list(c));
