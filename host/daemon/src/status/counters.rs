@@ -15,7 +15,12 @@ macro_rules! counters {
 }
 
 pub fn packet_path(c: esprit_dataplane::Counters) -> Counters {
-    counters!(esprit_dataplane::Counters, c; out_protected, out_clear, in_decrypted, nat_keepalives, ike_messages, held)
+    let mut m = counters!(esprit_dataplane::Counters, c; out_protected, out_clear, in_decrypted, nat_keepalives, ike_messages, held);
+    // The status has always called it this.
+    if let Some(n) = m.remove("held") {
+        m.insert("held_for_ike".into(), n);
+    }
+    m
 }
 
 pub fn spd(s: esprit_sadb::spd::SpdStats) -> Counters {
