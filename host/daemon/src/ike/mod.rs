@@ -109,7 +109,7 @@ pub struct IkeHost {
     /// are as of the last rebuild (`built`).
     pub status: Arc<Mutex<crate::status::model::IkeStatus>>,
     /// Commands from the control socket, with where to answer their outcome.
-    pub commands: Arc<Mutex<Vec<(Command, Option<outcome::Reply>)>>>,
+    pub commands: outcome::CommandQueue,
     waiters: outcome::Waiters,
     _engine: PluginEngine,
 }

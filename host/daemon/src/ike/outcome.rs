@@ -14,6 +14,8 @@ use super::Command;
 pub type Outcome = Result<String, String>;
 /// Where the outcome goes (the control connection's thread waits on it).
 pub type Reply = Sender<Outcome>;
+/// Commands from the control socket, with where to answer their outcome.
+pub type CommandQueue = std::sync::Arc<std::sync::Mutex<Vec<(Command, Option<Reply>)>>>;
 
 /// Longest a command is remembered; the client gives up sooner
 /// (`esprit ike --timeout`).
@@ -94,5 +96,29 @@ impl Waiters {
             }),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_settle_their_own_conns_commands() {
+        let now = Instant::now();
+        let mut w = Waiters::default();
+        let (up_tx, up_rx) = std::sync::mpsc::channel();
+        let (down_tx, down_rx) = std::sync::mpsc::channel();
+        w.add(Command::Up("a".into()), up_tx, now);
+        w.add(Command::Down("b".into()), down_tx, now);
+        let remote = "192.0.2.1:500".parse().unwrap();
+        // Another conn's failure settles nothing.
+        w.event(&Event::SetupFailed { conn: "c".into(), remote, reason: "x".into() });
+        assert!(up_rx.try_recv().is_err() && down_rx.try_recv().is_err());
+        w.event(&Event::SetupFailed { conn: "a".into(), remote, reason: "NO_PROPOSAL_CHOSEN".into() });
+        assert_eq!(up_rx.try_recv().unwrap(), Err("setup with 192.0.2.1:500 failed: NO_PROPOSAL_CHOSEN".into()));
+        w.event(&Event::IkeDown { conn: "b".into(), remote, reason: "deleted".into() });
+        assert_eq!(down_rx.try_recv().unwrap(), Ok("conn \"b\": IKE SA deleted (deleted)".into()));
+        assert!(w.list.is_empty());
     }
 }

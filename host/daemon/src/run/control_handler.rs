@@ -21,7 +21,7 @@ const MAX_WAIT: Duration = Duration::from_secs(600);
 /// The IKE thread's side of the control socket.
 pub struct IkeControl {
     pub status: Arc<Mutex<IkeStatus>>,
-    pub commands: Arc<Mutex<Vec<(Command, Option<crate::ike::outcome::Reply>)>>>,
+    pub commands: crate::ike::outcome::CommandQueue,
     pub waker: Option<Arc<mio::Waker>>,
     pub conn_names: Vec<String>,
 }
