@@ -153,3 +153,46 @@ fn the_default_temp_socket_dir_must_be_ours() {
     assert!(d.log().contains(&format!("socket={}", squatted.join("x.sock").display())), "{}", d.log());
 }
 
+
+#[test]
+fn control_socket_group_members_may_command() {
+    if !require(is_root(), "root (to run clients as other uids and groups)") || !require(have("setpriv"), "setpriv (util-linux)") {
+        return;
+    }
+    let dir = Scratch::new("ops-group");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The socket in a directory esprit creates: 0710, group-owned.
+    let sub = dir.path("run");
+    let sock = sub.join("g.sock");
+    let toml = plain_config(&dir.0, "g", "control_socket_group = \"4242\"").replace(&dir.path("g.sock").display().to_string(), &sock.display().to_string());
+    std::fs::write(dir.path("g.toml"), toml).unwrap();
+    let log = dir.path("g.log");
+    let f = std::fs::File::create(&log).unwrap();
+    let child = Command::new(esprit_bin()).args(["run", "--config", dir.path("g.toml").to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::from(f)).spawn().unwrap();
+    let mut d = Daemon { child, log, sock: sock.clone() };
+    d.wait_log("control socket ready");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(&sock).unwrap();
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o660, 4242));
+    let m = std::fs::metadata(&sub).unwrap();
+    assert_eq!((m.mode() & 0o777, m.gid()), (0o710, 4242));
+    let client = |groups: &str| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", groups, "--inh-caps=-all"])
+            .arg(esprit_bin())
+            .args(["status", "--brief", "--socket", sock.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    // A member (supplementary group 4242) may; nobody without it may not.
+    let out = client("--groups=4242");
+    assert!(out.status.success(), "a member of group 4242 was refused: {}", String::from_utf8_lossy(&out.stderr));
+    let out = client("--clear-groups");
+    assert!(!out.status.success(), "a non-member got through");
+    // With the mode widened, SO_PEERCRED still refuses the non-member.
+    std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let out = client("--clear-groups");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("and members of group 4242"), "{err}");
+}

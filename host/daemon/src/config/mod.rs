@@ -74,6 +74,10 @@ pub struct Config {
     /// HTTP, no authentication: keep it on loopback or a private network).
     #[serde(default)]
     pub metrics_listen: Option<SocketAddr>,
+    /// A group (name or gid) whose members may use the control socket too
+    /// (mode 0660 instead of 0600).
+    #[serde(default)]
+    pub control_socket_group: Option<String>,
 }
 
 fn default_name() -> String {

@@ -10,6 +10,7 @@
 //! `SO_PEERCRED` must be our uid or root ([`peer_cred`]); requests are
 //! bounded and clients served concurrently with deadlines ([`limits`]).
 
+pub mod group;
 pub mod limits;
 pub mod peer_cred;
 pub mod private_dir;
@@ -25,7 +26,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use server::serve;
+pub use server::{serve, serve_with};
 
 /// The control protocol's version, in every reply.
 pub const VERSION: u32 = 1;

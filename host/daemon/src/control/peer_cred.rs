@@ -28,14 +28,19 @@ pub fn own_uid() -> u32 {
 /// `Ok` when `peer` may command a daemon running as `own`; otherwise the
 /// reason, as sent to the client and logged.
 pub fn authorize(peer: &Peer, own: u32) -> Result<(), String> {
-    if peer.uid == own || peer.uid == 0 {
-        Ok(())
-    } else {
-        Err(format!(
-            "permission denied: uid {} may not command this esprit (it runs as uid {own}; only that user and root may)",
-            peer.uid
-        ))
+    authorize_group(peer, own, None)
+}
+
+/// [`authorize`], and members of `group` (`control_socket_group`) too.
+pub fn authorize_group(peer: &Peer, own: u32, group: Option<u32>) -> Result<(), String> {
+    if peer.uid == own || peer.uid == 0 || group.is_some_and(|g| super::group::is_member(peer.pid, peer.gid, g)) {
+        return Ok(());
     }
+    let also = group.map(|g| format!(", and members of group {g}")).unwrap_or_default();
+    Err(format!(
+        "permission denied: uid {} may not command this esprit (it runs as uid {own}; only that user and root may{also})",
+        peer.uid
+    ))
 }
 
 #[cfg(test)]

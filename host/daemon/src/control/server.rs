@@ -24,10 +24,25 @@ pub fn serve<F>(path: &Path, stats: Arc<ControlStats>, handle: F) -> Result<()>
 where
     F: Fn(Request) -> Value + Send + Sync + 'static,
 {
+    serve_with(path, None, stats, handle)
+}
+
+/// [`serve`], and with `group`, members of that group may command too
+/// (socket 0660 and group-owned; a directory esprit creates for it 0710).
+pub fn serve_with<F>(path: &Path, group: Option<u32>, stats: Arc<ControlStats>, handle: F) -> Result<()>
+where
+    F: Fn(Request) -> Value + Send + Sync + 'static,
+{
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         // A directory we make is ours alone; the default one in the shared
         // temp dir must be, even if it already exists.
+        let created = !dir.exists();
         private_dir::ensure(dir, super::is_default_temp_dir(dir))?;
+        if let (true, Some(g), false) = (created, group, super::is_default_temp_dir(dir)) {
+            // The group may pass through (not list) the directory we made.
+            std::os::unix::fs::chown(dir, None, Some(g)).with_context(|| format!("chgrp {g} {}", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o710)).with_context(|| format!("chmod 0710 {}", dir.display()))?;
+        }
     }
     if UnixStream::connect(path).is_ok() {
         anyhow::bail!("control socket {} is in use by another esprit instance", path.display());
@@ -37,6 +52,10 @@ where
     // Only the daemon's own user may command it (the umask left it open to
     // others: a nobody user could run `esprit ike down`).
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).with_context(|| format!("chmod 0600 {}", path.display()))?;
+    if let Some(g) = group {
+        std::os::unix::fs::chown(path, None, Some(g)).with_context(|| format!("control_socket_group: chgrp {g} {}", path.display()))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).with_context(|| format!("chmod 0660 {}", path.display()))?;
+    }
     let handle = Arc::new(handle);
     let own = peer_cred::own_uid();
     let active = Arc::new(AtomicUsize::new(0));
@@ -59,7 +78,7 @@ where
                     continue;
                 }
             };
-            if let Err(why) = peer_cred::authorize(&peer, own) {
+            if let Err(why) = peer_cred::authorize_group(&peer, own, group) {
                 warn!(pid = peer.pid, uid = peer.uid, "control socket: connection refused: {why}");
                 stats.refused_peers.fetch_add(1, Ordering::Relaxed);
                 reply(&conn, &error_reply(why));

@@ -217,7 +217,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     });
     {
         let sources = Arc::clone(&sources);
-        control::serve(&socket, Arc::clone(&sources.control), move |req| sources.handle(req))?;
+        let group = cfg.control_socket_group.as_deref().map(control::group::resolve).transpose()?;
+        control::serve_with(&socket, group, Arc::clone(&sources.control), move |req| sources.handle(req))?;
     }
     info!(socket = %socket.display(), "control socket ready");
     if let Some(addr) = cfg.metrics_listen {
