@@ -263,7 +263,7 @@ impl Config {
                 .map(|s| line_col(text, s.start))
                 .map(|(l, c)| format!("{}:{l}:{c}", path.display()))
                 .unwrap_or_else(|| path.display().to_string());
-            anyhow::anyhow!("{at}: {}", e.message())
+            anyhow::anyhow!("{at}: {}", redact_strings(e.message()))
         })?;
         cfg.path = path.to_path_buf();
         match cfg.mode {
@@ -291,6 +291,28 @@ impl Config {
     pub fn peer_port(&self, peer: IpAddr) -> u16 {
         self.outer.peer_ports.get(&peer).copied().unwrap_or(self.outer.peer_port)
     }
+}
+
+/// serde's type errors quote the value (`invalid type: string "…"`), which
+/// may be a key (an inline setkey, a PSK): the value is left out.
+pub fn redact_strings(msg: &str) -> String {
+    let mut out = String::new();
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "string \"".len()..];
+        // The closing quote: the first one not escaped by a backslash.
+        let mut escaped = false;
+        let end = after.char_indices().find(|&(_, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close
+        });
+        out.push_str("a string (value not shown)");
+        rest = end.map(|(j, _)| &after[j + 1..]).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 /// 1-based line and column of a byte offset.
@@ -370,3 +392,14 @@ setkey_files = ["keys.conf"]
     }
 }
 
+
+#[cfg(test)]
+mod secret_echo {
+    #[test]
+    fn a_mistyped_string_value_is_not_echoed() {
+        let t = "mode = \"netstack\"\n[ipsec]\nreplay_window = \"0xSECRETKEY\"\n";
+        let e = super::Config::parse(std::path::Path::new("x.toml"), t).unwrap_err().to_string();
+        assert_eq!(e, "x.toml:3:17: invalid type: a string (value not shown), expected u32");
+        assert_eq!(super::redact_strings(r#"invalid type: string "a\"SECRET", expected u32"#), "invalid type: a string (value not shown), expected u32");
+    }
+}
