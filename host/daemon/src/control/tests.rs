@@ -61,3 +61,18 @@ fn long_line_refused_and_idle_clients_do_not_block() {
     drop(idle);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn clients_over_the_cap_are_told_busy() {
+    let dir = dir("busy");
+    let path = dir.join("c.sock");
+    let stats = Arc::new(ControlStats::default());
+    serve(&path, Arc::clone(&stats), |_| serde_json::json!({"ok": true})).unwrap();
+    // MAX_CLIENTS idle connections hold every slot (until their deadline).
+    let idle: Vec<UnixStream> = (0..limits::MAX_CLIENTS).map(|_| UnixStream::connect(&path).unwrap()).collect();
+    let e = request(&path, &Request::Status).unwrap_err().to_string();
+    assert!(e.contains("busy: 16 control clients"), "{e}");
+    assert_eq!(stats.busy.load(std::sync::atomic::Ordering::Relaxed), 1);
+    drop(idle);
+    let _ = std::fs::remove_dir_all(dir);
+}
