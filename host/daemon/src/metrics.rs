@@ -152,7 +152,20 @@ pub fn render(st: &Status) -> String {
         let kinds: Counters = st.counters.iter().filter(|(k, _)| k.as_str() != "bypass_to_protected_peer").map(|(k, n)| (k.clone(), *n)).collect();
         Family::new(o, "esprit_packets_total", "counter", "Packets through the packet path, by kind.").counters("kind", &kinds, &[]);
     }
-    Family::new(o, "esprit_drops_total", "counter", "Packets dropped by the packet path, by reason.").counters("reason", &st.drops, &[]);
+    {
+        // Every reason, at 0 until it happens: a series that appears only
+        // at its first drop defeats rate() and alerts on it.
+        let mut drops: Counters = esprit_esp::DropReason::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .chain(esprit_dataplane::PathDrop::ALL.iter().map(|p| p.as_str()))
+            .map(|k| (k.to_string(), 0))
+            .collect();
+        for (k, n) in &st.drops {
+            drops.insert(k.clone(), *n);
+        }
+        Family::new(o, "esprit_drops_total", "counter", "Packets dropped by the packet path, by reason.").counters("reason", &drops, &[]);
+    }
     Family::new(o, "esprit_held_packets", "gauge", "Packets held while IKE negotiates their SA.").sample(&[], st.held_packets);
     Family::new(o, "esprit_spd_events_total", "counter", "SPD lookups, flow cache hits and misses, decider calls.").counters("event", &st.spd, &[]);
     Family::new(o, "esprit_inbound_checks_total", "counter", "Inbound policy checks, by result.").counters("result", &st.inbound, &[]);
@@ -223,7 +236,9 @@ mod tests {
         st.drops.insert("replay".into(), 3);
         let text = render(&st);
         assert!(text.contains("esprit_info{name=\"a\\\"b\\\\c\\nd\",mode=\"netstack\",schema_version=\"0\"} 1"), "{text}");
-        assert!(text.contains("# TYPE esprit_drops_total counter\nesprit_drops_total{reason=\"replay\"} 3\n"), "{text}");
+        assert!(text.contains("\nesprit_drops_total{reason=\"replay\"} 3\n"), "{text}");
+        // Reasons that never happened are there, at 0.
+        assert!(text.contains("\nesprit_drops_total{reason=\"unknown SPI\"} 0\n"), "{text}");
     }
 
     #[test]
