@@ -47,7 +47,15 @@ fn serve_one(mut c: TcpStream, snapshot: &Snapshot) -> std::io::Result<()> {
     // Read the head (until the blank line), at most MAX_REQUEST bytes.
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
+    // One deadline for the whole head: a client trickling a byte at a time
+    // cannot hold the (single) metrics thread longer than TIMEOUT.
+    let deadline = std::time::Instant::now() + TIMEOUT;
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "request head not complete in time"));
+        }
+        c.set_read_timeout(Some(left))?;
         let n = c.read(&mut buf)?;
         if n == 0 {
             break;
