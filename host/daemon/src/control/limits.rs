@@ -17,6 +17,25 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a client may take to read its reply.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A control connection read under one deadline for the whole request: a
+/// client trickling a byte at a time cannot hold its thread (and one of
+/// the [`MAX_CLIENTS`] slots) longer than [`READ_TIMEOUT`].
+pub struct Deadlined<'a> {
+    pub conn: &'a std::os::unix::net::UnixStream,
+    pub until: std::time::Instant,
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the request did not arrive in time"));
+        }
+        self.conn.set_read_timeout(Some(left))?;
+        (&mut &*self.conn).read(buf)
+    }
+}
+
 /// What reading one request line gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {

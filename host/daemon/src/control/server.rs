@@ -106,8 +106,8 @@ where
 
 /// One connection: one bounded request line, one reply.
 fn serve_one(conn: &UnixStream, handle: &dyn Fn(Request) -> Value, stats: &ControlStats) {
-    let _ = conn.set_read_timeout(Some(limits::READ_TIMEOUT));
-    let line = match limits::read_line(conn, MAX_REQUEST) {
+    let until = std::time::Instant::now() + limits::READ_TIMEOUT;
+    let line = match limits::read_line(limits::Deadlined { conn, until }, MAX_REQUEST) {
         Ok(Line::Complete(l)) => l,
         Ok(Line::Empty) => return,
         Ok(Line::TooLong) => {

@@ -76,3 +76,23 @@ fn clients_over_the_cap_are_told_busy() {
     drop(idle);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_trickling_client_is_cut_at_the_deadline() {
+    let (a, mut b) = UnixStream::pair().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    let writer = std::thread::spawn(move || {
+        // A byte at a time, slower than the deadline allows in total.
+        for _ in 0..20 {
+            if b.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        b
+    });
+    let r = limits::read_line(limits::Deadlined { conn: &a, until }, limits::MAX_REQUEST);
+    assert!(matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock), "{r:?}");
+    drop(a);
+    let _ = writer.join().unwrap();
+}
