@@ -129,15 +129,9 @@ fn wait_drained(what: &str, b: &Esprit, f: impl Fn() -> Vec<u64>) {
     }
 }
 
-/// A field of the IKE endpoint's counters (`"stats": "Stats { received: 5, ... }"`).
+/// A field of the IKE endpoint's counters (`"stats": {"received": 5, ...}`).
 fn ike_stat(st: &Value, field: &str) -> u64 {
-    let s = st["ike"]["stats"].as_str().unwrap_or_default();
-    let key = format!("{field}: ");
-    s.split(", ")
-        .flat_map(|part| part.split("{ "))
-        .find_map(|part| part.trim().strip_prefix(&key))
-        .and_then(|n| n.trim_end_matches(" }").parse().ok())
-        .unwrap_or_else(|| panic!("no IKE counter {field} in {s:?}"))
+    st["ike"]["stats"][field].as_u64().unwrap_or_else(|| panic!("no IKE counter {field} in {}", st["ike"]["stats"]))
 }
 
 fn drop_count(st: &Value, reason: &str) -> u64 {

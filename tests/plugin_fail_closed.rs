@@ -112,13 +112,8 @@ fn empty_protect_sends_no_cleartext_in_tun_mode() {
     let st = status(&a, &sock);
     assert_eq!(leaked, 0, "cleartext for an empty protect left on the wire; status {st}");
     assert!(honest >= 1, "the honest bypass flow was not captured (capture or clear path broken); status {st}");
-    let faults = st["plugins"][0]["faults"].as_str().unwrap_or_default().to_string();
-    let invalid: u64 = faults
-        .split("invalid_verdict: ")
-        .nth(1)
-        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
+    let faults = st["plugins"][0]["faults"].to_string();
+    let invalid: u64 = st["plugins"][0]["faults"]["invalid_verdict"].as_u64().unwrap_or(0);
     assert!(invalid >= 3, "faults not counted (one per port-80 flow at least): {faults}");
     let daemon_log = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(daemon_log.contains("protect with no SA request"), "no clear reason in the log:\n{daemon_log}");

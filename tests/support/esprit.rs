@@ -85,9 +85,11 @@ impl Esprit {
             .expect("run esprit")
     }
 
-    /// `esprit ike VERB CONN`, which must succeed.
+    /// `esprit ike VERB CONN --no-wait`, which must be accepted (the
+    /// outcome is what each test checks; `tests/operations.rs` tests the
+    /// waiting form).
     pub fn ike(&self, verb: &str, conn: &str) {
-        let o = self.cmd(&["ike", verb, conn]);
+        let o = self.cmd(&["ike", verb, conn, "--no-wait"]);
         assert!(o.status.success(), "esprit ike {verb} {conn}: {}{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr), self.log_tail());
     }
 

@@ -3,6 +3,7 @@
 //! (CI, where `CI=true`).
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod esprit;
 pub mod ike;
 pub mod netns;

@@ -85,6 +85,11 @@ pub fn run(opts: DemoOptions) -> Result<()> {
         None => (std::env::temp_dir().join(format!("esprit-demo-{}", std::process::id())), true),
     };
     std::fs::create_dir_all(&dir)?;
+    if temporary {
+        // It holds the demo's PSK: ours alone in the shared temp dir.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     let (port_a, port_b) = (free_udp_port()?, free_udp_port()?);
     let (fwd_port, http_port) = (free_tcp_port()?, http_server()?);
     let plugins = plugin_dir()?;
@@ -155,11 +160,12 @@ pub fn run(opts: DemoOptions) -> Result<()> {
     }
 
     for p in [&a, &b] {
-        let status = control::request(&p.socket, &Request::Status)?;
+        let status: crate::status::Status = serde_json::from_value(control::request(&p.socket, &Request::Status)?)
+            .context("the daemon's status does not match this esprit's schema")?;
         println!("\n== peer {} ({})", p.name, p.socket.display());
         print!("{}", crate::status::render_short(&status));
-        for pol in status["policies"].as_array().into_iter().flatten().filter(|p| p["hits"].as_u64().unwrap_or(0) > 0) {
-            println!("  policy {}", pol["policy"].as_str().unwrap_or("?"));
+        for pol in status.policies.iter().filter(|p| p.hits > 0) {
+            println!("  policy {}", pol.policy);
         }
     }
     if opts.keep {

@@ -3,9 +3,10 @@
 //! `WIRESHARK_CONFIG_DIR=DIR tshark -r cap.pcap` with this file as `DIR/esp_sa`
 //! and `esp.enable_encryption_decode: TRUE` in `DIR/preferences`.
 //!
-//! Keys are secrets: the file is created 0600 and only when the operator asks.
+//! Keys are secrets: the file is created 0600 without following symlinks,
+//! an existing file must be ours and private ([`crate::secret_files`]),
+//! and only when the operator asks.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,8 @@ pub struct KeyLog {
 }
 
 impl KeyLog {
-    /// Creates (truncates) the file with mode 0600 and writes the header.
+    /// Creates (truncates) the file with mode 0600 and writes the header;
+    /// refuses a symlink or an existing file others can read.
     pub fn create(path: &Path) -> std::io::Result<KeyLog> {
         let mut f = open(path, true)?;
         writeln!(f, "# esprit ESP SA key log (Wireshark esp_sa UAT). Contains secret keys.")?;
@@ -43,16 +45,7 @@ impl KeyLog {
 }
 
 fn open(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
-    let mut o = OpenOptions::new();
-    o.create(true).write(true);
-    if truncate {
-        o.truncate(true);
-    } else {
-        o.append(true);
-    }
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    o.open(path)
+    crate::secret_files::open_private(path, truncate)
 }
 
 pub fn transform_name(t: &Transform) -> String {

@@ -47,9 +47,12 @@ enum Cmd {
         /// Instance name (for the default socket path).
         #[arg(long, default_value = "esprit")]
         name: String,
-        /// Print the raw JSON.
-        #[arg(long)]
+        /// Print the JSON (see docs/status.schema.json).
+        #[arg(long, conflicts_with = "brief")]
         json: bool,
+        /// One line for the instance and one per IKE SA.
+        #[arg(long)]
+        brief: bool,
     },
     /// Policy tools.
     #[command(subcommand)]
@@ -96,7 +99,26 @@ enum Cmd {
         /// Instance name (for the default socket path).
         #[arg(long, default_value = "esprit")]
         name: String,
+        /// How long to wait for the outcome (e.g. 30s, 2m). Exit status 1 when
+        /// the command fails or the outcome does not come in time.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+        /// Queue the command and return at once (the old behaviour).
+        #[arg(long)]
+        no_wait: bool,
     },
+}
+
+/// `30`, `30s`, `2m`, `500ms`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 2m, 500ms)"))?;
+    match unit {
+        "ms" => Ok(std::time::Duration::from_millis(n)),
+        "s" => Ok(std::time::Duration::from_secs(n)),
+        "m" => Ok(std::time::Duration::from_secs(n * 60)),
+        _ => Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m)")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,13 +164,20 @@ fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Demo { keep, dir } => demo::run(demo::DemoOptions { keep, dir }),
         Cmd::Run(args) => run::run(args),
-        Cmd::Status { socket, name, json } => {
+        Cmd::Status { socket, name, json, brief } => {
             let path = socket.unwrap_or_else(|| control::default_socket(&name));
             let v = control::request(&path, &control::Request::Status)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            let st: status::Status = serde_json::from_value(v).map_err(|e| {
+                anyhow::anyhow!("the daemon's status does not match this esprit's (schema_version {}): {e}", status::SCHEMA_VERSION)
+            })?;
+            if brief {
+                print!("{}", status::render_brief(&st));
             } else {
-                print!("{}", status::render_full(&v));
+                print!("{}", status::render_full(&st));
             }
             Ok(())
         }
@@ -174,11 +203,13 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&v["reload"])?);
             Ok(())
         }
-        Cmd::Ike { action, conn, socket, name } => {
+        Cmd::Ike { action, conn, socket, name, timeout, no_wait } => {
             let path = socket.unwrap_or_else(|| control::default_socket(&name));
-            let v = control::request(&path, &control::Request::Ike { action, conn })?;
-            if let Some(e) = v["error"].as_str() {
-                anyhow::bail!("{e}");
+            let wait_ms = (!no_wait).then(|| timeout.as_millis().min(u64::MAX as u128) as u64);
+            // The daemon answers when the outcome is known or `timeout` passed.
+            let v = control::request_with_timeout(&path, &control::Request::Ike { action, conn, wait_ms }, timeout + std::time::Duration::from_secs(5))?;
+            if let Some(o) = v["outcome"].as_str() {
+                println!("{o}");
             }
             Ok(())
         }

@@ -94,17 +94,17 @@ fn new_policy(p: &PolicySection) -> Result<NewPolicy> {
     })
 }
 
-/// One plugin's line in `esprit status`.
-pub fn status(h: &HotPolicy) -> serde_json::Value {
+/// One plugin's entry in `esprit status`.
+pub fn status(h: &HotPolicy) -> crate::status::model::PluginStatus {
     use esprit_sadb::decider::PolicyDecider;
     let cur = h.current();
-    serde_json::json!({
-        "name": h.name(),
-        "version": format!("{:016x}", h.version()),
-        "reloads": h.swaps(),
-        "rejected_reloads": h.rejected(),
-        "last_error": h.last_error(),
-        "quarantined": cur.is_quarantined(),
-        "faults": format!("{:?}", cur.stats()),
-    })
+    crate::status::model::PluginStatus {
+        name: h.name().to_string(),
+        version: format!("{:016x}", h.version()),
+        reloads: h.swaps(),
+        rejected_reloads: h.rejected(),
+        last_error: h.last_error(),
+        quarantined: cur.is_quarantined(),
+        faults: crate::status::counters::plugin_faults(cur.stats()),
+    }
 }

@@ -48,7 +48,8 @@ pub struct NetstackConfig {
     /// connection; this bounds the memory of a connection.
     pub tcp_buffer: usize,
     /// Maximum number of concurrent TCP connections (all kinds together);
-    /// beyond it OS accepts are deferred and inner SYNs are refused with RST.
+    /// beyond it local connections are accepted and reset at once, and inner
+    /// SYNs are refused with RST (both counted as `tcp_limited`).
     pub max_connections: usize,
     /// Listening smoltcp sockets kept ready per exposed port (the accept
     /// backlog for SYNs arriving in the same batch).

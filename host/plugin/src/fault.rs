@@ -62,6 +62,7 @@ pub struct FaultCounters {
     pub(crate) quarantined_calls: AtomicU64,
     pub(crate) quarantines: AtomicU64,
     pub(crate) instantiations: AtomicU64,
+    pub(crate) call_micros: AtomicU64,
 }
 
 /// A snapshot of [`FaultCounters`].
@@ -83,6 +84,9 @@ pub struct FaultStats {
     pub instantiations: u64,
     /// `host.log` lines dropped by the rate limit (not a fault).
     pub log_suppressed: u64,
+    /// Wall-clock time spent in `calls`, in microseconds (instantiation
+    /// after a fault included): the mean latency is this over `calls`.
+    pub call_micros: u64,
 }
 
 impl FaultStats {
@@ -118,6 +122,7 @@ impl FaultCounters {
             (&self.quarantined_calls, s.quarantined_calls),
             (&self.quarantines, s.quarantines),
             (&self.instantiations, s.instantiations),
+            (&self.call_micros, s.call_micros),
         ] {
             c.fetch_add(v, Relaxed);
         }
@@ -135,6 +140,7 @@ impl FaultCounters {
             quarantines: self.quarantines.load(Relaxed),
             instantiations: self.instantiations.load(Relaxed),
             log_suppressed: 0,
+            call_micros: self.call_micros.load(Relaxed),
         }
     }
 }

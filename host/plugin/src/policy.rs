@@ -191,10 +191,13 @@ impl PolicyPlugin {
     /// [`PolicyPlugin::explain`] with another deadline for the call.
     fn explain_within(&self, flow: &Flow, deadline: Duration) -> Explanation {
         self.counters.calls.fetch_add(1, Relaxed);
+        let t0 = Instant::now();
         let (decision, fault) = match self.call(flow, deadline) {
             Ok(d) => (d, None),
             Err((kind, msg)) => (self.failure(kind, &msg), Some(kind)),
         };
+        let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.counters.call_micros.fetch_add(micros, Relaxed);
         Explanation { plugin: self.spec.name.clone(), plugin_version: self.version, wit_version: WIT_VERSION, decision, fault }
     }
 

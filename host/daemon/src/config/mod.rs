@@ -71,6 +71,14 @@ pub struct Config {
     /// Where the file was read from (relative paths resolve against its folder).
     #[serde(skip)]
     pub path: PathBuf,
+    /// Serve Prometheus metrics on `GET /metrics` at this address (plain
+    /// HTTP, no authentication: keep it on loopback or a private network).
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// A group (name or gid) whose members may use the control socket too
+    /// (mode 0660 instead of 0600).
+    #[serde(default)]
+    pub control_socket_group: Option<String>,
 }
 
 fn default_name() -> String {
@@ -171,6 +179,11 @@ pub struct NetstackSection {
     pub forward: Vec<ForwardSection>,
     #[serde(default)]
     pub expose: Vec<ExposeSection>,
+    /// Concurrent TCP connections (default 1024); beyond it local
+    /// connections and inner SYNs get an RST (counted as `tcp_limited`,
+    /// `esprit_netstack_events_total{event="tcp_limited"}`).
+    #[serde(default)]
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -262,7 +275,7 @@ impl Config {
                 .map(|s| line_col(text, s.start))
                 .map(|(l, c)| format!("{}:{l}:{c}", path.display()))
                 .unwrap_or_else(|| path.display().to_string());
-            anyhow::anyhow!("{at}: {}", e.message())
+            anyhow::anyhow!("{at}: {}", redact_strings(e.message()))
         })?;
         cfg.path = path.to_path_buf();
         match cfg.mode {
@@ -292,7 +305,30 @@ impl Config {
     }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// serde's type errors quote the value (`invalid type: string "…"`), which
+/// may be a key (an inline setkey, a PSK): the value is left out.
+pub fn redact_strings(msg: &str) -> String {
+    let mut out = String::new();
+    let mut rest = msg;
+    while let Some(i) = rest.find("string \"") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + "string \"".len()..];
+        // The closing quote: the first one not escaped by a backslash.
+        let mut escaped = false;
+        let end = after.char_indices().find(|&(_, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close
+        });
+        out.push_str("a string (value not shown)");
+        rest = end.map(|(j, _)| &after[j + 1..]).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map(|i| offset - i).unwrap_or(offset + 1);
@@ -368,3 +404,14 @@ setkey_files = ["keys.conf"]
     }
 }
 
+
+#[cfg(test)]
+mod secret_echo {
+    #[test]
+    fn a_mistyped_string_value_is_not_echoed() {
+        let t = "mode = \"netstack\"\n[ipsec]\nreplay_window = \"0xSECRETKEY\"\n";
+        let e = super::Config::parse(std::path::Path::new("x.toml"), t).unwrap_err().to_string();
+        assert_eq!(e, "x.toml:3:17: invalid type: a string (value not shown), expected u32");
+        assert_eq!(super::redact_strings(r#"invalid type: string "a\"SECRET", expected u32"#), "invalid type: a string (value not shown), expected u32");
+    }
+}

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod conf;
 pub mod diff;
 pub mod install;
+pub mod outcome;
 pub mod peers;
 pub mod reload;
 pub mod retry;
@@ -23,7 +24,6 @@ use esprit_ike::{Endpoint, EndpointConfig, Event, Transmit};
 use esprit_plugin::host_crypto::KeyStore;
 use esprit_plugin::{EngineSettings, PluginEngine};
 use esprit_sadb::decider::Verdict;
-use serde_json::{json, Value};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
@@ -107,8 +107,12 @@ pub struct IkeHost {
     /// flood of IKE_SA_INITs turned into O(half-open SAs) per datagram).
     status_at: Option<Instant>,
     status_due: Option<Instant>,
-    pub status: Arc<Mutex<Value>>,
-    pub commands: Arc<Mutex<Vec<Command>>>,
+    /// The IKE side of `esprit status`, rebuilt when it changes. Its ages
+    /// are as of the last rebuild (`built`).
+    pub status: Arc<Mutex<crate::status::model::IkeStatus>>,
+    /// Commands from the control socket, with where to answer their outcome.
+    pub commands: outcome::CommandQueue,
+    waiters: outcome::Waiters,
     /// New connection sets from a reload (see [`reload`]).
     pub reloads: Arc<Mutex<Vec<reload::IkeReload>>>,
     /// Changed connections to start again once their old IKE SA is gone.
@@ -121,6 +125,15 @@ pub struct IkeHost {
 /// so `esprit status` is exact at once).
 const STATUS_EVERY: Duration = Duration::from_millis(200);
 const STATUS_SMALL: usize = 256;
+
+/// Warns about auth plugin specs (they may hold a PSK) that group or
+/// others can read; once, at start.
+pub fn warn_readable_auth_specs(cfg: &Config) -> Result<()> {
+    for (path, _) in auth_plugin_specs(cfg)? {
+        crate::secret_files::warn_if_readable(&path, "an auth plugin spec (it may hold a PSK)");
+    }
+    Ok(())
+}
 
 /// Names of the `[[plugin]]` specs that are auth plugins (named by a conn).
 pub fn auth_plugin_specs(cfg: &Config) -> Result<Vec<(PathBuf, esprit_plugin::PluginSpec)>> {
@@ -238,10 +251,11 @@ impl IkeHost {
             status_dirty: false,
             status_at: None,
             status_due: None,
-            status: Arc::new(Mutex::new(json!({}))),
+            status: Arc::new(Mutex::new(crate::status::model::IkeStatus::default())),
             commands: Arc::new(Mutex::new(Vec::new())),
             reloads: Arc::new(Mutex::new(Vec::new())),
             restart: std::collections::HashSet::new(),
+            waiters: outcome::Waiters::default(),
             _engine: engine,
         };
         // Policies for connections we initiate (ACQUIRE needs them) and for OE groups.
@@ -381,8 +395,8 @@ impl IkeHost {
 
     /// Runs operator commands queued by the control socket.
     pub fn handle_commands(&mut self, now: Instant) {
-        let cmds: Vec<Command> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
-        for c in cmds {
+        let cmds: Vec<(Command, Option<outcome::Reply>)> = self.commands.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+        for (c, reply) in cmds {
             let r = match &c {
                 Command::Up(_) if self.shutting_down => Err(esprit_ike::CommandError::ShuttingDown),
                 Command::Up(n) => {
@@ -401,8 +415,18 @@ impl IkeHost {
                 Command::RekeyIke(n) => self.ep.rekey_ike(now, n),
             };
             match r {
-                Ok(()) => info!("operator command {c:?}"),
-                Err(e) => warn!("operator command {c:?} failed: {e}"),
+                Ok(()) => {
+                    info!("operator command {c:?}");
+                    if let Some(reply) = reply {
+                        self.waiters.add(c, reply, now);
+                    }
+                }
+                Err(e) => {
+                    warn!("operator command {c:?} failed: {e}");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
             }
         }
     }
@@ -505,8 +529,13 @@ impl IkeHost {
         self.check_standby(now, dp);
         while let Some(ev) = self.ep.poll_event() {
             changed = true;
+            self.waiters.event(&ev);
             match ev {
-                Event::ChildUp(c) => release |= self.child_up(dp, &c, keylog, now, &mut out),
+                Event::ChildUp(c) => {
+                    let installed = self.child_up(dp, &c, keylog, now, &mut out);
+                    self.waiters.child_up(&c, installed);
+                    release |= installed;
+                }
                 Event::ChildOutbound { spi_in, spi_out, conn, why, .. } => {
                     self.standby.retain(|x| *x != spi_in);
                     match self.installed.get_mut(&spi_in) {
@@ -659,34 +688,39 @@ impl IkeHost {
         info!(peer = %peer, "opportunistic encryption: {peer} set up an SA after all; its clear shunt is removed");
     }
 
-    pub fn update_status(&self, _now: Instant) {
-        let sas: Vec<Value> = self
+    pub fn update_status(&self, now: Instant) {
+        use crate::status::model::{ChildStatus, IkeSaStatus, IkeStatus};
+        let ike_sas = self
             .ep
             .summaries()
             .into_iter()
-            .map(|s| {
-                json!({
-                    "conn": s.conn,
-                    "state": format!("{:?}", s.state),
-                    "local": s.local.to_string(),
-                    "remote": s.remote.to_string(),
-                    "spi_i": s.spi_i.to_string(),
-                    "spi_r": s.spi_r.to_string(),
-                    "initiator": s.initiator,
-                    "algs": s.algs,
-                    "peer_id": s.peer_id,
-                    "nat": s.nat,
-                    "children": s.children.iter().map(|(n, i, o, a)| json!({"name": n, "spi_in": format!("{i:08x}"), "spi_out": format!("{o:08x}"), "algs": a})).collect::<Vec<_>>(),
-                })
+            .map(|s| IkeSaStatus {
+                conn: s.conn,
+                state: format!("{:?}", s.state),
+                local: s.local.to_string(),
+                remote: s.remote.to_string(),
+                spi_i: s.spi_i.to_string(),
+                spi_r: s.spi_r.to_string(),
+                initiator: s.initiator,
+                algs: s.algs,
+                peer_id: s.peer_id,
+                nat: s.nat,
+                age_s: now.saturating_duration_since(s.created).as_secs(),
+                rekey_in_s: s.rekey_at.map(|t| t.saturating_duration_since(now).as_secs()),
+                children: s
+                    .children
+                    .into_iter()
+                    .map(|(name, i, o, algs)| ChildStatus { name, spi_in: format!("{i:08x}"), spi_out: format!("{o:08x}"), algs })
+                    .collect(),
             })
             .collect();
-        let st = self.ep.stats();
-        let v = json!({
-            "ike_sas": sas,
-            "half_open": self.ep.half_open(),
-            "stats": format!("{st:?}"),
-            "clear_shunts": self.clear_shunts.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        });
+        let v = IkeStatus {
+            ike_sas,
+            half_open: self.ep.half_open() as u64,
+            stats: crate::status::counters::ike(self.ep.stats().clone()),
+            clear_shunts: self.clear_shunts.iter().map(|a| a.to_string()).collect(),
+            built: Some(now),
+        };
         if let Ok(mut s) = self.status.lock() {
             *s = v;
         }

@@ -22,12 +22,11 @@ use esprit_sadb::spd::Action;
 use esprit_wire::udp_encap::{classify, Payload};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
-use serde_json::json;
 use socket2::Socket;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, Mode, OuterTransport, L4};
-use crate::control::{self, Request};
+use crate::control;
 use esprit_dataplane::{Batch, Dataplane, Out, PacketBuf, PathDrop};
 use crate::ike_thread::{IkeLink, IkeThread, ToData};
 use crate::keylog::KeyLog;
@@ -81,6 +80,7 @@ enum Drain {
     More,
 }
 
+mod control_handler;
 mod path;
 mod sides;
 
@@ -92,7 +92,11 @@ pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
     let mut all = Vec::new();
     for f in &cfg.ipsec.setkey_files {
         let path = cfg.resolve(f);
-        all.extend(setkey::parse_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let statements = setkey::parse_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if statements.iter().any(|s| matches!(s, Statement::Add(_))) {
+            crate::secret_files::warn_if_readable(&path, "SA keys (`add` statements)");
+        }
+        all.extend(statements);
     }
     if let Some(text) = &cfg.ipsec.setkey {
         let name = format!("{} [ipsec.setkey]", cfg.path.display());
@@ -104,6 +108,11 @@ pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
 pub fn run(args: RunArgs) -> Result<()> {
     // SIGHUP is reload; until the reloader is ready it waits.
     let sighup = crate::reload::catch_sighup()?;
+    // No core dumps and no ptrace by other processes of our user: the
+    // daemon holds keys (PSKs, SA keys, private keys) in memory.
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        warn!("prctl(PR_SET_DUMPABLE, 0) failed: {e}; a core dump could contain keys");
+    }
     let cfg = Config::load(&args.config)?;
     let provider = match &cfg.crypto {
         Some(n) => esprit_crypto::provider_by_name(n)?,
@@ -119,6 +128,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
     if !cfg.conn.is_empty() {
         crate::ike::validate(&cfg)?;
+        crate::ike::warn_readable_auth_specs(&cfg)?;
     }
     let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
     let ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
@@ -211,84 +221,32 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
 
     let socket = cfg.control_socket.clone().unwrap_or_else(|| control::default_socket(&cfg.name));
+    let netstack_stats = Arc::new(Mutex::new(None));
+    let sources = Arc::new(control_handler::Sources {
+        shared: Arc::clone(&shared),
+        name: cfg.name.clone(),
+        mode: mode_name(cfg.mode).into(),
+        plugins: plugin_list,
+        ike: ike_status.map(|(status, commands)| control_handler::IkeControl {
+            status,
+            commands,
+            waker: ike_parts.as_ref().map(|(_, _, w)| Arc::clone(w)),
+        }),
+        reloader: Arc::clone(&reloader),
+        nft_table,
+        control: Arc::new(control::ControlStats::default()),
+        netstack: Arc::clone(&netstack_stats),
+    });
     {
-        let shared = Arc::clone(&shared);
-        let name = cfg.name.clone();
-        let mode = cfg.mode;
-        let waker = ike_parts.as_ref().map(|(_, _, w)| Arc::clone(w));
-        let reloader = Arc::clone(&reloader);
-        control::serve(&socket, move |req| {
-            let lock_dp = || shared.lock().map_err(|_| json!({"error": "data plane lock poisoned"}));
-            match req {
-                Request::Status => {
-                    let mut v = {
-                        let dp = match lock_dp() {
-                            Ok(dp) => dp,
-                            Err(e) => return e,
-                        };
-                        crate::dataplane::status(&dp, Instant::now())
-                    };
-                    // The rest without the data plane's lock: packets keep flowing.
-                    v["name"] = json!(name);
-                    v["mode"] = json!(format!("{mode:?}").to_lowercase());
-                    if !plugin_list.is_empty() {
-                        v["plugins"] = json!(plugin_list.iter().map(|h| crate::plugins::status(h)).collect::<Vec<_>>());
-                    }
-                    if let Some((st, _)) = &ike_status {
-                        if let Ok(st) = st.lock() {
-                            v["ike"] = st.clone();
-                        }
-                    }
-                    if let Some(t) = &nft_table {
-                        let rules: Vec<_> = crate::tun_setup::enforcement_drops(t)
-                            .into_iter()
-                            .map(|(label, n)| json!({"rule": label, "dropped": n}))
-                            .collect();
-                        v["cleartext_enforcement"] = json!(rules);
-                    }
-                    v
-                }
-                Request::Ike { action, conn } => {
-                    let Some((_, cmds)) = &ike_status else { return json!({"error": "this instance has no [[conn]] (IKE is off)"}) };
-                    // The connections of the running config (reloads change them).
-                    let conn_names: Vec<String> = match reloader.lock() {
-                        Ok(r) => r.cfg.conn.iter().map(|c| c.name.clone()).collect(),
-                        Err(_) => return json!({"error": "the reloader panicked earlier"}),
-                    };
-                    if !conn_names.contains(&conn) {
-                        return json!({"error": format!("no [[conn]] named {conn:?} (this instance has: {})", conn_names.join(", "))});
-                    }
-                    let c = match action.as_str() {
-                        "up" => crate::ike::Command::Up(conn),
-                        "down" => crate::ike::Command::Down(conn),
-                        "rekey" => crate::ike::Command::Rekey(conn),
-                        "rekey-ike" => crate::ike::Command::RekeyIke(conn),
-                        a => return json!({"error": format!("unknown IKE action {a:?} (up, down, rekey, rekey-ike)")}),
-                    };
-                    if let Ok(mut q) = cmds.lock() {
-                        q.push(c);
-                    }
-                    // Acted on at once, not at the IKE thread's next timeout.
-                    if let Some(Err(e)) = waker.as_ref().map(|w| w.wake()) {
-                        warn!("waking the IKE thread: {e}");
-                    }
-                    json!({"ok": true})
-                }
-                Request::Reload => match crate::reload::run_logged(&reloader, "esprit reload") {
-                    Ok(rep) => json!({ "ok": true, "reload": rep }),
-                    Err(e) => json!({ "error": format!("reload refused: {e:#}; the running configuration is unchanged") }),
-                },
-                Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
-                    Ok(f) => match lock_dp() {
-                        Ok(mut dp) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
-                        Err(e) => e,
-                    },
-                    Err(e) => json!({ "error": e }),
-                },
-            }
-        })?;
+        let sources = Arc::clone(&sources);
+        let group = cfg.control_socket_group.as_deref().map(control::group::resolve).transpose()?;
+        control::serve_with(&socket, group, Arc::clone(&sources.control), move |req| sources.handle(req))?;
     }
     info!(socket = %socket.display(), "control socket ready");
+    if let Some(addr) = cfg.metrics_listen {
+        let sources = Arc::clone(&sources);
+        crate::metrics::serve(addr, Arc::new(move || sources.snapshot()))?;
+    }
 
     let mut caps = Captures {
         outer: open_capture(args.pcap_outer.as_ref())?,
@@ -302,7 +260,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
         None => (None, None),
     };
-    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, (&stop, &ike_done), ike_link.as_mut(), &from_ike);
+    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, (&stop, &ike_done), ike_link.as_mut(), &from_ike, &netstack_stats);
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = ike_thread {
         if h.join().is_err() {
@@ -315,9 +273,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     result
 }
 
+/// A capture file: created 0600 without following symlinks (the inner
+/// capture holds what IPsec protects; see [`crate::secret_files`]).
 fn open_capture(p: Option<&PathBuf>) -> Result<Option<Writer<BufWriter<File>>>> {
     let Some(p) = p else { return Ok(None) };
-    let f = File::create(p).with_context(|| format!("creating {}", p.display()))?;
+    let f = crate::secret_files::open_private(p, true).with_context(|| format!("creating capture file {}", p.display()))?;
     Ok(Some(Writer::new(BufWriter::new(f), LinkType::Raw)?))
 }
 
@@ -332,7 +292,11 @@ fn event_loop(
     (stop, ike_done): (&AtomicBool, &AtomicBool),
     mut ike: Option<&mut IkeLink>,
     from_ike: &std::sync::mpsc::Receiver<ToData>,
+    netstack_stats: &Mutex<Option<crate::status::model::Counters>>,
 ) -> Result<()> {
+    if let (Inner::Netstack(ns), Ok(mut st)) = (&*inner, netstack_stats.lock()) {
+        *st = Some(crate::status::counters::netstack(ns.stats()));
+    }
     let mut events = Events::with_capacity(256);
     // One buffer for single packets (netstack output, outer sockets), a
     // batch for TUN reads.
@@ -403,6 +367,10 @@ fn event_loop(
         let now = Instant::now();
         if now >= next_tick {
             next_tick = now + Duration::from_secs(1);
+            // The netstack belongs to this thread: status and metrics read this copy.
+            if let (Inner::Netstack(ns), Ok(mut st)) = (&*inner, netstack_stats.lock()) {
+                *st = Some(crate::status::counters::netstack(ns.stats()));
+            }
             for notice in lock(shared)?.tick(now) {
                 if notice.is_warning() {
                     warn!("{notice}");
@@ -486,3 +454,11 @@ fn lock(shared: &Arc<Mutex<Dataplane>>) -> Result<std::sync::MutexGuard<'_, Data
     shared.lock().map_err(|_| anyhow::anyhow!("data plane lock poisoned"))
 }
 
+
+/// `tun` or `netstack`, as the status shows it.
+fn mode_name(m: Mode) -> &'static str {
+    match m {
+        Mode::Tun => "tun",
+        Mode::Netstack => "netstack",
+    }
+}

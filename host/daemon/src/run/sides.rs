@@ -106,6 +106,7 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                     .map(|e| esprit_netstack::Expose { proto: proto(e.proto), port: e.port, local: e.to })
                     .collect(),
                 socks5: ns.socks5,
+                max_connections: ns.max_connections.unwrap_or(NetstackConfig::default().max_connections),
                 ..NetstackConfig::default()
             };
             let netstack = Netstack::new(nc).context("starting the netstack")?;

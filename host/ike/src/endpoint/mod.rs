@@ -35,6 +35,9 @@ pub struct SaSummary {
     pub nat: bool,
     /// (name, spi_in, spi_out, algs)
     pub children: Vec<(String, u32, u32, String)>,
+    /// When this IKE SA was created, and when it is due for a rekey.
+    pub created: Instant,
+    pub rekey_at: Option<Instant>,
 }
 
 /// The IKEv2 endpoint.
@@ -164,6 +167,8 @@ impl Endpoint {
                 peer_id: s.peer_id.as_ref().map(|i| i.to_string()).unwrap_or_default(),
                 nat: s.nat,
                 children: s.children.iter().map(|c| (c.name.clone(), c.spi_in, c.spi_out, c.algs.name())).collect(),
+                created: s.created,
+                rekey_at: s.rekey_at,
             })
             .collect();
         v.sort_by(|a, b| a.conn.cmp(&b.conn));

@@ -111,11 +111,7 @@ impl Netstack {
         let mut progress = false;
         for i in 0..self.listeners.len() {
             while self.listeners[i].readable {
-                if self.live >= self.cfg.max_connections {
-                    // Leave them in the kernel's accept queue until a slot frees.
-                    self.stats.tcp_limited += 1;
-                    break;
-                }
+                let over_limit = self.live >= self.cfg.max_connections;
                 let (stream, _peer) = match self.listeners[i].listener.accept() {
                     Ok(x) => x,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -131,6 +127,14 @@ impl Netstack {
                     }
                 };
                 progress = true;
+                if over_limit {
+                    // Refused at once with an RST, counted: a connection left
+                    // in the kernel's accept queue hung its client without a
+                    // word until a slot freed.
+                    self.stats.tcp_limited += 1;
+                    TcpConn::new(stream, Phase::Open).reset_os();
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 match self.listeners[i].kind {
                     ListenerKind::Forward(remote) => {

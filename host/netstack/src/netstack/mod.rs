@@ -70,7 +70,7 @@ pub struct NetstackStats {
     pub tcp_closing: usize,
     pub tcp_opened: u64,
     pub tcp_reset: u64,
-    /// OS accepts deferred / inner SYNs refused at `max_connections`.
+    /// Local connections reset / inner SYNs refused at `max_connections`.
     pub tcp_limited: u64,
     /// Octets held in smoltcp buffers by live connections.
     pub tcp_buffered: usize,
