@@ -19,12 +19,15 @@ pub struct Transmit {
     pub data: Vec<u8>,
 }
 
-/// Whether a message sent from `local` carries the non-ESP marker (RFC 3948
-/// §2.2): on the NAT-T port, which IKE shares with ESP-in-UDP, and nowhere
-/// else. It depends on our port, not the peer's: a NAT maps an initiator's
-/// port 500 to any port, and the answer from our port 500 has no marker.
-pub fn uses_non_esp_marker(local: SocketAddr, natt_port: u16) -> bool {
-    local.port() == natt_port && natt_port != 500
+/// Whether a message from `local` to `remote` carries the non-ESP marker
+/// (RFC 3948 §2.2): only between NAT-T sockets, where IKE shares the port
+/// with ESP-in-UDP. Ours is known (`local` on the NAT-T port); the peer's is
+/// not port 500 (its IKE-only socket, e.g. an initiator without a port-500
+/// socket starting from our NAT-T port to the peer's 500). A NAT may map a
+/// peer's port 500 to any port, so a request that reached our port 500 is
+/// answered from it without a marker, whatever the peer's port looks like.
+pub fn uses_non_esp_marker(local: SocketAddr, remote: SocketAddr, natt_port: u16) -> bool {
+    local.port() == natt_port && natt_port != 500 && remote.port() != 500
 }
 
 /// A negotiated CHILD_SA pair to install.
@@ -97,18 +100,24 @@ pub enum Event {
 #[cfg(test)]
 mod tests {
     use super::uses_non_esp_marker;
+    use std::net::SocketAddr;
 
     #[test]
     fn the_marker_follows_our_port_not_the_peers() {
-        let a = |s: &str| s.parse().unwrap();
+        let a = |s: &str| -> SocketAddr { s.parse().unwrap() };
+        let peer = |p: u16| SocketAddr::new("198.51.100.7".parse().unwrap(), p);
         // An answer from port 500 to a NATed initiator's translated port: none.
-        assert!(!uses_non_esp_marker(a("192.0.2.2:500"), 4500));
-        // On the NAT-T port, whatever port the peer uses: always.
-        assert!(uses_non_esp_marker(a("192.0.2.2:4500"), 4500));
-        assert!(uses_non_esp_marker(a("192.0.2.2:4501"), 4501));
+        assert!(!uses_non_esp_marker(a("192.0.2.2:500"), peer(31000), 4500));
+        // Between NAT-T sockets, whatever port a NAT gave the peer: always.
+        assert!(uses_non_esp_marker(a("192.0.2.2:4500"), peer(4500), 4500));
+        assert!(uses_non_esp_marker(a("192.0.2.2:4500"), peer(31001), 4500));
+        assert!(uses_non_esp_marker(a("192.0.2.2:4501"), peer(4501), 4501));
+        // From our NAT-T port to the peer's IKE-only port 500 (no port-500
+        // socket here, e.g. netstack mode): none.
+        assert!(!uses_non_esp_marker(a("192.0.2.2:4500"), peer(500), 4500));
         // Raw ESP outer (no NAT-T port besides 500): never.
-        assert!(!uses_non_esp_marker(a("192.0.2.2:500"), 500));
+        assert!(!uses_non_esp_marker(a("192.0.2.2:500"), peer(500), 500));
         // A second IKE-only port: none.
-        assert!(!uses_non_esp_marker(a("192.0.2.2:5000"), 4500));
+        assert!(!uses_non_esp_marker(a("192.0.2.2:5000"), peer(4500), 4500));
     }
 }

@@ -328,7 +328,7 @@ impl IkeSa {
 
     pub(crate) fn transmit(&mut self, ctx: &mut Ctx<'_>, data: Vec<u8>) {
         ctx.stats.sent += 1;
-        let non_esp_marker = crate::event::uses_non_esp_marker(self.local, ctx.cfg.natt_port);
+        let non_esp_marker = crate::event::uses_non_esp_marker(self.local, self.remote, ctx.cfg.natt_port);
         ctx.transmits.push_back(Transmit { local: self.local, remote: self.remote, non_esp_marker, data });
         if self.nat {
             self.keepalive_at = Some(ctx.now + ctx.cfg.keepalive);

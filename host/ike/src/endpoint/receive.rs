@@ -135,7 +135,7 @@ impl Endpoint {
             }
             InitReply::Stateless(m) => {
                 self.stats.sent += 1;
-                self.transmits.push_back(Transmit { local, remote, non_esp_marker: crate::event::uses_non_esp_marker(local, self.cfg.natt_port), data: m });
+                self.transmits.push_back(Transmit { local, remote, non_esp_marker: crate::event::uses_non_esp_marker(local, remote, self.cfg.natt_port), data: m });
             }
             InitReply::PerIpLimit => {
                 self.stats.half_open_refused += 1;
