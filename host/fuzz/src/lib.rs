@@ -26,6 +26,7 @@ pub mod setkey;
 pub mod socks5;
 pub mod verdict;
 pub mod x509_host;
+pub mod x509_plugin;
 
 /// A fuzz target: its name (the cargo-fuzz binary and the corpus folder)
 /// and its body.
@@ -43,6 +44,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "import", run: import::run },
     Target { name: "pcap", run: pcap::run },
     Target { name: "x509_host", run: x509_host::run },
+    Target { name: "x509_plugin", run: x509_plugin::run },
     Target { name: "dn", run: dn::run },
     Target { name: "socks5", run: socks5::run },
     Target { name: "control", run: control::run },
