@@ -9,23 +9,27 @@ use std::fmt::Write;
 
 use arbitrary::{Arbitrary, Unstructured};
 
-/// A value: one of the field's usual forms, or any text.
+/// A value: one of the field's usual forms (three times in four), or any
+/// text.
 #[derive(Debug, Arbitrary)]
 enum Val {
     Known(u8),
+    Known2(u8),
+    Known3(u8),
     Raw(String),
 }
 
 impl Val {
     fn pick(&self, vocab: &[&str]) -> String {
         match self {
-            Val::Known(i) => vocab[usize::from(*i) % vocab.len()].to_string(),
+            Val::Known(i) | Val::Known2(i) | Val::Known3(i) => vocab[usize::from(*i) % vocab.len()].to_string(),
             Val::Raw(s) => s.clone(),
         }
     }
 }
 
 const ADDRS: &[&str] = &["192.0.2.1", "192.0.2.2", "10.1.0.1/24", "2001:db8::1", "fd00::2/64", "0.0.0.0", "::", "any", "%any", "10.0.0.0/33"];
+const IPS: &[&str] = &["192.0.2.1", "192.0.2.2", "2001:db8::1", "10.0.0.1", "0.0.0.0", "::"];
 const SOCKETS: &[&str] = &["127.0.0.1:1080", "0.0.0.0:4500", "[::1]:500", "192.0.2.1:0", "10.0.0.1:80"];
 const IKE: &[&str] = &["aes128gcm16-prfsha256-x25519", "aes256-sha256-modp2048-ecp256", "aes256gcm16-prfsha384-ecp384", "chacha20poly1305-prfsha256-curve25519", "aes128-sha1-modp1024", ""];
 const ESP: &[&str] = &["aes128gcm16", "aes256gcm16-esn", "aes128-sha256", "chacha20poly1305", "sha256", "null-sha256-x25519", ""];
@@ -130,8 +134,13 @@ fn render(c: &Cfg) -> String {
     }
     if !c.peer_ports.is_empty() {
         o.push_str("[outer.peer_ports]\n");
+        let mut seen = Vec::new();
         for (a, p) in &c.peer_ports {
-            let _ = writeln!(o, "{} = {p}", q(&a.pick(ADDRS)));
+            let a = a.pick(IPS);
+            if !seen.contains(&a) {
+                let _ = writeln!(o, "{} = {p}", q(&a));
+                seen.push(a);
+            }
         }
     }
     if let Some((addr, mtu, routes, source)) = &c.tun {
@@ -139,7 +148,7 @@ fn render(c: &Cfg) -> String {
         if let Some(m) = mtu {
             let _ = writeln!(o, "mtu = {m}");
         }
-        opt(&mut o, "source", source, ADDRS);
+        opt(&mut o, "source", source, IPS);
     }
     if let Some((addr, mtu, socks, fwds, exps)) = &c.netstack {
         let _ = writeln!(o, "[netstack]\naddress = {}", list(addr, ADDRS));
@@ -164,7 +173,7 @@ fn render(c: &Cfg) -> String {
         if let Some(p) = port {
             let _ = writeln!(o, "port = {p}");
         }
-        opt(&mut o, "local", local, ADDRS);
+        opt(&mut o, "local", local, IPS);
         if let Some(n) = cookie {
             let _ = writeln!(o, "cookie_threshold = {n}");
         }
