@@ -91,6 +91,14 @@ struct Policy {
     plugin: Val,
 }
 
+/// `[tun]`: address, mtu, routes, source.
+type Tun = (Vec<Val>, Option<u32>, Vec<Val>, Option<Val>);
+/// `[netstack]`: address, mtu, socks5, forwards, exposes.
+type Netstack = (Vec<Val>, Option<u32>, Option<Val>, Vec<Fwd>, Vec<Fwd>);
+/// `[ike]`: port, local, cookie_threshold, retransmit_timeout,
+/// retransmit_tries, keepalive.
+type Ike = (Option<u16>, Option<Val>, Option<usize>, Option<Val>, Option<u32>, Option<Val>);
+
 #[derive(Debug, Arbitrary)]
 struct Cfg {
     netstack_mode: bool,
@@ -98,11 +106,11 @@ struct Cfg {
     listen: Option<Val>,
     peer_port: Option<u16>,
     peer_ports: Vec<(Val, u16)>,
-    tun: Option<(Vec<Val>, Option<u32>, Vec<Val>, Option<Val>)>,
-    netstack: Option<(Vec<Val>, Option<u32>, Option<Val>, Vec<Fwd>, Vec<Fwd>)>,
+    tun: Option<Tun>,
+    netstack: Option<Netstack>,
     setkey: Option<Val>,
     replay_window: Option<u32>,
-    ike: Option<(Option<u16>, Option<Val>, Option<usize>, Option<Val>, Option<u32>, Option<Val>)>,
+    ike: Option<Ike>,
     conns: Vec<Conn>,
     plugins: Vec<Val>,
     policies: Vec<Policy>,
