@@ -52,7 +52,9 @@ pub fn encode_dn(text: &str) -> Result<Vec<u8>, ()> {
         atv.extend(tlv(tag, v.as_bytes()));
         rdns.extend(tlv(0x31, &tlv(0x30, &atv)));
     }
-    if rdns.is_empty() {
+    // der_len writes at most two length octets: a longer name would come
+    // out as garbage DER instead of an error.
+    if rdns.is_empty() || rdns.len() > 0xffff {
         return Err(());
     }
     Ok(tlv(0x30, &rdns))
@@ -109,5 +111,18 @@ mod tests {
         assert_eq!(encode_dn("/CN=a.example/O=esprit").unwrap(), encode_dn("CN=a.example,O=esprit").unwrap());
         assert!(encode_dn("XX=1").is_err());
         assert!(decode_dn(&[0x30, 0x05, 0x31]).is_none());
+    }
+
+    #[test]
+    fn names_too_long_for_two_length_octets_are_refused() {
+        // 70 000 bytes of value: encoded, it would need a 3-octet length.
+        let long = format!("CN={}", "a".repeat(70_000));
+        assert!(encode_dn(&long).is_err());
+        let many = vec!["O=esprit"; 6000].join(",");
+        assert!(encode_dn(&many).is_err());
+        // Just under the limit still encodes and decodes.
+        let ok = format!("CN={}", "a".repeat(60_000));
+        let der = encode_dn(&ok).expect("a 60 000-byte name");
+        assert_eq!(decode_dn(&der).map(|t| t.len()), Some(60_003));
     }
 }

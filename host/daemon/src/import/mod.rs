@@ -142,3 +142,27 @@ fn write_file(path: &Path, text: &str, secret: bool) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+/// The whole import in memory (for the fuzz target and its replay test):
+/// racoon.conf and setkey.conf text in, the TOML and the number of warnings
+/// out; `local` is `--local`. Relative files racoon.conf names
+/// (certificates, keys, psk.txt) are looked up under `dir`.
+#[doc(hidden)]
+pub fn import_str(racoon: &str, setkey: &str, local: Option<IpAddr>, dir: &Path) -> Result<(String, usize)> {
+    let mut w = Warnings::default();
+    let rc = racoon::parse_str("racoon.conf", racoon, &mut w)?;
+    let (statements, setkey_warnings) = esprit_sadb::setkey::parse_str_with_warnings("setkey.conf", setkey)?;
+    for sw in setkey_warnings {
+        w.at(&sw.file, sw.span.line, sw.message);
+    }
+    let pol = policies::analyse(&statements, "setkey.conf", &mut w);
+    let opts = convert::Options {
+        name: None,
+        certs: None,
+        local,
+        plugin_dir: dir.join("plugins"),
+        racoon_dir: dir.to_path_buf(),
+    };
+    let imported = convert::convert(&rc, &pol, "setkey.conf", &opts, &mut w)?;
+    Ok((emit::render(&imported), w.len()))
+}

@@ -147,7 +147,9 @@ fn parse_pcapng(buf: &[u8]) -> Result<Vec<Record>, PcapError> {
                 let data = body.get(20..20 + cap).ok_or(PcapError::Block("EPB data"))?;
                 let ts = (hi << 32) | lo;
                 let ts_sec = (ts / tps) as u32;
-                let ts_usec = ((ts % tps) * 1_000_000 / tps) as u32;
+                // In u128: with if_tsresol finer than 1e-13 s the product
+                // overflows u64 (a panic in debug builds, a wrong time else).
+                let ts_usec = (u128::from(ts % tps) * 1_000_000 / u128::from(tps)) as u32;
                 out.push(Record { ts_sec, ts_usec, link, data: data.to_vec() });
             }
             // Simple Packet Block.
@@ -290,6 +292,40 @@ mod tests {
         b.extend_from_slice(&36u32.to_le_bytes());
         let recs = parse(&b).unwrap();
         assert_eq!(recs, vec![Record { ts_sec: 2, ts_usec: 500_000, link: LinkType::Raw, data: vec![1, 2, 3] }]);
+    }
+
+    #[test]
+    fn pcapng_fine_timestamp_resolution_does_not_overflow() {
+        // Found while writing the `pcap` fuzz target (which now has this
+        // as a seed): if_tsresol 10^-18 s and a timestamp whose fraction
+        // times 10^6 overflows u64.
+        let mut b = Vec::new();
+        b.extend_from_slice(&PCAPNG_SHB.to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+        b.extend_from_slice(&[1, 0, 0, 0]);
+        b.extend_from_slice(&u64::MAX.to_le_bytes());
+        b.extend_from_slice(&28u32.to_le_bytes());
+        // IDB: link 101, option if_tsresol (9) = 18, end of options.
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&32u32.to_le_bytes());
+        b.extend_from_slice(&101u16.to_le_bytes());
+        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&[9, 0, 1, 0, 18, 0, 0, 0, 0, 0, 0, 0]);
+        b.extend_from_slice(&32u32.to_le_bytes());
+        // EPB, 1.5e18 ticks = 1.5 s.
+        let ts: u64 = 1_500_000_000_000_000_000;
+        b.extend_from_slice(&6u32.to_le_bytes());
+        b.extend_from_slice(&36u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
+        b.extend_from_slice(&(ts as u32).to_le_bytes());
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&[1, 2, 3, 0]);
+        b.extend_from_slice(&36u32.to_le_bytes());
+        let recs = parse(&b).unwrap();
+        assert_eq!(recs, vec![Record { ts_sec: 1, ts_usec: 500_000, link: LinkType::Raw, data: vec![1, 2, 3] }]);
     }
 
     #[test]

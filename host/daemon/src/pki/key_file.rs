@@ -169,6 +169,11 @@ pub fn load_private_key(path: &Path) -> Result<LoadedKey, PkiError> {
 /// With several PEM blocks the first certificate is taken.
 pub fn load_certificate(path: &Path) -> Result<Vec<u8>, PkiError> {
     let bytes = std::fs::read(path).map_err(|e| PkiError::io(path, e))?;
+    certificate_der(path, bytes)
+}
+
+/// Decodes the bytes of a certificate file (`path` only names it in errors).
+pub fn certificate_der(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, PkiError> {
     let der = if is_pem(&bytes) {
         let mut labels = Vec::new();
         let mut found = None;
@@ -209,7 +214,7 @@ pub(crate) fn check_key_mode(path: &Path) -> Result<u32, PkiError> {
 }
 
 /// Decodes the bytes of a key file (`path` only names it in errors).
-pub(crate) fn parse_private_key(
+pub fn parse_private_key(
     path: &Path,
     bytes: &[u8],
 ) -> Result<(Zeroizing<Vec<u8>>, SignatureScheme, KeyEncoding), PkiError> {

@@ -1,0 +1,3 @@
+//! `scripts/fuzz` runs this; the body is `esprit_fuzz::ike_message::run`.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| esprit_fuzz::ike_message::run(data));

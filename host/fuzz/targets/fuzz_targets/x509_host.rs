@@ -1,0 +1,3 @@
+//! `scripts/fuzz` runs this; the body is `esprit_fuzz::x509_host::run`.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| esprit_fuzz::x509_host::run(data));
