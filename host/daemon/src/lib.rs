@@ -24,6 +24,7 @@ pub mod pki;
 pub mod plugins;
 pub mod reload;
 pub mod run;
+pub mod sd_notify;
 pub mod status;
 pub mod tun_setup;
 pub mod tun_state;

@@ -97,6 +97,14 @@ enum Cmd {
         #[arg(long, default_value = "esprit")]
         name: String,
     },
+    /// Print a shell completion script, e.g.
+    /// `esprit completions bash > /usr/share/bash-completion/completions/esprit`.
+    Completions {
+        /// bash | zsh | fish | elvish | powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `esprit man > esprit.1 && man ./esprit.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,6 +189,15 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 anyhow::bail!("{e}");
             }
             Ok(())
+        }
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "esprit", &mut std::io::stdout());
+            Ok(())
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout()).map_err(|e| anyhow::anyhow!("writing the man page: {e}"))
         }
     }
 }

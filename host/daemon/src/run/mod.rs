@@ -288,6 +288,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         })?;
     }
     info!(socket = %socket.display(), "control socket ready");
+    match crate::sd_notify::ready() {
+        Ok(true) => info!("told systemd we are ready (READY=1)"),
+        Ok(false) => {}
+        Err(e) => warn!("sd_notify READY=1: {e}"),
+    }
 
     let mut caps = Captures {
         outer: open_capture(args.pcap_outer.as_ref())?,
