@@ -38,11 +38,14 @@ fn toml_of(files: &[(String, String)], name: &str) -> toml::Table {
 }
 
 fn secret_mode(m: &Manifest, kind: &str) -> u64 {
-    // Kubernetes reads `0400` as octal (YAML 1.1); a YAML 1.2 reader sees 400.
-    match m.volume(kind, "psk")["secret"]["defaultMode"].as_u64() {
-        Some(400) => 0o400,
-        Some(n) => n,
-        None => panic!("{}: the psk volume has no secret.defaultMode", m.file.display()),
+    // Kubernetes reads `0400` as octal (YAML 1.1); serde_yaml (YAML 1.2)
+    // leaves a leading-zero scalar a string, or reads it as decimal 400.
+    let v = &m.volume(kind, "psk")["secret"]["defaultMode"];
+    match (v.as_u64(), v.as_str()) {
+        (Some(400), _) => 0o400,
+        (Some(n), _) => n,
+        (None, Some(s)) if s.starts_with('0') => u64::from_str_radix(s, 8).unwrap_or_else(|e| panic!("defaultMode {s}: {e}")),
+        _ => panic!("{}: the psk volume's secret.defaultMode is {v:?}", m.file.display()),
     }
 }
 
@@ -217,6 +220,9 @@ fn image_runs_the_sidecar_as_kubernetes_would() {
         other => panic!("sidecar.yaml uses the downward API field {other}: teach this test its value"),
     });
     let gateway = env.iter().find(|(k, _)| k == "ESPRIT_GATEWAY").map(|(_, v)| v.clone()).expect("ESPRIT_GATEWAY in the env");
+    let empty_dir = dir.path("emptydir-run");
+    std::fs::create_dir(&empty_dir).expect("emptyDir");
+    std::fs::set_permissions(&empty_dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod emptyDir");
     let mut opts: Vec<String> = vec![
         "--user".into(),
         format!("{uid}:{gid}"),
@@ -230,8 +236,9 @@ fn image_runs_the_sidecar_as_kubernetes_would() {
         format!("{}:{}:ro", config_dir.display(), m.mount_path("Deployment", "config")),
         "-v".into(),
         format!("{}:{}:ro", secret_dir.display(), m.mount_path("Deployment", "psk")),
-        "--mount".into(),
-        format!("type=tmpfs,destination={},tmpfs-mode=0777", m.mount_path("Deployment", "run")),
+        // An emptyDir as the kubelet makes it: an empty host folder, mode 0777.
+        "-v".into(),
+        format!("{}:{}", empty_dir.display(), m.mount_path("Deployment", "run")),
     ];
     if c["securityContext"]["readOnlyRootFilesystem"].as_bool() == Some(true) {
         opts.extend(["--read-only".into(), "--read-only-tmpfs=false".into()]);
