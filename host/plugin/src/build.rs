@@ -95,9 +95,11 @@ fn wasm_file(crate_name: &str) -> String {
 /// runs cargo; `None` if neither has them all.
 pub fn find_installed(crate_names: &[&str]) -> Option<PathBuf> {
     let env = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from);
-    env.into_iter()
-        .chain([PathBuf::from(INSTALL_DIR)])
-        .find(|d| crate_names.iter().all(|n| d.join(wasm_file(n)).is_file()))
+    first_holding(env.into_iter().chain([PathBuf::from(INSTALL_DIR)]), crate_names)
+}
+
+fn first_holding(dirs: impl IntoIterator<Item = PathBuf>, crate_names: &[&str]) -> Option<PathBuf> {
+    dirs.into_iter().find(|d| crate_names.iter().all(|n| d.join(wasm_file(n)).is_file()))
 }
 
 /// The folder with `crate_names` built: [`find_installed`], else (in a
@@ -182,4 +184,22 @@ fn build_python() -> Result<PathBuf, String> {
 pub fn ensure_python_policy_built() -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT.get_or_init(build_python).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_folder_holding_every_plugin_wins() {
+        let base = std::env::temp_dir().join(format!("esprit-plugin-dirs-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        fs::create_dir_all(&a).and_then(|()| fs::create_dir_all(&b)).expect("dirs");
+        fs::write(a.join("psk_auth.wasm"), b"").expect("a/psk");
+        fs::write(b.join("psk_auth.wasm"), b"").and_then(|()| fs::write(b.join("allowlist.wasm"), b"")).expect("b");
+        assert_eq!(first_holding([a.clone(), b.clone()], &["psk-auth"]), Some(a.clone()));
+        assert_eq!(first_holding([a.clone(), b.clone()], &["psk-auth", "allowlist"]), Some(b.clone()));
+        assert_eq!(first_holding([a, b], &["x509-auth"]), None);
+        let _ = fs::remove_dir_all(&base);
+    }
 }
