@@ -2,7 +2,8 @@
 //! - the Kubernetes manifests parse and hold the security settings they claim
 //!   (non-root, read-only root, no privileges for the sidecar; NET_ADMIN, the
 //!   TUN and hostNetwork for the gateway; Secrets with `defaultMode: 0400`);
-//! - the systemd unit's Type=notify is real: `esprit run` sends READY=1 to
+//! - the systemd unit has the keys it claims and passes `systemd-analyze verify`
+//!   (where installed); its Type=notify is real: `esprit run` sends READY=1 to
 //!   `$NOTIFY_SOCKET` once its control socket answers;
 //! - the image: deploy/Containerfile's runtime stage is built with podman
 //!   offline (its build stage replaced by deploy/rootfs.sh run on this test's
@@ -120,6 +121,21 @@ fn systemd_unit_is_notify_with_reload_and_hardening() {
     assert_eq!(get("RuntimeDirectory"), "esprit");
     assert_eq!(get("NoNewPrivileges"), "yes");
     assert!(get("CapabilityBoundingSet").split(' ').all(|c| ["CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"].contains(&c)));
+
+    // systemd's own reader, where installed: no unknown or invalid directive
+    // (the binary and the man page are not installed here; those complaints
+    // are expected).
+    let dir = Scratch::new("deploy-unit");
+    std::fs::copy(&path, dir.path("esprit@.service")).expect("copy the unit");
+    match Command::new("systemd-analyze").arg("verify").arg(dir.path("esprit@site1.service")).output() {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+            for bad in ["Unknown", "unknown", "ignoring", "Invalid", "invalid", "Failed to parse"] {
+                assert!(!text.contains(bad), "systemd-analyze verify: {text}");
+            }
+        }
+        Err(e) => eprintln!("note: systemd-analyze not run ({e}); the unit was checked key by key only"),
+    }
 }
 
 /// Type=notify: `esprit run` under a `$NOTIFY_SOCKET` sends READY=1 once its
