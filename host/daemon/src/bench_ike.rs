@@ -64,7 +64,7 @@ pub fn run(a: BenchIkeArgs) -> Result<()> {
     let (Some(local), Some(psk)) = (a.local, a.psk.as_deref()) else { bail!("--local and --psk are needed to measure setups") };
     let dir = match &a.plugin_dir {
         Some(d) => d.clone(),
-        None => esprit_plugin::build::ensure_plugins_built().map_err(anyhow::Error::msg)?,
+        None => esprit_plugin::build::plugin_dir(&["psk-auth"]).map_err(anyhow::Error::msg)?,
     };
     let engine = PluginEngine::new(&EngineSettings::default())?;
     let spec = PluginSpec::new("psk", dir.join("psk_auth.wasm")).with_config("psk", psk);

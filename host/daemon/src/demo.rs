@@ -183,18 +183,20 @@ pub fn run(opts: DemoOptions) -> Result<()> {
     Ok(())
 }
 
-/// Where the built Wasm plugins are: `ESPRIT_PLUGIN_DIR`, else the
-/// workspace's wasm target dir (built on first use).
+/// Where the built Wasm plugins are: `ESPRIT_PLUGIN_DIR` or the install
+/// path (`/usr/local/lib/esprit/plugins`), else the workspace's wasm target
+/// dir (built on first use).
 fn plugin_dir() -> Result<PathBuf> {
-    if let Ok(d) = std::env::var("ESPRIT_PLUGIN_DIR") {
-        return Ok(PathBuf::from(d));
+    const NEEDED: [&str; 2] = ["psk_auth", "allowlist"];
+    if let Some(d) = esprit_plugin::build::find_installed(&NEEDED) {
+        return Ok(d);
     }
     let built = esprit_plugin::build::wasm_target_dir().join("wasm32-wasip2").join("release");
-    if ["psk_auth", "allowlist"].iter().all(|n| built.join(format!("{n}.wasm")).exists()) {
+    if NEEDED.iter().all(|n| built.join(format!("{n}.wasm")).exists()) {
         return Ok(built);
     }
     println!("building the Wasm plugins (first run only) ...");
-    esprit_plugin::build::ensure_plugins_built().map_err(|e| anyhow::anyhow!("building the Wasm plugins: {e} (or set ESPRIT_PLUGIN_DIR to a folder with psk_auth.wasm and allowlist.wasm)"))
+    esprit_plugin::build::plugin_dir(&NEEDED).map_err(|e| anyhow::anyhow!("finding the Wasm plugins: {e}"))
 }
 
 /// Writes a file only its owner can read (it holds a secret).

@@ -25,6 +25,7 @@ pub mod pki;
 pub mod plugins;
 pub mod reload;
 pub mod run;
+pub mod sd_notify;
 pub mod secret_files;
 pub mod status;
 pub mod tun_setup;

@@ -107,6 +107,14 @@ enum Cmd {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Print a shell completion script, e.g.
+    /// `esprit completions bash > /usr/share/bash-completion/completions/esprit`.
+    Completions {
+        /// bash | zsh | fish | elvish | powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `esprit man > esprit.1 && man ./esprit.1`.
+    Man,
 }
 
 /// `30`, `30s`, `2m`, `500ms`.
@@ -213,6 +221,27 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             }
             Ok(())
         }
+        Cmd::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "esprit", &mut out);
+            print_generated(&out)
+        }
+        Cmd::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            print_generated(&out)
+        }
+    }
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`)
+/// is not an error.
+fn print_generated(text: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!("writing to stdout: {e}")),
+        _ => Ok(()),
     }
 }
 

@@ -6,6 +6,10 @@
 //! cargo's lock on `target/` is never waited on). Concurrent callers build
 //! once: a process-wide `OnceLock` plus an exclusive lock on
 //! `target/wasm/.build.lock` across processes.
+//!
+//! At run time (an installed binary, a container image) [`plugin_dir`] and
+//! [`plugin_path`] first look for built plugins in `$ESPRIT_PLUGIN_DIR` and
+//! [`INSTALL_DIR`] and never run cargo when they are there.
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -75,9 +79,55 @@ pub fn ensure_plugins_built() -> Result<PathBuf, String> {
     BUILT.get_or_init(build_plugins).clone()
 }
 
-/// Path of one built plugin by crate name (`-` becomes `_`).
+/// Where packages and the container image install the plugins
+/// (`deploy/Containerfile`).
+pub const INSTALL_DIR: &str = "/usr/local/lib/esprit/plugins";
+
+/// The environment variable naming a folder of built plugins; checked first.
+pub const DIR_ENV: &str = "ESPRIT_PLUGIN_DIR";
+
+fn wasm_file(crate_name: &str) -> String {
+    format!("{}.wasm", crate_name.replace('-', "_"))
+}
+
+/// The first installed folder holding every one of `crate_names` built,
+/// looked up at run time: `$ESPRIT_PLUGIN_DIR`, then [`INSTALL_DIR`]. Never
+/// runs cargo; `None` if neither has them all.
+pub fn find_installed(crate_names: &[&str]) -> Option<PathBuf> {
+    let env = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()).map(PathBuf::from);
+    first_holding(env.into_iter().chain([PathBuf::from(INSTALL_DIR)]), crate_names)
+}
+
+fn first_holding(dirs: impl IntoIterator<Item = PathBuf>, crate_names: &[&str]) -> Option<PathBuf> {
+    dirs.into_iter().find(|d| crate_names.iter().all(|n| d.join(wasm_file(n)).is_file()))
+}
+
+/// The folder with `crate_names` built: [`find_installed`], else (in a
+/// source checkout only) the workspace's wasm target dir, brought up to date
+/// with cargo ([`ensure_plugins_built`]). A set `ESPRIT_PLUGIN_DIR` that
+/// lacks one of them is an error, not a build; so is a missing install
+/// outside a checkout (a container image has no cargo).
+pub fn plugin_dir(crate_names: &[&str]) -> Result<PathBuf, String> {
+    if let Some(d) = find_installed(crate_names) {
+        return Ok(d);
+    }
+    if let Some(d) = std::env::var_os(DIR_ENV).filter(|d| !d.is_empty()) {
+        let missing: Vec<String> = crate_names.iter().map(|n| wasm_file(n)).filter(|f| !Path::new(&d).join(f).is_file()).collect();
+        return Err(format!("{DIR_ENV}={} lacks {}", Path::new(&d).display(), missing.join(", ")));
+    }
+    if !workspace_root().join("plugins").join("Cargo.toml").is_file() {
+        return Err(format!(
+            "the Wasm plugins {} are not installed in {INSTALL_DIR} (set {DIR_ENV} to the folder holding them)",
+            crate_names.iter().map(|n| wasm_file(n)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    ensure_plugins_built()
+}
+
+/// Path of one built plugin by crate name (`-` becomes `_`): found by
+/// [`plugin_dir`] (installed first, built with cargo last).
 pub fn plugin_path(crate_name: &str) -> Result<PathBuf, String> {
-    let p = ensure_plugins_built()?.join(format!("{}.wasm", crate_name.replace('-', "_")));
+    let p = plugin_dir(&[crate_name])?.join(wasm_file(crate_name));
     if p.exists() {
         Ok(p)
     } else {
@@ -134,4 +184,22 @@ fn build_python() -> Result<PathBuf, String> {
 pub fn ensure_python_policy_built() -> Result<PathBuf, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT.get_or_init(build_python).clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_folder_holding_every_plugin_wins() {
+        let base = std::env::temp_dir().join(format!("esprit-plugin-dirs-{}", std::process::id()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        fs::create_dir_all(&a).and_then(|()| fs::create_dir_all(&b)).expect("dirs");
+        fs::write(a.join("psk_auth.wasm"), b"").expect("a/psk");
+        fs::write(b.join("psk_auth.wasm"), b"").and_then(|()| fs::write(b.join("allowlist.wasm"), b"")).expect("b");
+        assert_eq!(first_holding([a.clone(), b.clone()], &["psk-auth"]), Some(a.clone()));
+        assert_eq!(first_holding([a.clone(), b.clone()], &["psk-auth", "allowlist"]), Some(b.clone()));
+        assert_eq!(first_holding([a, b], &["x509-auth"]), None);
+        let _ = fs::remove_dir_all(&base);
+    }
 }

@@ -247,6 +247,11 @@ pub fn run(args: RunArgs) -> Result<()> {
         let sources = Arc::clone(&sources);
         crate::metrics::serve(addr, Arc::new(move || sources.snapshot()))?;
     }
+    match crate::sd_notify::ready() {
+        Ok(true) => info!("told systemd we are ready (READY=1)"),
+        Ok(false) => {}
+        Err(e) => warn!("sd_notify READY=1: {e}"),
+    }
 
     let mut caps = Captures {
         outer: open_capture(args.pcap_outer.as_ref())?,
