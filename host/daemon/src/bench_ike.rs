@@ -59,7 +59,15 @@ pub struct BenchIkeArgs {
 
 pub fn run(a: BenchIkeArgs) -> Result<()> {
     if let Some(prefix) = &a.flood_from {
-        return crate::ike_flood::run(&a, prefix);
+        return crate::ike_flood::run(&crate::ike_flood::Flood {
+            remote: a.remote,
+            remote_port: a.remote_port,
+            ike: a.ike.clone(),
+            esp: a.esp.clone(),
+            from: prefix.clone(),
+            rate: a.flood_rate,
+            seconds: a.flood_seconds,
+        });
     }
     let (Some(local), Some(psk)) = (a.local, a.psk.as_deref()) else { bail!("--local and --psk are needed to measure setups") };
     let dir = match &a.plugin_dir {

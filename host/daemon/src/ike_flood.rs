@@ -19,7 +19,18 @@ use esprit_ike::{AuthBackend, AuthInput, ChildConfig, Endpoint, EndpointConfig, 
 use mio::net::UdpSocket as MioUdp;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::bench_ike::BenchIkeArgs;
+/// What to flood and how hard (from `esprit bench-ike --flood-from`).
+pub struct Flood {
+    pub remote: IpAddr,
+    pub remote_port: u16,
+    /// IKE and ESP proposals offered.
+    pub ike: String,
+    pub esp: String,
+    /// Source addresses (a prefix).
+    pub from: String,
+    pub rate: u64,
+    pub seconds: u64,
+}
 
 /// Exchange type of IKE_SA_INIT (RFC 7296 §3.1), at byte 18 of the header.
 const IKE_SA_INIT: u8 = 34;
@@ -55,7 +66,8 @@ struct Tally {
     responses: u64,
 }
 
-pub fn run(a: &BenchIkeArgs, prefix: &str) -> Result<()> {
+pub fn run(a: &Flood) -> Result<()> {
+    let prefix = a.from.as_str();
     let (base, len) = crate::config::parse_prefix(prefix)?;
     let IpAddr::V4(base) = base else { bail!("--flood-from {prefix}: an IPv4 prefix is expected") };
     let hosts = if len >= 31 { 1 } else { (1u32 << (32 - len)).saturating_sub(2).min(MAX_SOURCES) };
@@ -91,9 +103,9 @@ pub fn run(a: &BenchIkeArgs, prefix: &str) -> Result<()> {
         let cfg = EndpointConfig { retransmit_timeout: Duration::from_secs(5), ..EndpointConfig::default() };
         Ok(Endpoint::new(cfg, peers, Box::new(NeverAuth), Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy())))
     };
-    let rate = a.flood_rate.max(1);
-    let duration = Duration::from_secs(a.flood_seconds);
-    println!("flooding {}:{} with IKE_SA_INIT from {} addresses of {prefix}, {rate}/s for {} s", a.remote, a.remote_port, locals.len(), a.flood_seconds);
+    let rate = a.rate.max(1);
+    let duration = Duration::from_secs(a.seconds);
+    println!("flooding {}:{} with IKE_SA_INIT from {} addresses of {prefix}, {rate}/s for {} s", a.remote, a.remote_port, locals.len(), a.seconds);
     let mut ep = endpoint()?;
     let mut t = Tally::default();
     let mut events = Events::with_capacity(256);

@@ -42,7 +42,7 @@ pub fn outer_local(cfg: &Config, static_peers: &[IpAddr]) -> Result<IpAddr> {
     }
     let fwmark = (cfg.mode == crate::config::Mode::Tun).then(|| cfg.instance_ids().fwmark);
     let family = |a: &IpAddr| a.is_ipv4() == listen.is_ipv4();
-    let conn_peers = cfg.conn.iter().filter(|c| !matches!(c.remote.as_str(), "any" | "%any")).filter_map(|c| crate::ike::conf::remote_addr(&c.remote, listen).ok());
+    let conn_peers = cfg.conn.iter().filter(|c| !matches!(c.remote.as_str(), "any" | "%any")).filter_map(|c| crate::remote_addr::remote_addr(&c.remote, listen).ok());
     for peer in conn_peers.filter(family) {
         if let Ok(a) = source_for(peer, fwmark) {
             return Ok(a);

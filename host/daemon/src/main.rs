@@ -252,7 +252,7 @@ fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> 
         if !cfg.conn.is_empty() {
             ike::validate(&cfg)?;
         }
-        let statements = run::load_statements(&cfg)?;
+        let statements = esprit::setkey_files::load_statements(&cfg)?;
         let mut db: esprit_sadb::Sadb<()> =
             esprit_sadb::Sadb::from_setkey(&statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))?;
         let _plugins = plugins::install(&cfg, &mut db, false)?;

@@ -147,7 +147,7 @@ impl Reloader {
         if !fixed.is_empty() {
             bail!("{}: changed settings that need a restart: {}", path.display(), fixed.join(", "));
         }
-        let statements = crate::run::load_statements(&new)?;
+        let statements = crate::setkey_files::load_statements(&new)?;
         // All SAs must build (keys, algorithms, duplicate SPIs) before any changes.
         crate::dataplane::from_setkey(&statements, self.provider, new.ipsec.replay_window, None, Instant::now())
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;

@@ -21,6 +21,7 @@ use tracing::info;
 use crate::instance::Ids;
 use crate::netlink::{Rtnl, Rule};
 use crate::tun_state::Claim;
+use crate::tun_stale::remove_stale;
 
 /// One cleartext-enforcement rule: drop packets from `src` to `dst` (with an
 /// optional upper-layer protocol and ports) that did not come out of esprit.
@@ -57,27 +58,6 @@ pub fn nft_table_name(name: &str) -> String {
     format!("esprit_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
 }
 
-/// Removes what a run of an instance with these ids installed: every rule
-/// that looks up its table (whatever its fwmark or priority), the table's
-/// routes and its nftables table. Missing pieces are fine: this is what
-/// makes setup idempotent.
-pub fn remove_stale(ids: Ids, nft_table: &str) -> usize {
-    let mut removed = 0;
-    match Rtnl::open() {
-        Ok(mut nl) => {
-            for v6 in [false, true] {
-                // IPv6 may be off in this namespace: nothing to remove then.
-                removed += nl.rules_del_table(v6, ids.table).unwrap_or(0);
-                removed += nl.routes_flush_table(v6, ids.table).unwrap_or(0);
-            }
-        }
-        Err(e) => tracing::warn!("rtnetlink: {e}; stale rules of table {} are not removed", ids.table),
-    }
-    if Command::new("nft").args(["delete", "table", "inet", nft_table]).output().map(|o| o.status.success()).unwrap_or(false) {
-        removed += 1;
-    }
-    removed
-}
 
 /// `prefix` ("10.1.0.0/16") as an address with its host bits cleared and a length.
 fn parse_route(prefix: &str) -> Result<(IpAddr, u8)> {

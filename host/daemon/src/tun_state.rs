@@ -198,7 +198,7 @@ pub fn clean_up(path: &Path, name: &str, ids: Ids, nft_table: &str) -> Result<St
     }
     let rec = rec.filter(|r| r.netns == netns);
     let (ids, nft) = rec.as_ref().map(|r| (r.ids, r.nft_table.clone())).unwrap_or((ids, nft_table.to_string()));
-    let removed = crate::tun_setup::remove_stale(ids, &nft);
+    let removed = crate::tun_stale::remove_stale(ids, &nft);
     let mut done = format!("instance {name:?}: removed {removed} rule(s)/table(s) (routing table {}, nftables table {nft})", ids.table);
     if let Some(r) = rec {
         // Restores the sysctls (unless a sibling still runs) and removes the file.

@@ -15,7 +15,7 @@ pub fn parse(text: &str) {
         assert_eq!(conns.len(), cfg.conn.len(), "a conn went missing");
     }
     let _ = esprit::ike::conf::max_overhead(&cfg);
-    // The inline setkey text as `run::load_statements` reads it (the
+    // The inline setkey text as `setkey_files::load_statements` reads it (the
     // `setkey_files` are not opened).
     if let Some(text) = &cfg.ipsec.setkey {
         let _ = esprit_sadb::setkey::parse_str("esprit.toml [ipsec.setkey]", text);

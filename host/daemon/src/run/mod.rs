@@ -17,7 +17,6 @@ use anyhow::{Context, Result};
 use esprit_netstack::tun_batch::TunBatchWriter;
 use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
 use esprit_sadb::decider::{Direction, Level, Verdict};
-use esprit_sadb::setkey::{self, Statement};
 use esprit_sadb::spd::Action;
 use esprit_wire::udp_encap::{classify, Payload};
 use mio::unix::SourceFd;
@@ -87,23 +86,6 @@ mod sides;
 use path::*;
 use sides::*;
 
-/// Reads all setkey statements of a config: the files, then the inline text.
-pub fn load_statements(cfg: &Config) -> Result<Vec<Statement>> {
-    let mut all = Vec::new();
-    for f in &cfg.ipsec.setkey_files {
-        let path = cfg.resolve(f);
-        let statements = setkey::parse_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if statements.iter().any(|s| matches!(s, Statement::Add(_))) {
-            crate::secret_files::warn_if_readable(&path, "SA keys (`add` statements)");
-        }
-        all.extend(statements);
-    }
-    if let Some(text) = &cfg.ipsec.setkey {
-        let name = format!("{} [ipsec.setkey]", cfg.path.display());
-        all.extend(setkey::parse_str(&name, text).map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
-    Ok(all)
-}
 
 pub fn run(args: RunArgs) -> Result<()> {
     // SIGHUP is reload; until the reloader is ready it waits.
@@ -118,7 +100,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some(n) => esprit_crypto::provider_by_name(n)?,
         None => esprit_crypto::default_provider(),
     };
-    let statements = load_statements(&cfg)?;
+    let statements = crate::setkey_files::load_statements(&cfg)?;
     let keylog = match &args.keylog {
         Some(p) => Some(KeyLog::create(p).with_context(|| format!("creating key log {}", p.display()))?),
         None => None,
