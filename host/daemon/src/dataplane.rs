@@ -29,7 +29,8 @@ pub fn from_setkey(
 
 /// The engine state of one setkey `add` (recorded in the key log).
 pub fn make_sa(spec: &SaSpec, provider: &dyn Provider, default_replay: Option<u32>, keylog: Option<&KeyLog>) -> Result<Sa> {
-    let mut cfg = spec.to_sa_config()?;
+    // `Sadb::from_setkey` names the statement (`line:col: SA spi:`) itself.
+    let mut cfg = spec.to_sa_config().map_err(|e| anyhow::anyhow!(e.what))?;
     if let (None, Some(w)) = (spec.replay, default_replay) {
         cfg.replay_window = w;
     }

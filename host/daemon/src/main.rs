@@ -252,9 +252,10 @@ fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> 
         if !cfg.conn.is_empty() {
             ike::validate(&cfg)?;
         }
-        let statements = esprit::setkey_files::load_statements(&cfg)?;
+        let loaded = esprit::setkey_files::load_statements(&cfg)?;
         let mut db: esprit_sadb::Sadb<()> =
-            esprit_sadb::Sadb::from_setkey(&statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))?;
+            esprit_sadb::Sadb::from_setkey(&loaded.statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))
+                .map_err(|e| loaded.locate(e.into(), &cfg.path))?;
         let _plugins = plugins::install(&cfg, &mut db, false)?;
         let f = esprit_plugin::parse_flow(flow).map_err(anyhow::Error::msg)?;
         // Plugin text is escaped at the plugin boundary; escape any control

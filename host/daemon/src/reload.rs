@@ -147,10 +147,11 @@ impl Reloader {
         if !fixed.is_empty() {
             bail!("{}: changed settings that need a restart: {}", path.display(), fixed.join(", "));
         }
-        let statements = crate::setkey_files::load_statements(&new)?;
+        let loaded = crate::setkey_files::load_statements(&new)?;
         // All SAs must build (keys, algorithms, duplicate SPIs) before any changes.
-        crate::dataplane::from_setkey(&statements, self.provider, new.ipsec.replay_window, None, Instant::now())
-            .map_err(|e| anyhow::anyhow!("{}: {e:#}", path.display()))?;
+        crate::dataplane::from_setkey(&loaded.statements, self.provider, new.ipsec.replay_window, None, Instant::now())
+            .map_err(|e| loaded.locate(e, &path))?;
+        let statements = loaded.statements;
         if effective_policies(&self.statements) != effective_policies(&statements) {
             bail!("{}: the setkey policies (spdadd) changed: they need a restart (reload applies SA changes only)", path.display());
         }

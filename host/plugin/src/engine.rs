@@ -119,8 +119,11 @@ impl PluginEngine {
         if let Some(c) = self.compiled.lock().unwrap_or_else(|p| p.into_inner()).get(&code_hash) {
             return Ok(c.clone());
         }
+        if let Some(reason) = not_a_component(bytes) {
+            return Err(PluginError::Compile { name: name.to_string(), reason });
+        }
         let component = Component::new(&self.engine, bytes)
-            .map_err(|e| PluginError::Compile { name: name.to_string(), reason: format!("{e:#}") })?;
+            .map_err(|e| PluginError::Compile { name: name.to_string(), reason: one_line(&format!("{e:#}")) })?;
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 64 {
             cache.clear();
@@ -134,4 +137,63 @@ impl PluginEngine {
 pub fn monotonic_ns() -> u64 {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Why `bytes` cannot be a component, told before wasmtime's parser (whose
+/// errors dump the expected magic number as a multi-line array).
+fn not_a_component(bytes: &[u8]) -> Option<String> {
+    const MAGIC: &[u8] = b"\0asm";
+    let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Some(format!(
+            "not a WebAssembly file ({} bytes starting with {}; a .wasm file starts with 00 61 73 6d): is the path right?",
+            bytes.len(),
+            if head.is_empty() { "nothing".to_string() } else { head.join(" ") }
+        ));
+    }
+    // Bytes 4..8: version 1 layer 0 is a core module, layer 1 a component.
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Some(
+            "a core WebAssembly module, not a component: build the plugin for `wasm32-wasip2` \
+             (or wrap it with `wasm-tools component new`)"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// An error message on one line with runs of whitespace collapsed, at most
+/// 400 characters.
+fn one_line(text: &str) -> String {
+    let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.len() > 400 {
+        let mut cut = 400;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str(" …");
+    }
+    out
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::{not_a_component, one_line};
+
+    #[test]
+    fn garbage_empty_and_core_modules_get_a_plain_reason() {
+        let garbage = not_a_component(b"hello world, not wasm").unwrap_or_default();
+        assert!(garbage.contains("not a WebAssembly file") && garbage.contains("68 65 6c 6c"), "{garbage}");
+        assert!(not_a_component(b"").unwrap_or_default().contains("starting with nothing"));
+        let core = not_a_component(b"\0asm\x01\0\0\0").unwrap_or_default();
+        assert!(core.contains("core WebAssembly module"), "{core}");
+        assert_eq!(not_a_component(b"\0asm\x0d\0\x01\0"), None);
+    }
+
+    #[test]
+    fn one_line_collapses_and_bounds() {
+        assert_eq!(one_line("a:\n  [\n 0x0,\n]"), "a: [ 0x0, ]");
+        assert!(one_line(&"é".repeat(500)).chars().count() <= 402);
+    }
 }

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The plugin file could not be read.
-    #[error("cannot read plugin {path}: {source}")]
+    #[error("cannot read plugin {path}: {error}")]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a `source`: a `{:#}` chain would print it twice.
+        error: std::io::Error,
     },
     /// The bytes are not a valid WebAssembly component (truncated, a core
     /// module, garbage).

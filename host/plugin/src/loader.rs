@@ -101,5 +101,5 @@ pub fn new_store(engine: &PluginEngine, spec: &PluginSpec, version: u64, config:
 
 /// Read a plugin file.
 pub fn read(path: &std::path::Path) -> Result<Vec<u8>, PluginError> {
-    std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| PluginError::Read { path: path.to_path_buf(), error: source })
 }

@@ -303,7 +303,7 @@ impl PolicyDecider for PolicyPlugin {
 
 /// Load a policy plugin from a spec file (TOML, see [`crate::config`]).
 pub fn load_spec_file(engine: &PluginEngine, spec_file: &Path) -> Result<PolicyPlugin, PluginError> {
-    let text = std::fs::read_to_string(spec_file).map_err(|source| PluginError::Read { path: spec_file.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(spec_file).map_err(|source| PluginError::Read { path: spec_file.to_path_buf(), error: source })?;
     let base = spec_file.parent().unwrap_or(Path::new("."));
     let spec = PluginSpec::from_toml(&text, base, spec_file)?;
     PolicyPlugin::load(engine, spec)

@@ -52,7 +52,7 @@ pub struct HotPolicy {
 }
 
 fn read_spec(spec_file: &Path) -> Result<PluginSpec, PluginError> {
-    let text = std::fs::read_to_string(spec_file).map_err(|source| PluginError::Read { path: spec_file.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(spec_file).map_err(|source| PluginError::Read { path: spec_file.to_path_buf(), error: source })?;
     PluginSpec::from_toml(&text, spec_file.parent().unwrap_or(Path::new(".")), spec_file)
 }
 

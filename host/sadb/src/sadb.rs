@@ -20,9 +20,11 @@ pub enum SadbError {
     Sad(#[from] SadError),
     #[error("no policy {0}")]
     NoSuchPolicy(PolicyId),
-    /// A setkey statement could not be applied (`line:col: why`).
+    /// A setkey statement could not be applied (`line:col: why`); `index`
+    /// is its position in the statements given, so a caller that joined
+    /// several files can name the right one.
     #[error("{span}: {message}")]
-    Statement { span: Span, message: String },
+    Statement { index: usize, span: Span, message: String },
 }
 
 /// Installs and removes SAs and policies. Implemented by [`Sadb`]; the IKE
@@ -131,7 +133,7 @@ impl<S> Sadb<S> {
         now: Instant,
         mut make: impl FnMut(&SaSpec) -> Result<S, E>,
     ) -> Result<(), SadbError> {
-        for st in statements {
+        for (index, st) in statements.iter().enumerate() {
             match st {
                 Statement::Flush => {
                     self.sad.flush();
@@ -142,16 +144,22 @@ impl<S> Sadb<S> {
                 }
                 Statement::Add(spec) => {
                     let state = make(spec).map_err(|e| SadbError::Statement {
+                        index,
                         span: spec.span,
                         message: format!("SA {:#x}: {e}", spec.spi),
                     })?;
                     self.add_sa(SaInfo::from(spec), state, now).map_err(|e| SadbError::Statement {
+                        index,
                         span: spec.span,
                         message: e.to_string(),
                     })?;
                 }
                 Statement::SpdAdd(p) => {
-                    self.add_policy(NewPolicy::from(p))?;
+                    self.add_policy(NewPolicy::from(p)).map_err(|e| SadbError::Statement {
+                        index,
+                        span: p.span,
+                        message: e.to_string(),
+                    })?;
                 }
             }
         }

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 /// What went wrong while making, reading or writing keys and certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    /// The file could not be read or written.
-    #[error("{}: {source}", .path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The file could not be read or written. The I/O error is part of the
+    /// message and deliberately not a `source` (a `{:#}` chain would print
+    /// it twice).
+    #[error("{}: {error}", .path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     /// A private key file that group or others may access.
     #[error(
         "private key {} has mode {mode:04o}: group/others may access it, expected 0400 or 0600; run `chmod 400 {}`",
@@ -35,13 +37,13 @@ pub enum PkiError {
     #[error("{0}")]
     Usage(String),
     /// rcgen refused to build or sign something.
-    #[error("{context}: {source}")]
-    Rcgen { context: String, source: rcgen::Error },
+    #[error("{context}: {error}")]
+    Rcgen { context: String, error: rcgen::Error },
 }
 
 impl PkiError {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> PkiError {
-        PkiError::Io { path: path.to_path_buf(), source }
+    pub(crate) fn io(path: &Path, error: std::io::Error) -> PkiError {
+        PkiError::Io { path: path.to_path_buf(), error }
     }
 
     pub(crate) fn format(path: &Path, expected: &'static str, found: impl Into<String>) -> PkiError {
@@ -50,6 +52,6 @@ impl PkiError {
 
     pub(crate) fn rcgen(context: impl Into<String>) -> impl FnOnce(rcgen::Error) -> PkiError {
         let context = context.into();
-        move |source| PkiError::Rcgen { context, source }
+        move |error| PkiError::Rcgen { context, error }
     }
 }

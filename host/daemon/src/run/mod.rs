@@ -100,14 +100,14 @@ pub fn run(args: RunArgs) -> Result<()> {
         Some(n) => esprit_crypto::provider_by_name(n)?,
         None => esprit_crypto::default_provider(),
     };
-    let statements = crate::setkey_files::load_statements(&cfg)?;
+    let loaded = crate::setkey_files::load_statements(&cfg)?;
     let keylog = match &args.keylog {
         Some(p) => Some(KeyLog::create(p).with_context(|| format!("creating key log {}", p.display()))?),
         None => None,
     };
     let now = Instant::now();
-    let mut dp = crate::dataplane::from_setkey(&statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
-        .map_err(|e| anyhow::anyhow!("{}: {e:#}", cfg.path.display()))?;
+    let mut dp = crate::dataplane::from_setkey(&loaded.statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
+        .map_err(|e| loaded.locate(e, &cfg.path))?;
     if !cfg.conn.is_empty() {
         crate::ike::validate(&cfg)?;
         crate::ike::warn_readable_auth_specs(&cfg)?;
@@ -187,7 +187,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     // SIGHUP and `esprit reload`: one reloader, one reload at a time.
     let reloader = Arc::new(Mutex::new(crate::reload::Reloader {
         cfg: cfg.clone(),
-        statements: statements.clone(),
+        statements: loaded.statements,
         provider,
         keylog: keylog.clone(),
         shared: Arc::clone(&shared),

@@ -23,11 +23,11 @@ pub enum SetkeyError {
     #[error("{file}:{span}: {message}")]
     Syntax { file: String, span: Span, message: String },
     /// The file could not be read.
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Io {
         file: String,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a `source`: a `{:#}` chain would print it twice.
+        error: std::io::Error,
     },
 }
 

@@ -147,7 +147,7 @@ pub fn parse_file_with_warnings(
     let path = path.as_ref();
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path)
-        .map_err(|source| SetkeyError::Io { file: name.clone(), source })?;
+        .map_err(|source| SetkeyError::Io { file: name.clone(), error: source })?;
     let text = Zeroizing::new(text);
     parse_str_with_warnings(&name, &text)
 }

@@ -41,11 +41,11 @@ pub enum RacoonError {
     /// `file:line:col: what was expected, found what`.
     #[error("{file}:{line}:{col}: {message}")]
     Syntax { file: String, line: u32, col: u32, message: String },
-    #[error("{file}: {source}")]
+    #[error("{file}: {error}")]
     Io {
         file: String,
-        #[source]
-        source: std::io::Error,
+        // In the message, not a `source`: a `{:#}` chain would print it twice.
+        error: std::io::Error,
     },
 }
 
@@ -164,7 +164,7 @@ pub struct RacoonConf {
 /// Reads and interprets a racoon.conf file.
 pub fn parse_file(path: &std::path::Path, warnings: &mut Warnings) -> Result<RacoonConf, RacoonError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| RacoonError::Io { file: file.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| RacoonError::Io { file: file.clone(), error: source })?;
     parse_str(&file, &text, warnings)
 }
 
