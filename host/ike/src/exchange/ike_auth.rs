@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use tracing::{info, warn};
 
-use crate::auth::AuthInput;
+use crate::auth::{AuthFailure, AuthInput};
 use crate::config::Mode;
 use crate::event::Event;
 use crate::exchange::{err, error_notify, notify};
@@ -26,11 +26,11 @@ impl IkeSa {
         Some(v)
     }
 
-    fn produce_auth(&self, ctx: &mut Ctx<'_>, local_id: &Identity, peer_id: &Identity) -> Result<Payload, String> {
+    fn produce_auth(&self, ctx: &mut Ctx<'_>, local_id: &Identity, peer_id: &Identity) -> Result<Payload, AuthFailure> {
         let conn = &ctx.peers[self.peer];
-        let octets = self.signed_octets(self.initiator, local_id).ok_or("IKE SA not keyed")?;
-        let prf = self.algs.map(|a| a.prf).ok_or("IKE SA not keyed")?;
-        let keys = self.keys.as_ref().ok_or("IKE SA not keyed")?;
+        let octets = self.signed_octets(self.initiator, local_id).ok_or(AuthFailure::NotKeyed)?;
+        let prf = self.algs.map(|a| a.prf).ok_or(AuthFailure::NotKeyed)?;
+        let keys = self.keys.as_ref().ok_or(AuthFailure::NotKeyed)?;
         let sk_p = if self.initiator { &keys.sk_pi } else { &keys.sk_pr };
         let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &[], sk_p };
         let method = ctx.auth.method(&conn.auth)?;
@@ -38,24 +38,24 @@ impl IkeSa {
         Ok(Payload::Auth { method, data })
     }
 
-    fn verify_auth(&self, ctx: &mut Ctx<'_>, peer_id: &Identity, local_id: &Identity, ps: &[Payload]) -> Result<(), String> {
+    fn verify_auth(&self, ctx: &mut Ctx<'_>, peer_id: &Identity, local_id: &Identity, ps: &[Payload]) -> Result<(), AuthFailure> {
         let conn = &ctx.peers[self.peer];
         let Some((method, data)) = ps.iter().find_map(|p| if let Payload::Auth { method, data } = p { Some((*method, data)) } else { None }) else {
-            return Err("the peer sent no AUTH payload".into());
+            return Err(AuthFailure::NoAuthPayload);
         };
         let certs: Vec<Vec<u8>> = ps.iter().filter_map(|p| if let Payload::Cert { encoding: 4, data } = p { Some(data.clone()) } else { None }).collect();
-        let octets = self.signed_octets(!self.initiator, peer_id).ok_or("IKE SA not keyed")?;
-        let prf = self.algs.map(|a| a.prf).ok_or("IKE SA not keyed")?;
-        let keys = self.keys.as_ref().ok_or("IKE SA not keyed")?;
+        let octets = self.signed_octets(!self.initiator, peer_id).ok_or(AuthFailure::NotKeyed)?;
+        let prf = self.algs.map(|a| a.prf).ok_or(AuthFailure::NotKeyed)?;
+        let keys = self.keys.as_ref().ok_or(AuthFailure::NotKeyed)?;
         let sk_p = if self.initiator { &keys.sk_pr } else { &keys.sk_pi };
         let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: !self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &certs, sk_p };
         match ctx.auth.verify(&conn.auth, &input, method, data) {
             Ok(true) => Ok(()),
             Ok(false) => Err(match method {
-                2 => format!("the peer's AUTH (pre-shared key MIC) does not match: the two sides have different pre-shared keys for {peer_id} (plugin {})", conn.auth),
-                m => format!("the peer's AUTH (method {m}) does not verify with plugin {}", conn.auth),
+                2 => AuthFailure::SharedKeyMismatch { peer_id: peer_id.clone(), plugin: conn.auth.clone() },
+                m => AuthFailure::DoesNotVerify { method: m, plugin: conn.auth.clone() },
             }),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 

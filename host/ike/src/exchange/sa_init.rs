@@ -10,13 +10,18 @@ use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending};
 use crate::keymat::{derive_ike, skeyseed};
 use crate::message::{Header, Notify, Payload};
 use crate::proposal::{describe, ike_algs, IkeAlgs};
-use crate::sk::SkCrypto;
+use crate::sk::{SkCrypto, SkError};
 use crate::types::{notify as n, ExchangeType, IkeSpi};
 
 /// RFC 7427 §4: SHA2-256 (2), SHA2-384 (3), SHA2-512 (4), Identity (5).
 fn signature_hash_algorithms() -> Payload {
     Payload::Notify(Notify::new(n::SIGNATURE_HASH_ALGORITHMS, vec![0, 2, 0, 3, 0, 4, 0, 5]))
 }
+
+/// The IKE SA's SK transforms could not be keyed (RFC 7296 §2.14).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot key the IKE SA: {0}")]
+pub(crate) struct KeyingError(#[from] SkError);
 
 impl IkeSa {
     fn sa_init_request_payloads(&mut self, ctx: &mut Ctx<'_>) -> Vec<Payload> {
@@ -123,7 +128,7 @@ impl IkeSa {
             }
         };
         if let Err(e) = self.install_ike_keys(ctx, algs, &gir) {
-            self.die(ctx, &e);
+            self.die(ctx, &e.to_string());
             return;
         }
         if self.nat && self.remote.port() == 500 {
@@ -151,10 +156,10 @@ impl IkeSa {
         self.nat = !(peer_ok && us_ok);
     }
 
-    pub(crate) fn install_ike_keys(&mut self, ctx: &mut Ctx<'_>, algs: IkeAlgs, gir: &[u8]) -> Result<(), String> {
+    pub(crate) fn install_ike_keys(&mut self, ctx: &mut Ctx<'_>, algs: IkeAlgs, gir: &[u8]) -> Result<(), KeyingError> {
         let seed = skeyseed(algs.prf, &self.ni, &self.nr, gir);
         let keys = derive_ike(&algs, &seed, &self.ni, &self.nr, self.spi_i, self.spi_r);
-        let sk = SkCrypto::new(ctx.provider, &algs, &keys, self.initiator).map_err(|e| format!("cannot key the IKE SA: {e}"))?;
+        let sk = SkCrypto::new(ctx.provider, &algs, &keys, self.initiator)?;
         self.algs = Some(algs);
         self.keys = Some(keys);
         self.sk = Some(sk);

@@ -12,7 +12,7 @@ pub use header::{Header, HEADER_LEN};
 pub use id::Identity;
 pub use payload::{Cp, Notify, Payload};
 pub use sa::{Proposal, Transform};
-pub use ts::TrafficSelector;
+pub use ts::{TrafficSelector, TsParseError};
 
 /// Why a message or payload did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
