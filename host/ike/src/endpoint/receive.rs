@@ -232,7 +232,7 @@ impl Endpoint {
             debug!(peer = %remote, "{:?} message without an encrypted payload", hdr.exchange);
             return;
         };
-        let Some(sk) = &sa.sk else { return };
+        let Some(sk) = sa.key_state.sk() else { return };
         let (inner, inner_first) = if t == pt::SKF {
             if msg.len() < off + 8 {
                 ctx.stats.malformed += 1;
