@@ -5,12 +5,14 @@
 pub mod header;
 pub mod id;
 pub mod payload;
+pub mod rules;
 pub mod sa;
 pub mod ts;
 
 pub use header::{Header, HEADER_LEN};
 pub use id::Identity;
 pub use payload::{Cp, Notify, Payload};
+pub use rules::RuleViolation;
 pub use sa::{Proposal, Transform};
 pub use ts::{TrafficSelector, TsParseError};
 
