@@ -45,10 +45,13 @@ fn answer_of(b: &mut Endpoint) -> Vec<Payload> {
     parse_chain(hdr.next_payload, &t.data[HEADER_LEN..]).unwrap()
 }
 
+/// A change to a request's payloads.
+type Edit = fn(&mut Vec<Payload>);
+
 #[test]
 fn init_requests_that_break_the_rules_get_invalid_syntax() {
     let now = Instant::now();
-    let edits: [(&str, fn(&mut Vec<Payload>)); 3] = [
+    let edits: [(&str, Edit); 3] = [
         ("without KE", |ps| ps.retain(|p| !matches!(p, Payload::Ke { .. }))),
         ("with two SA payloads", |ps| {
             let sa = ps.iter().find(|p| matches!(p, Payload::Sa(_))).cloned().unwrap();

@@ -64,3 +64,36 @@ impl IkeSa {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ike_sa::state::{KeyInputs, KeyState, Keyed};
+    use crate::proposal::{Encr, IkeAlgs};
+    use crate::types::IkeSpi;
+    use esprit_crypto::prf::PrfAlg;
+
+    fn proof(id: &str) -> AuthVerified {
+        AuthVerified { peer_id: Identity::parse(id).expect("an FQDN") }
+    }
+
+    #[test]
+    fn only_a_keyed_sa_becomes_established_and_with_the_verified_identity() {
+        let mut s = KeyState::default();
+        assert!(!s.establish(proof("a.example")), "no keys yet");
+        assert!(s.keyed().is_none() && s.peer_id().is_none());
+
+        let algs = IkeAlgs { encr: Encr::AesGcm16 { bits: 128 }, prf: PrfAlg::HmacSha256, integ: None, dh: 31 };
+        let inputs = KeyInputs { provider: esprit_crypto::default_provider(), algs, ni: &[1; 32], nr: &[2; 32], spi_i: IkeSpi([1; 8]), spi_r: IkeSpi([2; 8]), initiator: true };
+        let keyed = Keyed::derive(&[3; 32], inputs).expect("keys");
+        let mut s = KeyState::Keyed(keyed);
+        assert!(s.peer_id().is_none(), "keyed is not authenticated");
+        assert!(s.establish(proof("b.example")));
+        let b = Identity::parse("b.example").expect("an FQDN");
+        assert_eq!(s.peer_id(), Some(&b));
+        assert_eq!(s.algs(), Some(algs));
+        // Once established, a second proof changes nothing.
+        assert!(!s.establish(proof("c.example")));
+        assert_eq!(s.peer_id(), Some(&b));
+    }
+}
