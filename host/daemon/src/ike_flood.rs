@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use esprit_ike::{AuthBackend, AuthInput, ChildConfig, Endpoint, EndpointConfig, Identity, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
+use esprit_ike::{AuthBackend, AuthError, AuthInput, ChildConfig, Endpoint, EndpointConfig, Identity, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
 use mio::net::UdpSocket as MioUdp;
 use mio::{Events, Interest, Poll, Token};
 
@@ -47,13 +47,13 @@ const RECYCLE_EVERY: u64 = 4096;
 struct NeverAuth;
 
 impl AuthBackend for NeverAuth {
-    fn method(&mut self, _: &str) -> Result<u8, String> {
+    fn method(&mut self, _: &str) -> Result<u8, AuthError> {
         Ok(2)
     }
-    fn produce(&mut self, _: &str, _: &AuthInput<'_>) -> Result<Vec<u8>, String> {
+    fn produce(&mut self, _: &str, _: &AuthInput<'_>) -> Result<Vec<u8>, AuthError> {
         Err("a flood never authenticates".into())
     }
-    fn verify(&mut self, _: &str, _: &AuthInput<'_>, _: u8, _: &[u8]) -> Result<bool, String> {
+    fn verify(&mut self, _: &str, _: &AuthInput<'_>, _: u8, _: &[u8]) -> Result<bool, AuthError> {
         Ok(false)
     }
 }

@@ -13,13 +13,13 @@ use rand::SeedableRng;
 
 struct Psk;
 impl AuthBackend for Psk {
-    fn method(&mut self, _: &str) -> Result<u8, String> {
+    fn method(&mut self, _: &str) -> Result<u8, AuthError> {
         Ok(2)
     }
-    fn produce(&mut self, _: &str, _: &AuthInput<'_>) -> Result<Vec<u8>, String> {
+    fn produce(&mut self, _: &str, _: &AuthInput<'_>) -> Result<Vec<u8>, AuthError> {
         Ok(vec![0; 32])
     }
-    fn verify(&mut self, _: &str, _: &AuthInput<'_>, _: u8, d: &[u8]) -> Result<bool, String> {
+    fn verify(&mut self, _: &str, _: &AuthInput<'_>, _: u8, d: &[u8]) -> Result<bool, AuthError> {
         Ok(d == [0; 32])
     }
 }

@@ -14,14 +14,14 @@ use rand::SeedableRng;
 struct Psk(Vec<u8>);
 
 impl AuthBackend for Psk {
-    fn method(&mut self, _: &str) -> Result<u8, String> {
+    fn method(&mut self, _: &str) -> Result<u8, AuthError> {
         Ok(2)
     }
-    fn produce(&mut self, _: &str, i: &AuthInput<'_>) -> Result<Vec<u8>, String> {
+    fn produce(&mut self, _: &str, i: &AuthInput<'_>) -> Result<Vec<u8>, AuthError> {
         let k = prf(i.prf, &self.0, b"Key Pad for IKEv2");
         Ok(prf(i.prf, &k, i.signed_octets))
     }
-    fn verify(&mut self, b: &str, i: &AuthInput<'_>, _: u8, data: &[u8]) -> Result<bool, String> {
+    fn verify(&mut self, b: &str, i: &AuthInput<'_>, _: u8, data: &[u8]) -> Result<bool, AuthError> {
         Ok(self.produce(b, i)? == data)
     }
 }

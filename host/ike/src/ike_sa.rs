@@ -1,5 +1,7 @@
 //! One IKE SA: its keys, message-ID windows, the request in flight with its
 //! retransmissions, and its CHILD_SAs. Exchanges live in `exchange/`.
+pub(crate) mod state;
+
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -13,12 +15,11 @@ use crate::auth::AuthBackend;
 use crate::config::{EndpointConfig, Mode, PeerConfig};
 use crate::dh::KeyExchange;
 use crate::event::{Event, Transmit};
-use crate::keymat::IkeKeys;
 use crate::message::payload::emit_chain;
-use crate::message::{Header, Identity, Payload, TrafficSelector};
-use crate::proposal::{ChildAlgs, IkeAlgs};
-use crate::sk::SkCrypto;
+use crate::message::{Header, Payload, TrafficSelector};
+use crate::proposal::ChildAlgs;
 use crate::stats::Stats;
+use state::KeyState;
 use crate::types::{flags, ExchangeType, IkeSpi};
 
 /// Everything an exchange needs besides its IKE SA.
@@ -155,12 +156,10 @@ pub struct IkeSa {
     pub(crate) local: SocketAddr,
     pub(crate) remote: SocketAddr,
     pub(crate) nat: bool,
-    pub(crate) algs: Option<IkeAlgs>,
-    pub(crate) keys: Option<IkeKeys>,
-    pub(crate) sk: Option<SkCrypto>,
+    /// Keys (after IKE_SA_INIT) and the authenticated peer (after IKE_AUTH).
+    pub(crate) key_state: KeyState,
     pub(crate) ni: Vec<u8>,
     pub(crate) nr: Vec<u8>,
-    pub(crate) ke: Option<KeyExchange>,
     pub(crate) dh_group: u16,
     pub(crate) init_request: Vec<u8>,
     pub(crate) init_response: Vec<u8>,
@@ -175,7 +174,6 @@ pub struct IkeSa {
     pub(crate) in_flight: Option<InFlight>,
     pub(crate) tasks: VecDeque<Task>,
     pub(crate) children: Vec<ChildSa>,
-    pub(crate) peer_id: Option<Identity>,
     pub(crate) created: Instant,
     pub(crate) last_heard: Instant,
     pub(crate) rekey_at: Option<Instant>,
@@ -228,12 +226,9 @@ impl IkeSa {
             local,
             remote,
             nat: false,
-            algs: None,
-            keys: None,
-            sk: None,
+            key_state: KeyState::default(),
             ni: Vec::new(),
             nr: Vec::new(),
-            ke: None,
             dh_group: 0,
             init_request: Vec::new(),
             init_response: Vec::new(),
@@ -246,7 +241,6 @@ impl IkeSa {
             in_flight: None,
             tasks: VecDeque::new(),
             children: Vec::new(),
-            peer_id: None,
             created: now,
             last_heard: now,
             rekey_at: None,
@@ -305,7 +299,7 @@ impl IkeSa {
         let mut inner = Zeroizing::new(Vec::new());
         let first = emit_chain(payloads, &mut inner);
         let h = self.header(exchange, mid, response);
-        let Some(sk) = &self.sk else { return Vec::new() };
+        let Some(sk) = self.key_state.sk() else { return Vec::new() };
         let single = sk.seal(h, first, &inner, None, ctx.rng);
         let ip_udp = if self.remote.is_ipv4() { 28 } else { 48 };
         let marker = if self.remote.port() != 500 { 4 } else { 0 };

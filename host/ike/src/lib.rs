@@ -21,12 +21,12 @@ pub mod sk;
 pub mod stats;
 pub mod types;
 
-pub use auth::{AuthBackend, AuthInput};
+pub use auth::{AuthBackend, AuthError, AuthInput};
 pub use config::{ChildConfig, EndpointConfig, Mode, PeerConfig};
 pub use endpoint::{CommandError, Endpoint, SaSummary};
 pub use event::{ChildSaUp, Event, Transmit};
 pub use ike_sa::IkeState;
-pub use message::{Identity, TrafficSelector};
-pub use proposal::{ChildAlgs, Encr, IkeAlgs, ProposalSpec};
+pub use message::{Identity, TrafficSelector, TsParseError};
+pub use proposal::{ChildAlgs, Encr, IkeAlgs, ProposalError, ProposalSpec};
 pub use stats::Stats;
 pub use types::ProtocolId;

@@ -7,6 +7,30 @@ use esprit_crypto::{AeadAlg, CipherAlg, IntegAlg};
 use crate::message::sa::{Proposal, Transform};
 use crate::types::{transform_id as id, transform_type as tt, ProtocolId};
 
+/// Why a proposal text (strongSwan syntax) was refused; `Display` is the
+/// text operators see, naming the proposal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalError {
+    #[error("proposal {text:?}: unknown algorithm {name:?} (known: aes128gcm16 aes256gcm16 chacha20poly1305 aes128 aes256 sha256 sha384 sha512 prfsha256 prfsha384 prfsha512 x25519 ecp256 modp2048 esn noesn)")]
+    UnknownAlgorithm { text: String, name: String },
+    #[error("proposal {text:?}: no encryption algorithm")]
+    NoEncryption { text: String },
+    #[error("proposal {text:?}: AH takes integrity algorithms only (e.g. sha256)")]
+    AhIntegrityOnly { text: String },
+    #[error("proposal {text:?}: mixes AEAD and non-AEAD ciphers; split it into two proposals")]
+    MixedAead { text: String },
+    #[error("proposal {text:?}: {cipher} needs an integrity algorithm (e.g. -sha256)")]
+    NoIntegrity { text: String, cipher: String },
+    #[error("proposal {text:?}: AEAD ciphers take no integrity algorithm")]
+    AeadWithIntegrity { text: String },
+    /// RFC 7296 §3.3.3: IKE proposals need a Diffie-Hellman group.
+    #[error("proposal {text:?}: IKE needs a key exchange group (x25519, ecp256, modp2048)")]
+    NoKeyExchange { text: String },
+    /// RFC 7296 §3.3.3: IKE proposals need a PRF.
+    #[error("proposal {text:?}: IKE needs a PRF (e.g. prfsha256)")]
+    NoPrf { text: String },
+}
+
 /// An encryption transform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encr {
@@ -174,7 +198,8 @@ impl ChildAlgs {
 
 impl ProposalSpec {
     /// Parses strongSwan proposal syntax for `protocol`.
-    pub fn parse(text: &str, protocol: ProtocolId) -> Result<ProposalSpec, String> {
+    pub fn parse(text: &str, protocol: ProtocolId) -> Result<ProposalSpec, ProposalError> {
+        let t = || text.to_string();
         let mut p = ProposalSpec { protocol, encr: vec![], prf: vec![], integ: vec![], dh: vec![], esn: vec![], text: text.to_string() };
         for tok in text.split('-') {
             match tok {
@@ -194,36 +219,32 @@ impl ProposalSpec {
                 "modp2048" => p.dh.push(id::MODP_2048),
                 "esn" => p.esn.push(true),
                 "noesn" => p.esn.push(false),
-                other => {
-                    return Err(format!(
-                        "proposal {text:?}: unknown algorithm {other:?} (known: aes128gcm16 aes256gcm16 chacha20poly1305 aes128 aes256 sha256 sha384 sha512 prfsha256 prfsha384 prfsha512 x25519 ecp256 modp2048 esn noesn)"
-                    ))
-                }
+                other => return Err(ProposalError::UnknownAlgorithm { text: t(), name: other.to_string() }),
             }
         }
         if protocol != ProtocolId::Ah && p.encr.is_empty() {
-            return Err(format!("proposal {text:?}: no encryption algorithm"));
+            return Err(ProposalError::NoEncryption { text: t() });
         }
         if protocol == ProtocolId::Ah && (!p.encr.is_empty() || p.integ.is_empty()) {
-            return Err(format!("proposal {text:?}: AH takes integrity algorithms only (e.g. sha256)"));
+            return Err(ProposalError::AhIntegrityOnly { text: t() });
         }
         let aead = p.encr.iter().all(|e| e.is_aead());
         let cbc = p.encr.iter().all(|e| !e.is_aead());
         if !(aead || cbc) {
-            return Err(format!("proposal {text:?}: mixes AEAD and non-AEAD ciphers; split it into two proposals"));
+            return Err(ProposalError::MixedAead { text: t() });
         }
         if protocol != ProtocolId::Ah && !p.encr.is_empty() && cbc && p.integ.is_empty() {
-            return Err(format!("proposal {text:?}: {} needs an integrity algorithm (e.g. -sha256)", p.encr[0].name()));
+            return Err(ProposalError::NoIntegrity { text: t(), cipher: p.encr[0].name() });
         }
         // `aead` is vacuously true for AH (no ciphers at all): without the
         // `encr` check every AH proposal ("sha256") was refused as an AEAD
         // with an integrity algorithm, so `protocol = "ah"` never started.
         if aead && !p.encr.is_empty() && !p.integ.is_empty() && protocol != ProtocolId::Ike {
-            return Err(format!("proposal {text:?}: AEAD ciphers take no integrity algorithm"));
+            return Err(ProposalError::AeadWithIntegrity { text: t() });
         }
         if protocol == ProtocolId::Ike {
             if p.dh.is_empty() {
-                return Err(format!("proposal {text:?}: IKE needs a key exchange group (x25519, ecp256, modp2048)"));
+                return Err(ProposalError::NoKeyExchange { text: t() });
             }
             if p.prf.is_empty() {
                 // strongSwan derives the PRF from the integrity algorithm.
@@ -237,7 +258,7 @@ impl ProposalSpec {
                     })
                     .collect();
                 if p.prf.is_empty() {
-                    return Err(format!("proposal {text:?}: IKE needs a PRF (e.g. prfsha256)"));
+                    return Err(ProposalError::NoPrf { text: t() });
                 }
             }
             if aead {
@@ -391,8 +412,10 @@ mod tests {
         let p = ProposalSpec::parse("aes256-sha256-modp2048", ProtocolId::Ike).unwrap();
         assert_eq!(p.prf, vec![PrfAlg::HmacSha256]);
         assert_eq!(p.integ, vec![IntegAlg::HmacSha256_128]);
-        assert!(ProposalSpec::parse("aes256-modp2048", ProtocolId::Ike).is_err());
-        assert!(ProposalSpec::parse("blowfish-sha1", ProtocolId::Esp).unwrap_err().contains("blowfish"));
+        assert_eq!(ProposalSpec::parse("aes256-modp2048", ProtocolId::Ike).unwrap_err(), ProposalError::NoIntegrity { text: "aes256-modp2048".into(), cipher: "aes256".into() });
+        let e = ProposalSpec::parse("blowfish-sha1", ProtocolId::Esp).unwrap_err();
+        assert_eq!(e, ProposalError::UnknownAlgorithm { text: "blowfish-sha1".into(), name: "blowfish".into() });
+        assert!(e.to_string().starts_with("proposal \"blowfish-sha1\": unknown algorithm \"blowfish\" (known: aes128gcm16 "));
         let e = ProposalSpec::parse("aes128gcm16-esn", ProtocolId::Esp).unwrap();
         assert_eq!(e.esn, vec![true]);
         // AH: integrity only (it has no cipher, so it is not an "AEAD with integrity").

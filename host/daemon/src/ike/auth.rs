@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use esprit_crypto::prf::PrfAlg;
 use esprit_ike::message::id::id_type;
-use esprit_ike::{AuthBackend, AuthInput, Identity};
+use esprit_ike::{AuthBackend, AuthError, AuthInput, Identity};
 use esprit_plugin::auth::{AuthContext, AuthPlugin, HashAlg, IkeRole};
 use esprit_plugin::host_crypto::KeyStore;
 use esprit_plugin::v0_1::wit::{Identity as WitId, IpAddress};
@@ -59,8 +59,8 @@ impl PluginAuth {
         Ok(PluginAuth { plugins })
     }
 
-    fn get(&self, name: &str) -> Result<&AuthPlugin, String> {
-        self.plugins.get(name).ok_or_else(|| format!("no auth plugin named {name:?} is loaded"))
+    fn get(&self, name: &str) -> Result<&AuthPlugin, AuthError> {
+        self.plugins.get(name).ok_or_else(|| AuthError::UnknownBackend(name.to_string()))
     }
 }
 
@@ -100,15 +100,15 @@ fn context(method: u8, i: &AuthInput<'_>) -> AuthContext {
 }
 
 impl AuthBackend for PluginAuth {
-    fn method(&mut self, backend: &str) -> Result<u8, String> {
-        self.get(backend)?.method()
+    fn method(&mut self, backend: &str) -> Result<u8, AuthError> {
+        Ok(self.get(backend)?.method()?)
     }
-    fn produce(&mut self, backend: &str, input: &AuthInput<'_>) -> Result<Vec<u8>, String> {
+    fn produce(&mut self, backend: &str, input: &AuthInput<'_>) -> Result<Vec<u8>, AuthError> {
         let p = self.get(backend)?;
         let m = p.method()?;
-        p.produce(&context(m, input))
+        Ok(p.produce(&context(m, input))?)
     }
-    fn verify(&mut self, backend: &str, input: &AuthInput<'_>, method: u8, data: &[u8]) -> Result<bool, String> {
-        self.get(backend)?.verify(&context(method, input), data)
+    fn verify(&mut self, backend: &str, input: &AuthInput<'_>, method: u8, data: &[u8]) -> Result<bool, AuthError> {
+        Ok(self.get(backend)?.verify(&context(method, input), data)?)
     }
 }

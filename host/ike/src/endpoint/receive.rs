@@ -14,6 +14,7 @@ use crate::exchange::err;
 use crate::exchange::sa_init::{respond_sa_init, HalfOpenCount, InitReply};
 use crate::ike_sa::{IkeSa, IkeState, Pending, Reassembly, MAX_FRAGMENTS, MAX_REASSEMBLED};
 use crate::message::payload::parse_chain;
+use crate::message::rules;
 use crate::message::{Header, ParseError, HEADER_LEN};
 use crate::types::{notify as n, payload_type as pt, ExchangeType, IkeSpi};
 
@@ -120,6 +121,15 @@ impl Endpoint {
                 return;
             }
         };
+        if let Err(v) = rules::check(ExchangeType::IkeSaInit, false, &ps, &[]) {
+            self.stats.malformed += 1;
+            warn!(peer = %remote, "malformed IKE_SA_INIT: {v}; answering INVALID_SYNTAX");
+            let mut sa = IkeSa::new(0, false, hdr.spi_i, IkeSpi::ZERO, local, remote, now);
+            let m = sa.plain_message(ExchangeType::IkeSaInit, hdr.message_id, true, &[err(n::INVALID_SYNTAX)]);
+            let mut ctx = ctx!(self, now);
+            sa.transmit(&mut ctx, m);
+            return;
+        }
         let half = HalfOpenCount { total: self.index.half_open(), from_peer: self.index.half_open_from(remote.ip()) };
         let secret = self.cookie_secret;
         let reply = {
@@ -221,6 +231,12 @@ impl Endpoint {
             if sa.state != IkeState::InitSent {
                 return;
             }
+            if let Err(v) = rules::check(ExchangeType::IkeSaInit, true, &ps, &[]) {
+                ctx.stats.malformed += 1;
+                warn!(peer = %remote, "malformed IKE_SA_INIT response: {v}");
+                sa.die(&mut ctx, &format!("malformed IKE_SA_INIT response: {v}"));
+                return;
+            }
             let Some(f) = sa.in_flight.take() else { return };
             let Pending::SaInit { child } = f.pending else { return };
             sa.last_heard = now;
@@ -232,7 +248,17 @@ impl Endpoint {
             debug!(peer = %remote, "{:?} message without an encrypted payload", hdr.exchange);
             return;
         };
-        let Some(sk) = &sa.sk else { return };
+        // The payloads in the clear (normally the SK/SKF payload alone), for
+        // the payload rules.
+        let outside = match parse_chain(hdr.next_payload, &msg[HEADER_LEN..]) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.stats.malformed += 1;
+                debug!(peer = %remote, "{:?} message with malformed outer payloads: {e}", hdr.exchange);
+                return;
+            }
+        };
+        let Some(sk) = sa.key_state.sk() else { return };
         let (inner, inner_first) = if t == pt::SKF {
             if msg.len() < off + 8 {
                 ctx.stats.malformed += 1;
@@ -301,6 +327,22 @@ impl Endpoint {
                 return;
             }
         };
+        if let Err(v) = rules::check(hdr.exchange, hdr.is_response(), &outside, &ps) {
+            ctx.stats.malformed += 1;
+            warn!(peer = %remote, "malformed {:?} message: {v}", hdr.exchange);
+            if !hdr.is_response() {
+                // RFC 7296 §2.21: INVALID_SYNTAX; a failed IKE_AUTH leaves no IKE SA.
+                sa.peer_mid = sa.peer_mid.wrapping_add(1);
+                sa.send_response(&mut ctx, hdr.exchange, hdr.message_id, &[err(n::INVALID_SYNTAX)]);
+                if hdr.exchange == ExchangeType::IkeAuth && sa.state == IkeState::HalfOpen {
+                    sa.die(&mut ctx, &format!("malformed IKE_AUTH request: {v}"));
+                }
+            } else if hdr.exchange == ExchangeType::IkeAuth && sa.state == IkeState::AuthSent {
+                sa.die(&mut ctx, &format!("malformed IKE_AUTH response: {v}"));
+            }
+            // Other malformed responses are dropped: the request is retransmitted.
+            return;
+        }
         sa.last_heard = now;
         if sa.nat && remote != sa.remote {
             // RFC 7296 §2.23: follow the peer's NAT mapping once authenticated.

@@ -176,7 +176,7 @@ impl Endpoint {
         let stale: Vec<IkeSpi> = self.index.of_peer(fresh.peer, fresh.remote.ip()).iter().copied().filter(|k| *k != fresh_spi).collect();
         for k in stale {
             let Some(s) = self.sas.get_mut(&k) else { continue };
-            if s.peer_id != fresh.peer_id || s.state == IkeState::Dead {
+            if s.key_state.peer_id() != fresh.key_state.peer_id() || s.state == IkeState::Dead {
                 continue;
             }
             info!(conn = %self.peers[s.peer].name, peer = %s.remote, "peer sent INITIAL_CONTACT: removing its older IKE SA {k} and its CHILD_SAs");

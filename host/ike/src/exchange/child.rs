@@ -8,11 +8,11 @@ use crate::event::{ChildSaUp, Event};
 use crate::exchange::ike_auth::jitter;
 use crate::exchange::{err, error_notify, notify};
 use crate::ike_sa::{ChildSa, Ctx, IkeSa, IkeState, Pending, Task};
-use crate::keymat::{derive_child, derive_ike, skeyseed_rekey};
+use crate::ike_sa::state::{KeyInputs, KeyState};
+use crate::keymat::derive_child;
 use crate::message::ts::list;
 use crate::message::{Notify, Payload, TrafficSelector};
 use crate::proposal::{child_algs, describe, ike_algs};
-use crate::sk::SkCrypto;
 use crate::types::{notify as n, ExchangeType, IkeSpi, ProtocolId};
 
 /// A random 1–3 s pause before retrying a refused rekey, so two peers that
@@ -38,8 +38,9 @@ fn narrow(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<Traff
 impl IkeSa {
     #[allow(clippy::too_many_arguments)]
     fn install_child(&mut self, ctx: &mut Ctx<'_>, ci: usize, spi_in: u32, spi_out: u32, algs: crate::proposal::ChildAlgs, mode: Mode, gir: Option<&[u8]>, ni: &[u8], nr: &[u8], we_initiated: bool, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>, replaces: Option<u32>) {
-        let (Some(ike_algs), Some(keys)) = (self.algs, self.keys.as_ref()) else { return };
-        let km = derive_child(ike_algs.prf, &keys.sk_d, gir, ni, nr, &algs);
+        // CHILD_SAs only from an authenticated IKE SA.
+        let Some(est) = self.key_state.established() else { return };
+        let km = derive_child(est.keyed.algs.prf, &est.keyed.keys.sk_d, gir, ni, nr, &algs);
         let (enc_in, integ_in, enc_out, integ_out) = if we_initiated {
             (km.r2i_enc.clone(), km.r2i_integ.clone(), km.i2r_enc.clone(), km.i2r_integ.clone())
         } else {
@@ -326,7 +327,7 @@ impl IkeSa {
         let mut spi = [0u8; 8];
         ctx.rng.fill_bytes(&mut spi);
         let nonce = ctx.nonce();
-        let group = self.algs.map(|a| a.dh).unwrap_or(31);
+        let group = self.key_state.algs().map(|a| a.dh).unwrap_or(31);
         let Ok(ke) = KeyExchange::new(group, ctx.rng) else { return };
         let props = conn.ike.iter().enumerate().map(|(i, p)| p.to_proposal(i as u8 + 1, spi.to_vec(), true)).collect();
         let ps = vec![Payload::Sa(props), Payload::Nonce(nonce.clone()), Payload::Ke { group, data: ke.public().to_vec() }];
@@ -334,19 +335,13 @@ impl IkeSa {
     }
 
     fn spawn_rekeyed(&mut self, ctx: &mut Ctx<'_>, we_initiated: bool, spi_i: IkeSpi, spi_r: IkeSpi, algs: crate::proposal::IkeAlgs, gir: &[u8], ni: Vec<u8>, nr: Vec<u8>) -> Option<Box<IkeSa>> {
-        let old_algs = self.algs?;
-        let old_keys = self.keys.as_ref()?;
-        let seed = skeyseed_rekey(old_algs.prf, &old_keys.sk_d, gir, &ni, &nr);
-        let keys = derive_ike(&algs, &seed, &ni, &nr, spi_i, spi_r);
-        let sk = SkCrypto::new(ctx.provider, &algs, &keys, we_initiated).ok()?;
+        let inputs = KeyInputs { provider: ctx.provider, algs, ni: &ni, nr: &nr, spi_i, spi_r, initiator: we_initiated };
+        let established = self.key_state.established()?.rekeyed(gir, inputs).ok()?;
         let mut new = IkeSa::new(self.peer, we_initiated, spi_i, spi_r, self.local, self.remote, ctx.now);
-        new.algs = Some(algs);
-        new.keys = Some(keys);
-        new.sk = Some(sk);
+        new.key_state = KeyState::Established(established);
         new.ni = ni;
         new.nr = nr;
         new.nat = self.nat;
-        new.peer_id = self.peer_id.clone();
         new.children = std::mem::take(&mut self.children);
         // Children waiting to send now live in the new IKE SA.
         new.outbound_changes = new.children.iter().filter(|c| c.outbound_pending.is_some()).map(|c| (c.spi_in, true)).collect();
@@ -355,7 +350,7 @@ impl IkeSa {
         new.dh_group = algs.dh;
         // Requests waiting on the old SA move over.
         new.tasks = std::mem::take(&mut self.tasks);
-        new.establish(ctx);
+        new.announce_established(ctx);
         ctx.stats.rekeys += 1;
         ctx.stats.ike_rekeys += 1;
         self.state = IkeState::Rekeyed;

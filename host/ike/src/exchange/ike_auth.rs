@@ -4,61 +4,16 @@ use std::net::Ipv4Addr;
 
 use tracing::{info, warn};
 
-use crate::auth::AuthInput;
 use crate::config::Mode;
 use crate::event::Event;
+use crate::exchange::auth_proof::AuthVerified;
 use crate::exchange::{err, error_notify, notify};
 use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending};
-use crate::keymat::maced_id;
 use crate::message::payload::{Cp, CFG_REPLY, CFG_REQUEST, INTERNAL_IP4_ADDRESS};
 use crate::message::{Identity, Notify, Payload, TrafficSelector};
 use crate::types::{notify as n, ExchangeType, ProtocolId};
 
 impl IkeSa {
-    /// The octets our or the peer's AUTH covers (§2.15).
-    fn signed_octets(&self, signer_is_initiator: bool, id: &Identity) -> Option<Vec<u8>> {
-        let keys = self.keys.as_ref()?;
-        let algs = self.algs?;
-        let (msg, nonce, skp) = if signer_is_initiator { (&self.init_request, &self.nr, &keys.sk_pi) } else { (&self.init_response, &self.ni, &keys.sk_pr) };
-        let mut v = msg.clone();
-        v.extend_from_slice(nonce);
-        v.extend(maced_id(algs.prf, skp, &id.body()));
-        Some(v)
-    }
-
-    fn produce_auth(&self, ctx: &mut Ctx<'_>, local_id: &Identity, peer_id: &Identity) -> Result<Payload, String> {
-        let conn = &ctx.peers[self.peer];
-        let octets = self.signed_octets(self.initiator, local_id).ok_or("IKE SA not keyed")?;
-        let prf = self.algs.map(|a| a.prf).ok_or("IKE SA not keyed")?;
-        let keys = self.keys.as_ref().ok_or("IKE SA not keyed")?;
-        let sk_p = if self.initiator { &keys.sk_pi } else { &keys.sk_pr };
-        let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &[], sk_p };
-        let method = ctx.auth.method(&conn.auth)?;
-        let data = ctx.auth.produce(&conn.auth, &input)?;
-        Ok(Payload::Auth { method, data })
-    }
-
-    fn verify_auth(&self, ctx: &mut Ctx<'_>, peer_id: &Identity, local_id: &Identity, ps: &[Payload]) -> Result<(), String> {
-        let conn = &ctx.peers[self.peer];
-        let Some((method, data)) = ps.iter().find_map(|p| if let Payload::Auth { method, data } = p { Some((*method, data)) } else { None }) else {
-            return Err("the peer sent no AUTH payload".into());
-        };
-        let certs: Vec<Vec<u8>> = ps.iter().filter_map(|p| if let Payload::Cert { encoding: 4, data } = p { Some(data.clone()) } else { None }).collect();
-        let octets = self.signed_octets(!self.initiator, peer_id).ok_or("IKE SA not keyed")?;
-        let prf = self.algs.map(|a| a.prf).ok_or("IKE SA not keyed")?;
-        let keys = self.keys.as_ref().ok_or("IKE SA not keyed")?;
-        let sk_p = if self.initiator { &keys.sk_pr } else { &keys.sk_pi };
-        let input = AuthInput { conn: &conn.name, prf, signer_is_initiator: !self.initiator, local_id, peer_id, signed_octets: &octets, peer_certs: &certs, sk_p };
-        match ctx.auth.verify(&conn.auth, &input, method, data) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(match method {
-                2 => format!("the peer's AUTH (pre-shared key MIC) does not match: the two sides have different pre-shared keys for {peer_id} (plugin {})", conn.auth),
-                m => format!("the peer's AUTH (method {m}) does not verify with plugin {}", conn.auth),
-            }),
-            Err(e) => Err(e),
-        }
-    }
-
     fn child_sa_payloads(&self, ctx: &mut Ctx<'_>, child: usize, spi_in: u32, local_ts: &[TrafficSelector], remote_ts: &[TrafficSelector]) -> Vec<Payload> {
         let cfg = &ctx.peers[self.peer].children[child];
         let props = cfg.proposals.iter().enumerate().map(|(i, p)| p.to_proposal(i as u8 + 1, spi_in.to_be_bytes().to_vec(), false)).collect();
@@ -138,14 +93,16 @@ impl IkeSa {
                 return;
             }
         }
-        if let Err(e) = self.verify_auth(ctx, &idr, &conn.local_id, ps) {
-            ctx.stats.auth_failed += 1;
-            warn!(conn = %conn.name, peer = %self.remote, "authentication of peer {idr} failed: {e}");
-            self.die(ctx, &format!("authentication of {idr} failed: {e}"));
-            return;
-        }
-        self.peer_id = Some(idr.clone());
-        self.establish(ctx);
+        let proof = match self.verify_auth(ctx, &idr, &conn.local_id, ps) {
+            Ok(proof) => proof,
+            Err(e) => {
+                ctx.stats.auth_failed += 1;
+                warn!(conn = %conn.name, peer = %self.remote, "authentication of peer {idr} failed: {e}");
+                self.die(ctx, &format!("authentication of {idr} failed: {e}"));
+                return;
+            }
+        };
+        self.establish(ctx, proof);
         if let Some(cp) = ps.iter().find_map(|p| if let Payload::Cp(c) = p { Some(c) } else { None }) {
             if let Some((_, v)) = cp.attrs.iter().find(|(t, v)| *t == INTERNAL_IP4_ADDRESS && v.len() == 4) {
                 let a = Ipv4Addr::new(v[0], v[1], v[2], v[3]);
@@ -178,7 +135,7 @@ impl IkeSa {
         // Pick the connection for this identity among those for the address.
         let remote_ip = self.remote.ip();
         let pick = ctx.peers.iter().position(|c| {
-            c.remote.is_none_or(|a| a == remote_ip) && c.remote_id.as_ref().is_none_or(|r| *r == idi) && c.ike.iter().any(|p| self.algs.is_some_and(|a| p.prf.contains(&a.prf)))
+            c.remote.is_none_or(|a| a == remote_ip) && c.remote_id.as_ref().is_none_or(|r| *r == idi) && c.ike.iter().any(|p| self.key_state.algs().is_some_and(|a| p.prf.contains(&a.prf)))
         });
         let Some(pi) = pick else {
             ctx.stats.auth_failed += 1;
@@ -190,13 +147,16 @@ impl IkeSa {
         };
         self.peer = pi;
         let conn = ctx.peers[pi].clone();
-        if let Err(e) = self.verify_auth(ctx, &idi, &conn.local_id, ps) {
-            ctx.stats.auth_failed += 1;
-            warn!(conn = %conn.name, peer = %self.remote, "authentication of peer {idi} failed: {e}; answering AUTHENTICATION_FAILED");
-            self.send_response(ctx, ExchangeType::IkeAuth, mid, &[err(n::AUTHENTICATION_FAILED)]);
-            self.die(ctx, &format!("authentication of {idi} failed: {e}"));
-            return;
-        }
+        let proof = match self.verify_auth(ctx, &idi, &conn.local_id, ps) {
+            Ok(proof) => proof,
+            Err(e) => {
+                ctx.stats.auth_failed += 1;
+                warn!(conn = %conn.name, peer = %self.remote, "authentication of peer {idi} failed: {e}; answering AUTHENTICATION_FAILED");
+                self.send_response(ctx, ExchangeType::IkeAuth, mid, &[err(n::AUTHENTICATION_FAILED)]);
+                self.die(ctx, &format!("authentication of {idi} failed: {e}"));
+                return;
+            }
+        };
         let auth = match self.produce_auth(ctx, &conn.local_id, &idi) {
             Ok(a) => a,
             Err(e) => {
@@ -206,7 +166,6 @@ impl IkeSa {
                 return;
             }
         };
-        self.peer_id = Some(idi);
         self.initial_contact = notify(ps, n::INITIAL_CONTACT).is_some();
         let mut out = vec![Payload::IdR(conn.local_id.clone())];
         if let Some(c) = &conn.cert {
@@ -229,7 +188,7 @@ impl IkeSa {
                 }
             }
         }
-        self.establish(ctx);
+        self.establish(ctx, proof);
         if ps.iter().any(|p| matches!(p, Payload::Sa(_))) && vip_ts.is_some() | !out.iter().any(|p| matches!(p, Payload::Notify(x) if x.ntype == n::INTERNAL_ADDRESS_FAILURE)) {
             let ni = self.ni.clone();
             let nr = self.nr.clone();
@@ -257,8 +216,19 @@ impl IkeSa {
         None
     }
 
-    /// Both roles: the IKE SA is authenticated.
-    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>) {
+    /// Both roles: the peer's AUTH verified (`proof`), so the IKE SA is
+    /// established. Without keys (cannot happen: AUTH needs them) the SA dies.
+    pub(crate) fn establish(&mut self, ctx: &mut Ctx<'_>, proof: AuthVerified) {
+        if !self.key_state.establish(proof) {
+            self.die(ctx, "IKE SA not keyed");
+            return;
+        }
+        self.announce_established(ctx);
+    }
+
+    /// The IKE SA is established (after IKE_AUTH, or as the successor of a
+    /// rekeyed one): timers, counters and the `IkeUp` event.
+    pub(crate) fn announce_established(&mut self, ctx: &mut Ctx<'_>) {
         let conn = &ctx.peers[self.peer];
         self.state = IkeState::Established;
         ctx.stats.ike_established += 1;
@@ -267,14 +237,15 @@ impl IkeSa {
         if self.nat {
             self.keepalive_at = Some(ctx.now + ctx.cfg.keepalive);
         }
-        let peer_id = self.peer_id.clone().unwrap_or_else(Identity::null);
-        info!(conn = %conn.name, peer = %self.remote, "IKE SA established with {peer_id} ({})", self.algs.map(|a| a.name()).unwrap_or_default());
+        let peer_id = self.key_state.peer_id().cloned().unwrap_or_else(Identity::null);
+        let algs = self.key_state.algs().map(|a| a.name()).unwrap_or_default();
+        info!(conn = %conn.name, peer = %self.remote, "IKE SA established with {peer_id} ({algs})");
         ctx.events.push_back(Event::IkeUp {
             conn: conn.name.clone(),
             local: self.local,
             remote: self.remote,
             peer_id,
-            algs: self.algs.map(|a| a.name()).unwrap_or_default(),
+            algs,
             rekeyed: self.rekeyed_from,
         });
     }

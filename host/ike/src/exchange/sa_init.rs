@@ -6,11 +6,10 @@ use tracing::{info, warn};
 
 use crate::dh::KeyExchange;
 use crate::exchange::{error_notify, natd, notify};
+use crate::ike_sa::state::{KeyInputs, KeyState, Keyed};
 use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending};
-use crate::keymat::{derive_ike, skeyseed};
 use crate::message::{Header, Notify, Payload};
-use crate::proposal::{describe, ike_algs, IkeAlgs};
-use crate::sk::SkCrypto;
+use crate::proposal::{describe, ike_algs};
 use crate::types::{notify as n, ExchangeType, IkeSpi};
 
 /// RFC 7427 §4: SHA2-256 (2), SHA2-384 (3), SHA2-512 (4), Identity (5).
@@ -27,7 +26,7 @@ impl IkeSa {
             ps.push(Payload::Notify(Notify::new(n::COOKIE, c.clone())));
         }
         ps.push(Payload::Sa(props));
-        if let Some(ke) = &self.ke {
+        if let Some(ke) = self.key_state.pending_ke() {
             ps.push(Payload::Ke { group: ke.group(), data: ke.public().to_vec() });
         }
         ps.push(Payload::Nonce(self.ni.clone()));
@@ -42,7 +41,7 @@ impl IkeSa {
     pub(crate) fn start_sa_init(&mut self, ctx: &mut Ctx<'_>, group: u16, child: Option<usize>) {
         self.dh_group = group;
         match KeyExchange::new(group, ctx.rng) {
-            Ok(k) => self.ke = Some(k),
+            Ok(k) => self.key_state.start_key_exchange(k),
             Err(e) => {
                 self.die(ctx, &format!("cannot start key exchange: {e}"));
                 return;
@@ -114,17 +113,15 @@ impl IkeSa {
         self.init_response = raw.to_vec();
         self.peer_fragmentation = notify(ps, n::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         self.detect_nat(ps);
-        let Some(ke) = self.ke.take() else { return };
-        let gir = match ke.complete(ke_data) {
-            Ok(s) => s,
-            Err(e) => {
-                self.die(ctx, &format!("key exchange failed: {e}"));
+        let Some(unkeyed) = self.key_state.take_unkeyed() else { return };
+        let inputs = KeyInputs { provider: ctx.provider, algs, ni: &self.ni, nr: &self.nr, spi_i: self.spi_i, spi_r: self.spi_r, initiator: true };
+        match unkeyed.complete(ke_data, inputs) {
+            Some(Ok(keyed)) => self.key_state = KeyState::Keyed(keyed),
+            Some(Err(e)) => {
+                self.die(ctx, &e.to_string());
                 return;
             }
-        };
-        if let Err(e) = self.install_ike_keys(ctx, algs, &gir) {
-            self.die(ctx, &e);
-            return;
+            None => return,
         }
         if self.nat && self.remote.port() == 500 {
             // RFC 7296 §2.23: float to port 4500 once a NAT is detected.
@@ -151,15 +148,6 @@ impl IkeSa {
         self.nat = !(peer_ok && us_ok);
     }
 
-    pub(crate) fn install_ike_keys(&mut self, ctx: &mut Ctx<'_>, algs: IkeAlgs, gir: &[u8]) -> Result<(), String> {
-        let seed = skeyseed(algs.prf, &self.ni, &self.nr, gir);
-        let keys = derive_ike(&algs, &seed, &self.ni, &self.nr, self.spi_i, self.spi_r);
-        let sk = SkCrypto::new(ctx.provider, &algs, &keys, self.initiator).map_err(|e| format!("cannot key the IKE SA: {e}"))?;
-        self.algs = Some(algs);
-        self.keys = Some(keys);
-        self.sk = Some(sk);
-        Ok(())
-    }
 }
 
 /// Responder: what to do with an IKE_SA_INIT request.
@@ -284,9 +272,13 @@ pub(crate) fn respond_sa_init(
             return InitReply::Stateless(stateless(ctx.now, hdr, &[super::err(n::INVALID_SYNTAX)]));
         }
     };
-    if let Err(e) = ike.install_ike_keys(ctx, algs, &gir) {
-        warn!(peer = %remote, "{e}");
-        return InitReply::Drop;
+    let inputs = KeyInputs { provider: ctx.provider, algs, ni: &ike.ni, nr: &ike.nr, spi_i: ike.spi_i, spi_r: ike.spi_r, initiator: false };
+    match Keyed::derive(&gir, inputs) {
+        Ok(keyed) => ike.key_state = KeyState::Keyed(keyed),
+        Err(e) => {
+            warn!(peer = %remote, "{e}");
+            return InitReply::Drop;
+        }
     }
     let mut out = vec![
         Payload::Sa(vec![prop]),

@@ -5,14 +5,16 @@
 pub mod header;
 pub mod id;
 pub mod payload;
+pub mod rules;
 pub mod sa;
 pub mod ts;
 
 pub use header::{Header, HEADER_LEN};
 pub use id::Identity;
 pub use payload::{Cp, Notify, Payload};
+pub use rules::RuleViolation;
 pub use sa::{Proposal, Transform};
-pub use ts::TrafficSelector;
+pub use ts::{TrafficSelector, TsParseError};
 
 /// Why a message or payload did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -7,6 +7,19 @@ use crate::message::{ParseError, Reader};
 pub const TS_IPV4_ADDR_RANGE: u8 = 7;
 pub const TS_IPV6_ADDR_RANGE: u8 = 8;
 
+/// Why a traffic selector text was refused; `Display` names the text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TsParseError {
+    #[error("traffic selector {0:?}: expected an address like 10.0.0.0/24")]
+    Address(String),
+    #[error("traffic selector {0:?}: bad prefix length")]
+    PrefixLength(String),
+    #[error("traffic selector {text:?}: unknown protocol {protocol:?}")]
+    Protocol { text: String, protocol: String },
+    #[error("traffic selector {0:?}: bad port")]
+    Port(String),
+}
+
 /// One traffic selector: an address range, a protocol (0 = any) and a port range.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TrafficSelector {
@@ -37,7 +50,7 @@ impl TrafficSelector {
 
     /// Parses `10.0.0.0/24`, `10.0.0.1`, `2001:db8::/32`, optionally followed
     /// by `[proto/port]` like strongSwan (`10.0.0.0/24[tcp/443]`).
-    pub fn parse(s: &str) -> Result<TrafficSelector, String> {
+    pub fn parse(s: &str) -> Result<TrafficSelector, TsParseError> {
         let (net, extra) = match s.split_once('[') {
             Some((n, e)) => (n, Some(e.trim_end_matches(']'))),
             None => (s, None),
@@ -46,10 +59,10 @@ impl TrafficSelector {
             Some((a, l)) => (a, Some(l)),
             None => (net, None),
         };
-        let addr: IpAddr = a.trim().parse().map_err(|_| format!("traffic selector {s:?}: expected an address like 10.0.0.0/24"))?;
+        let addr: IpAddr = a.trim().parse().map_err(|_| TsParseError::Address(s.to_string()))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let len = match l {
-            Some(l) => l.trim().parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(|| format!("traffic selector {s:?}: bad prefix length"))?,
+            Some(l) => l.trim().parse::<u8>().ok().filter(|&n| n <= max).ok_or_else(|| TsParseError::PrefixLength(s.to_string()))?,
             None => max,
         };
         let mut ts = TrafficSelector::from_prefix(addr, len);
@@ -63,10 +76,10 @@ impl TrafficSelector {
                 "udp" => 17,
                 "icmp" => 1,
                 "any" | "" => 0,
-                n => n.parse().map_err(|_| format!("traffic selector {s:?}: unknown protocol {n:?}"))?,
+                n => n.parse().map_err(|_| TsParseError::Protocol { text: s.to_string(), protocol: n.to_string() })?,
             };
             if let Some(port) = port {
-                let port: u16 = port.parse().map_err(|_| format!("traffic selector {s:?}: bad port"))?;
+                let port: u16 = port.parse().map_err(|_| TsParseError::Port(s.to_string()))?;
                 ts.start_port = port;
                 ts.end_port = port;
             }
@@ -237,6 +250,15 @@ pub fn emit_ts(ts: &[TrafficSelector], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parse_errors_are_typed() {
+        assert_eq!(TrafficSelector::parse("nope"), Err(TsParseError::Address("nope".into())));
+        assert_eq!(TrafficSelector::parse("10.0.0.0/33"), Err(TsParseError::PrefixLength("10.0.0.0/33".into())));
+        assert_eq!(TrafficSelector::parse("10.0.0.0/8[sctp]"), Err(TsParseError::Protocol { text: "10.0.0.0/8[sctp]".into(), protocol: "sctp".into() }));
+        let e = TrafficSelector::parse("10.0.0.0/8[tcp/x]").unwrap_err();
+        assert_eq!(e.to_string(), "traffic selector \"10.0.0.0/8[tcp/x]\": bad port");
+    }
 
     #[test]
     fn narrowing_and_codec() {

@@ -14,17 +14,17 @@ use rand::{Rng, SeedableRng};
 pub struct Psk(pub HashMap<String, Vec<u8>>);
 
 impl AuthBackend for Psk {
-    fn method(&mut self, _: &str) -> Result<u8, String> {
+    fn method(&mut self, _: &str) -> Result<u8, AuthError> {
         Ok(2)
     }
-    fn produce(&mut self, _: &str, i: &AuthInput<'_>) -> Result<Vec<u8>, String> {
+    fn produce(&mut self, _: &str, i: &AuthInput<'_>) -> Result<Vec<u8>, AuthError> {
         let key = self.0.get(i.conn).ok_or("no psk")?;
         let k = prf(i.prf, key, b"Key Pad for IKEv2");
         Ok(prf(i.prf, &k, i.signed_octets))
     }
-    fn verify(&mut self, b: &str, i: &AuthInput<'_>, method: u8, data: &[u8]) -> Result<bool, String> {
+    fn verify(&mut self, b: &str, i: &AuthInput<'_>, method: u8, data: &[u8]) -> Result<bool, AuthError> {
         if method != 2 {
-            return Err(format!("method {method}"));
+            return Err(format!("method {method}").into());
         }
         Ok(self.produce(b, i)? == data)
     }
