@@ -63,7 +63,7 @@ impl AuthPlugin {
 
     fn instantiate(&self) -> Result<(Store<HostState>, Auth), String> {
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
-        crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
+        let _armed = crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
         let auth = self.pre.instantiate(&mut store).map_err(|e| sanitize(&format!("{e:#}"), MAX_ERROR))?;
         match auth.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, auth)),
@@ -83,7 +83,7 @@ impl AuthPlugin {
             Some(i) => i,
             None => self.instantiate()?,
         };
-        crate::deadline::arm(&mut store, &self.engine, self.spec.settings.deadline);
+        let _armed = crate::deadline::arm(&mut store, &self.engine, self.spec.settings.deadline);
         match f(&mut store, &auth) {
             Ok(r) => {
                 *live = Some((store, auth));

@@ -14,19 +14,24 @@ use std::time::Duration;
 use cpu_time::ThreadTime;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
-use crate::engine::PluginEngine;
+use crate::engine::{CallGuard, PluginEngine};
 
-/// Arms `store` for one call on this thread with `budget` of CPU time.
-pub fn arm<T: 'static>(store: &mut Store<T>, engine: &PluginEngine, budget: Duration) {
+/// Arms `store` for one call on this thread with `budget` of CPU time. The
+/// deadline is enforced while the returned guard lives (the epoch ticker
+/// runs only while some call holds one): keep it until the call returns.
+pub fn arm<T: 'static>(store: &mut Store<T>, engine: &PluginEngine, budget: Duration) -> CallGuard {
+    let guard = engine.call_started();
     let start = ThreadTime::now().as_duration();
     let ticks = engine.ticks_for(budget);
-    let engine = engine.clone();
+    // The callback needs only the tick period (no engine clone per call).
+    let tick = engine.tick();
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_callback(move |_| {
         let used = ThreadTime::now().as_duration().saturating_sub(start);
         if used >= budget {
             return Err(Trap::Interrupt.into());
         }
-        Ok(UpdateDeadline::Continue(engine.ticks_for(budget - used)))
+        Ok(UpdateDeadline::Continue(crate::engine::ticks_for(tick, budget - used)))
     });
+    guard
 }

@@ -1,42 +1,116 @@
-//! The wasmtime engine shared by all plugins: lean features (no
-//! `component-model-async`), pooling allocator, epoch interruption driven by
-//! a ticker thread, and a cache of compiled components keyed by code hash.
+//! The wasmtime engine shared by all plugins of a process (policy and auth):
+//! lean features (no `component-model-async`), a small pooling allocator,
+//! epoch interruption driven by a ticker thread that runs only while a
+//! plugin call is in progress, and compiled components cached in memory
+//! (by code hash) and on disk ([`crate::code_cache`]).
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::code_cache::{self, CodeCache};
 use crate::error::PluginError;
 
 /// Engine-wide limits.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Epoch tick period: deadlines are rounded up to whole ticks.
+    /// Epoch tick period while a call runs: deadlines are rounded up to
+    /// whole ticks. No ticks happen while no plugin call is in progress.
     pub tick: Duration,
     /// Component instances the pooling allocator holds (one per loaded
     /// plugin, plus one during a reload).
     pub max_instances: u32,
     /// Largest linear memory any plugin may be granted (per-plugin caps are
-    /// lower, see `PluginSettings::memory_limit`).
+    /// lower, see `PluginSettings::memory_limit`). The pool reserves this
+    /// much address space per memory slot (two per instance).
     pub max_memory: usize,
+    /// Where compiled components are kept between runs (`None`: nowhere).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        EngineSettings { tick: Duration::from_micros(250), max_instances: 64, max_memory: 256 << 20 }
+        EngineSettings {
+            tick: Duration::from_micros(250),
+            max_instances: 16,
+            max_memory: 256 << 20,
+            cache_dir: code_cache::default_dir(),
+        }
     }
 }
 
+/// How long the ticker keeps ticking after the last call ended before it
+/// parks (an idle daemon then costs no CPU for plugins).
+const IDLE_BEFORE_PARK: Duration = Duration::from_millis(50);
+
+/// The epoch ticker's shared state: calls in progress and whether it is
+/// parked.
 struct Ticker {
-    stop: Arc<AtomicBool>,
+    stop: AtomicBool,
+    active: AtomicUsize,
+    parked: AtomicBool,
+    thread: OnceLock<Thread>,
+    /// Ticks since start (for tests and status).
+    ticks: std::sync::atomic::AtomicU64,
 }
 
-impl Drop for Ticker {
+impl Ticker {
+    fn wake(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// The ticker thread's loop: tick while calls run, park when idle.
+    fn run(&self, engine: Engine, tick: Duration) {
+        let idle_limit = (IDLE_BEFORE_PARK.as_nanos() / tick.as_nanos().max(1)).max(1) as u32;
+        let mut idle = 0u32;
+        while !self.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+            self.ticks.fetch_add(1, Ordering::Relaxed);
+            if self.active.load(Ordering::SeqCst) > 0 {
+                idle = 0;
+                continue;
+            }
+            idle += 1;
+            if idle < idle_limit {
+                continue;
+            }
+            // Announce the park, then look again: a call that started in
+            // between either is seen here or sees `parked` and unparks us.
+            self.parked.store(true, Ordering::SeqCst);
+            if self.active.load(Ordering::SeqCst) == 0 && !self.stop.load(Ordering::SeqCst) {
+                std::thread::park_timeout(Duration::from_secs(60));
+            }
+            self.parked.store(false, Ordering::SeqCst);
+            idle = 0;
+        }
+    }
+}
+
+/// Stops the ticker thread when the last engine clone is dropped.
+struct TickerHandle(Arc<Ticker>);
+
+impl Drop for TickerHandle {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.0.stop.store(true, Ordering::SeqCst);
+        self.0.wake();
+    }
+}
+
+/// A plugin call in progress: the ticker runs until it is dropped.
+#[must_use = "the deadline is enforced only while this guard lives"]
+pub struct CallGuard(Arc<Ticker>);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -45,8 +119,10 @@ impl Drop for Ticker {
 pub struct PluginEngine {
     engine: Engine,
     tick: Duration,
-    _ticker: Arc<Ticker>,
+    ticker: Arc<Ticker>,
+    _handle: Arc<TickerHandle>,
     compiled: Arc<Mutex<HashMap<[u8; 32], Component>>>,
+    disk: Option<Arc<CodeCache>>,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -77,20 +153,63 @@ impl PluginEngine {
         config
             .epoch_interruption(true)
             .cranelift_opt_level(wasmtime::OptLevel::Speed)
+            // Reserve only what a memory may grow to (not wasmtime's 4 GiB
+            // + guard per slot, ~1 TB for the pool): esprit runs under
+            // `ulimit -v` and in small containers. Bounds checks are then
+            // explicit in the code; decisions touch little memory.
+            .memory_reservation(settings.max_memory as u64)
+            .memory_guard_size(64 << 10)
+            .memory_reservation_for_growth(0)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (e, s, tick) = (engine.clone(), stop.clone(), settings.tick.max(Duration::from_micros(10)));
-        std::thread::Builder::new()
+        let ticker = Arc::new(Ticker {
+            stop: AtomicBool::new(false),
+            active: AtomicUsize::new(0),
+            parked: AtomicBool::new(false),
+            thread: OnceLock::new(),
+            ticks: Default::default(),
+        });
+        let (e, t, tick) = (engine.clone(), Arc::clone(&ticker), settings.tick.max(Duration::from_micros(10)));
+        let handle = std::thread::Builder::new()
             .name("esprit-epoch".into())
-            .spawn(move || {
-                while !s.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    e.increment_epoch();
-                }
-            })
+            .spawn(move || t.run(e, tick))
             .map_err(|e| PluginError::Engine(format!("epoch ticker: {e}")))?;
-        Ok(PluginEngine { engine, tick, _ticker: Arc::new(Ticker { stop }), compiled: Arc::default() })
+        let _ = ticker.thread.set(handle.thread().clone());
+        let disk = settings.cache_dir.as_deref().and_then(|dir| match CodeCache::open(dir, &engine) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                tracing::warn!("compiled-plugin cache not used (plugins are compiled at every load): {e}");
+                None
+            }
+        });
+        Ok(PluginEngine {
+            engine,
+            tick,
+            _handle: Arc::new(TickerHandle(Arc::clone(&ticker))),
+            ticker,
+            compiled: Arc::default(),
+            disk,
+        })
+    }
+
+    /// Marks a plugin call as running: the epoch ticker ticks (waking it if
+    /// it parked) until the guard is dropped.
+    pub fn call_started(&self) -> CallGuard {
+        self.ticker.active.fetch_add(1, Ordering::SeqCst);
+        if self.ticker.parked.load(Ordering::SeqCst) {
+            self.ticker.wake();
+        }
+        CallGuard(Arc::clone(&self.ticker))
+    }
+
+    /// Epoch ticks so far (the ticker is idle when this stops moving).
+    pub fn ticks(&self) -> u64 {
+        self.ticker.ticks.load(Ordering::Relaxed)
+    }
+
+    /// The compiled-plugin cache directory in use, if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.disk.as_ref().map(|c| c.dir())
     }
 
     /// The process-wide engine with default settings.
@@ -110,8 +229,12 @@ impl PluginEngine {
     /// Epoch ticks for a deadline: the call traps within `(d - tick, d]`,
     /// at least one tick.
     pub fn ticks_for(&self, d: Duration) -> u64 {
-        let t = self.tick.as_nanos().max(1);
-        (d.as_nanos().div_ceil(t) as u64).max(1)
+        ticks_for(self.tick, d)
+    }
+
+    /// The epoch tick period.
+    pub fn tick(&self) -> Duration {
+        self.tick
     }
 
     /// Compile `bytes` (or reuse the component compiled from identical bytes).
@@ -122,8 +245,21 @@ impl PluginEngine {
         if let Some(reason) = not_a_component(bytes) {
             return Err(PluginError::Compile { name: name.to_string(), reason });
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| PluginError::Compile { name: name.to_string(), reason: one_line(&format!("{e:#}")) })?;
+        let cached = self.disk.as_ref().and_then(|d| d.load(&self.engine, &code_hash));
+        let component = match cached {
+            Some(c) => {
+                tracing::debug!(plugin = name, "compiled plugin loaded from the cache");
+                c
+            }
+            None => {
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| PluginError::Compile { name: name.to_string(), reason: one_line(&format!("{e:#}")) })?;
+                if let Some(d) = &self.disk {
+                    d.store(&code_hash, &c);
+                }
+                c
+            }
+        };
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 64 {
             cache.clear();
@@ -137,6 +273,12 @@ impl PluginEngine {
 pub fn monotonic_ns() -> u64 {
     static ORIGIN: OnceLock<Instant> = OnceLock::new();
     ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+}
+
+/// Epoch ticks of `tick` for a deadline `d`: at least one.
+pub fn ticks_for(tick: Duration, d: Duration) -> u64 {
+    let t = tick.as_nanos().max(1);
+    (d.as_nanos().div_ceil(t) as u64).max(1)
 }
 
 /// Why `bytes` cannot be a component, told before wasmtime's parser (whose

@@ -19,6 +19,7 @@
 pub mod auth;
 pub mod bounds;
 pub mod build;
+pub mod code_cache;
 pub mod config;
 pub mod convert;
 pub mod deadline;

@@ -144,7 +144,7 @@ impl PolicyPlugin {
     fn instantiate(&self) -> Result<(Store<HostState>, Policy), (FaultKind, String)> {
         self.counters.instantiations.fetch_add(1, Relaxed);
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
-        crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
+        let _armed = crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
         let policy = self.pre.instantiate(&mut store).map_err(|e| (classify_inst(&e), trap_text("", &e)))?;
         match policy.call_init(&mut store) {
             Ok(Ok(())) => Ok((store, policy)),
@@ -260,7 +260,7 @@ impl PolicyPlugin {
 
     fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
         let wflow = flow_to_wit(flow);
-        crate::deadline::arm(store, &self.engine, deadline);
+        let _armed = crate::deadline::arm(store, &self.engine, deadline);
         let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("decide: ", &e)))?;
         let verdict_uses_sa = matches!(d.verdict, crate::v0_1::wit::Verdict::Protect(_) | crate::v0_1::wit::Verdict::PrivateOrClear | crate::v0_1::wit::Verdict::Private);
         let key = if verdict_uses_sa {
