@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use esprit_plugin::{EngineSettings, HotPolicy, PluginEngine};
+use esprit_plugin::{HotPolicy, PluginEngine};
 use esprit_sadb::decider::Direction;
 use esprit_sadb::selector::{IpPrefix, Selector};
 use esprit_sadb::spd::{Action, NewPolicy};
@@ -29,7 +29,7 @@ pub fn install<S>(cfg: &Config, sadb: &mut Sadb<S>, watch: bool) -> Result<Optio
     if cfg.policy.is_empty() && auth.len() == cfg.plugin.len() {
         return Ok(None);
     }
-    let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
+    let engine = PluginEngine::shared().context("starting the Wasm engine")?;
     let mut loaded = Vec::new();
     for p in &cfg.plugin {
         let spec = cfg.resolve(&p.spec);

@@ -212,7 +212,8 @@ impl PluginEngine {
         self.disk.as_ref().map(|c| c.dir())
     }
 
-    /// The process-wide engine with default settings.
+    /// The process-wide engine with default settings: policy and auth
+    /// plugins of a daemon share it (one pool, one ticker, one cache).
     pub fn shared() -> Result<Self, PluginError> {
         static SHARED: OnceLock<Result<PluginEngine, String>> = OnceLock::new();
         SHARED

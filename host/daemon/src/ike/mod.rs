@@ -22,7 +22,7 @@ use anyhow::{Context, Result};
 use esprit_crypto::Provider;
 use esprit_ike::{Endpoint, EndpointConfig, Event, Transmit};
 use esprit_plugin::host_crypto::KeyStore;
-use esprit_plugin::{EngineSettings, PluginEngine};
+use esprit_plugin::PluginEngine;
 use esprit_sadb::decider::Verdict;
 use tracing::{error, info, warn};
 
@@ -184,7 +184,7 @@ pub fn build_auth(cfg: &Config, conns: &[Conn]) -> Result<(PluginEngine, auth::P
                 .map_err(|e| anyhow::anyhow!("[[conn]] {}: {e}", c.peer.name))?;
         }
     }
-    let engine = PluginEngine::new(&EngineSettings::default()).context("starting the Wasm engine")?;
+    let engine = PluginEngine::shared().context("starting the Wasm engine")?;
     let backend = auth::PluginAuth::load(&engine, specs.into_iter().map(|(_, s)| s).collect(), Arc::new(keys))?;
     Ok((engine, backend))
 }
