@@ -155,11 +155,11 @@ pub fn validate(cfg: &Config) -> Result<Vec<Conn>> {
     for p in &cfg.plugin {
         names.push(auth::read_spec(&cfg.resolve(&p.spec))?.name);
     }
-    for c in &conns {
+    for (c, section) in conns.iter().zip(&cfg.conn) {
         if !names.contains(&c.peer.auth) {
             anyhow::bail!(
                 "{}: [[conn]] {}: auth = {:?}, but no [[plugin]] spec is named {:?} (add `[[plugin]] spec = \"{}.plugin.toml\"` whose `name` is {:?})",
-                cfg.path.display(),
+                section.at,
                 c.peer.name,
                 c.peer.auth,
                 c.peer.auth,
