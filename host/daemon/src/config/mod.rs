@@ -15,7 +15,6 @@ use serde::Deserialize;
 pub mod duration;
 pub mod env;
 mod ike;
-pub use esprit_plugin::toml_error::{line_col, redact_strings};
 pub use ike::{ConnMode, ConnProtocol, ConnSection, IkeSection, Oe, Start};
 
 /// How inner (application) packets enter and leave esprit.
