@@ -71,6 +71,73 @@ fn bad_config_keys_name_the_line() {
 }
 
 #[test]
+fn an_unknown_key_lists_the_valid_ones() {
+    let dir = Scratch::new("cli-config-keys");
+    let out = run_config(&dir, &NETSTACK.replace("[netstack]\n", "[netstack]\nsocks = \"127.0.0.1:1080\"\n"), "");
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("c.toml:5:1: unknown field `socks`, expected one of `address`, `mtu`, `socks5`, `forward`, `expose`, `max_connections`"), "{e}");
+}
+
+#[test]
+fn a_bad_setting_value_lists_the_valid_values() {
+    let dir = Scratch::new("cli-config-enum");
+    let out = run_config(&dir, &NETSTACK.replace("[outer]\n", "[outer]\ntransport = \"tcp\"\n"), "");
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("c.toml:3:13: unknown variant `tcp`, expected `udp` or `raw`"), "{e}");
+}
+
+/// The IKE part of a netstack config with one PSK conn, and its plugin spec.
+fn ike_base(dir: &Scratch) -> String {
+    std::fs::write(dir.path("psk.plugin.toml"), "name = \"psk\"\npath = \"psk_auth.wasm\"\n[config]\npsk = \"0123456789abcdef\"\n").unwrap();
+    "mode = \"netstack\"\n[outer]\nlisten = \"127.0.0.1:0\"\n[netstack]\naddress = [\"10.0.0.1/32\"]\n[[plugin]]\nspec = \"psk.plugin.toml\"\n".to_string()
+}
+
+#[test]
+fn a_duplicate_conn_name_points_at_the_second_conn() {
+    let dir = Scratch::new("cli-config-dup");
+    let conn = "\n[[conn]]\nname = \"b\"\nremote = \"127.0.0.1\"\nauth = \"psk\"\n";
+    // Lines 9-12 and 14-17: the second conn's name is on line 15.
+    let out = run_config(&dir, &format!("{}{conn}{conn}", ike_base(&dir)), "");
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("c.toml:15:8: [[conn]] b: a second connection with this name (the first is at"), "{e}");
+    assert!(e.contains("c.toml:10:8)"), "{e}");
+}
+
+#[test]
+fn durations_take_humantime_forms() {
+    let dir = Scratch::new("cli-config-dur");
+    let toml = format!(
+        "{}[ike]\nkeepalive = \"1m 30s\"\nhalf_open_timeout = 45\n\n[[conn]]\nname = \"b\"\nremote = \"any\"\nauth = \"psk\"\nrekey = \"1h 30m\"\nike_rekey = \"4h\"\ndpd = \"30\"\n",
+        ike_base(&dir)
+    );
+    std::fs::write(dir.path("c.toml"), &toml).unwrap();
+    // `policy test` loads the whole config (conns and plugin specs included)
+    // without running the daemon.
+    let out = esprit(&["policy", "test", "-c", dir.path("c.toml").to_str().unwrap(), "tcp 10.0.0.1:1 -> 10.0.0.2:2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bad = toml.replace("\"1h 30m\"", "\"1 fortnight\"");
+    std::fs::write(dir.path("c.toml"), &bad).unwrap();
+    let out = esprit(&["policy", "test", "-c", dir.path("c.toml").to_str().unwrap(), "tcp 10.0.0.1:1 -> 10.0.0.2:2"]);
+    let e = stderr(&out);
+    assert!(!out.status.success() && e.contains("c.toml:16:9: duration \"1 fortnight\"") && e.contains("expected a duration like \"30s\""), "{e}");
+}
+
+#[test]
+fn an_unknown_key_in_a_plugin_spec_names_its_line() {
+    let dir = Scratch::new("cli-spec-key");
+    let base = ike_base(&dir);
+    std::fs::write(dir.path("psk.plugin.toml"), "name = \"psk\"\npath = \"psk_auth.wasm\"\ndeadline_ms = 5\n[config]\npsk = \"0123456789abcdef\"\n").unwrap();
+    let out = run_config(&dir, &format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"127.0.0.1\"\nauth = \"psk\"\n"), "");
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("psk.plugin.toml:3:1: unknown field `deadline_ms`, expected one of `name`, `path`, `deadline_us`"), "{e}");
+    assert!(!e.contains("0123456789abcdef"), "the PSK was echoed: {e}");
+}
+
+#[test]
 fn policy_test_explains_from_a_config() {
     let out = esprit(&["policy", "test", "-c", &seed_example("host-192.168.0.1.toml"), "tcp 192.168.0.1:40000 -> 10.1.2.3:443"]);
     let s = String::from_utf8_lossy(&out.stdout);
@@ -197,16 +264,16 @@ fn broken_ike_connections_name_the_conn_and_what_was_expected() {
     std::fs::write(dir.path("psk.plugin.toml"), "name = \"psk\"\npath = \"psk_auth.wasm\"\n[config]\npsk = \"0123456789abcdef\"\n").unwrap();
     let conn = |extra: &str| format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"127.0.0.1\"\nauth = \"psk\"\n{extra}");
     let cases = [
-        (conn("ike = [\"aes128gcm16-prfsha1-x25519\"]\n"), "c.toml:10: [[conn]] b: ike: proposal \"aes128gcm16-prfsha1-x25519\": unknown algorithm \"prfsha1\""),
+        (conn("ike = [\"aes128gcm16-prfsha1-x25519\"]\n"), "c.toml:10:8: [[conn]] b: ike: proposal \"aes128gcm16-prfsha1-x25519\": unknown algorithm \"prfsha1\""),
         (conn("esp = [\"aes256\"]\n"), "needs an integrity algorithm"),
         (conn("ike = [\"aes128gcm16-prfsha256\"]\n"), "IKE needs a key exchange group"),
         (conn("local_ts = [\"10.0.0.0/33\"]\n"), "traffic selector \"10.0.0.0/33\": bad prefix length"),
-        (conn("mode = \"beet\"\n"), "mode = \"beet\": expected \"tunnel\" or \"transport\""),
-        (conn("remote_port = 500\nstart = \"sometimes\"\n"), "expected \"start\", \"trap\" or \"none\""),
-        (conn("dpd = \"5 parsecs\"\n"), "unknown unit"),
+        (conn("mode = \"beet\"\n"), "c.toml:13:8: unknown variant `beet`, expected `tunnel` or `transport`"),
+        (conn("remote_port = 500\nstart = \"sometimes\"\n"), "c.toml:14:9: unknown variant `sometimes`, expected one of `start`, `route`, `trap`, `add`, `none`"),
+        (conn("dpd = \"5 parsecs\"\n"), "c.toml:13:7: duration \"5 parsecs\": unknown time unit \"parsecs\""),
         (format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"any\"\nauth = \"psk\"\nstart = \"start\"\n"), "can only respond"),
         (format!("{base}\n[[conn]]\nname = \"b\"\nremote = \"127.0.0.1\"\nauth = \"x509\"\n"), "no [[plugin]] spec is named \"x509\""),
-        (conn("rekey_time = \"1h\"\n"), "unknown field `rekey_time`"),
+        (conn("rekey_time = \"1h\"\n"), "c.toml:13:1: unknown field `rekey_time`, expected one of `name`, `remote`"),
     ];
     for (toml, want) in cases {
         let out = run_config(&dir, &toml, "");

@@ -117,16 +117,9 @@ enum Cmd {
     Man,
 }
 
-/// `30`, `30s`, `2m`, `500ms`.
+/// `30`, `30s`, `2m`, `500ms`, `1m 30s` (as durations in esprit.toml).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 30s, 2m, 500ms)"))?;
-    match unit {
-        "ms" => Ok(std::time::Duration::from_millis(n)),
-        "s" => Ok(std::time::Duration::from_secs(n)),
-        "m" => Ok(std::time::Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m)")),
-    }
+    config::duration::parse(s)
 }
 
 #[derive(Debug, Subcommand)]

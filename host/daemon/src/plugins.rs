@@ -13,7 +13,7 @@ use esprit_sadb::spd::{Action, NewPolicy};
 use esprit_sadb::{Sadb, SadbControl};
 use tracing::info;
 
-use crate::config::{Config, PolicySection};
+use crate::config::{Config, PolicyDir, PolicySection};
 use crate::config::parse_prefix;
 
 /// Keeps the engine and the watchers alive.
@@ -80,11 +80,10 @@ fn new_policy(p: &PolicySection) -> Result<NewPolicy> {
         Some("icmp6") | Some("ipv6-icmp") => Some(58),
         Some(n) => Some(n.parse::<u8>().map_err(|_| anyhow::anyhow!("proto `{n}`: expected tcp, udp, icmp, icmp6, any or a number"))?),
     };
-    let dir = match p.dir.as_deref() {
-        None | Some("out") => Direction::Out,
-        Some("in") => Direction::In,
-        Some("fwd") => Direction::Fwd,
-        Some(d) => bail!("dir `{d}`: expected out, in or fwd"),
+    let dir = match p.dir {
+        PolicyDir::Out => Direction::Out,
+        PolicyDir::In => Direction::In,
+        PolicyDir::Fwd => Direction::Fwd,
     };
     Ok(NewPolicy {
         selector: Selector { src, dst, proto, src_port: None, dst_port: None },

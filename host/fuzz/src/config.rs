@@ -24,7 +24,7 @@ pub fn parse(text: &str) {
         if let Some(o) = cfg.outer.peer_ports.keys().next() {
             let _ = cfg.peer_port(*o);
         }
-        let _ = cfg.resolve(Path::new(&c.name));
+        let _ = cfg.resolve(Path::new(c.name.get_ref()));
     }
 }
 

@@ -17,6 +17,9 @@
 //! ca = "cacert.pem"            # (path relative to the spec file's directory)
 //! ```
 //!
+//! Unknown keys are errors that list the valid ones; every error names
+//! `file:line:col` and none quotes the file (a spec may hold a PSK).
+//!
 //! `[config]` values are flattened by [`flatten_section`]; a nested table
 //! (`[config.secrets.b]`) becomes dotted keys (`secrets.b.secret`).
 //! `[config_files]` entries are read when the spec is parsed (at load and at
@@ -29,11 +32,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use esprit_sadb::decider::Verdict;
+use serde::Deserialize;
+use toml::Spanned;
 
 use crate::error::PluginError;
 
-/// The verdict a faulting plugin's flows get.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The verdict a faulting plugin's flows get (`on_failure = "discard"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailureVerdict {
     /// Fail closed (default).
     Discard,
@@ -116,63 +122,63 @@ impl PluginSpec {
     }
 
     /// Parse a spec file; a relative `path` is resolved against `base_dir`.
+    /// Errors name `file:line:col` and never quote the file's text (a spec
+    /// may hold a PSK).
     pub fn from_toml(text: &str, base_dir: &Path, file: &Path) -> Result<Self, PluginError> {
         let bad = |reason: String| PluginError::Config { path: file.to_path_buf(), reason };
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
-        Self::from_table(&table, base_dir).map_err(bad)
-    }
-
-    /// Parse a spec from a TOML table (e.g. one `[[plugin]]` of the daemon config).
-    pub fn from_table(table: &toml::Table, base_dir: &Path) -> Result<Self, String> {
-        let name = table.get("name").and_then(|v| v.as_str()).ok_or("missing string `name`")?;
-        let path = table.get("path").and_then(|v| v.as_str()).ok_or("missing string `path`")?;
-        let mut spec = PluginSpec::new(name, base_dir.join(path));
-        let mut file_values = BTreeMap::new();
-        let s = &mut spec.settings;
-        for (key, value) in table {
-            let int = || value.as_integer().filter(|v| *v >= 0).map(|v| v as u64).ok_or(format!("`{key}` must be a non-negative integer"));
-            match key.as_str() {
-                "name" | "path" => {}
-                "deadline_us" => s.deadline = Duration::from_micros(int()?.max(1)),
-                "init_deadline_ms" => s.init_deadline = Duration::from_millis(int()?.max(1)),
-                "memory_mib" => s.memory_limit = usize::try_from(int()?).map_err(|e| e.to_string())?.saturating_mul(1 << 20),
-                "quarantine_after" => s.quarantine_after = u32::try_from(int()?).map_err(|e| e.to_string())?.max(1),
-                "quarantine_ms" => s.quarantine_for = Duration::from_millis(int()?),
-                "failure_cache_ms" => s.failure_cache_ttl = Duration::from_millis(int()?),
-                "self_check" => s.self_check = value.as_bool().ok_or("`self_check` must be a boolean")?,
-                "on_failure" => {
-                    s.on_failure = match value.as_str() {
-                        Some("discard") => FailureVerdict::Discard,
-                        Some("bypass") => FailureVerdict::Bypass,
-                        _ => return Err("`on_failure` must be \"discard\" or \"bypass\"".into()),
-                    }
-                }
-                "config" => {
-                    let section = value.as_table().ok_or("`config` must be a table")?;
-                    spec.config.extend(flatten_section(section)?);
-                }
-                "config_files" => {
-                    let files = value.as_table().ok_or("`config_files` must be a table of file paths")?;
-                    for (k, v) in files {
-                        let rel = v.as_str().ok_or(format!("config_files `{k}` must be a string (a file path)"))?;
-                        let path = base_dir.join(rel);
-                        let text = std::fs::read_to_string(&path)
-                            .map_err(|e| format!("config_files `{k}`: cannot read {} as UTF-8 text: {e}", path.display()))?;
-                        file_values.insert(k.clone(), text);
-                        spec.config_files.push(path);
-                    }
-                }
-                other => return Err(format!("unknown key `{other}`")),
+        let raw: SpecFile = toml::from_str(text).map_err(|e| bad(crate::toml_error::describe(file, text, &e)))?;
+        let at = |offset: usize| crate::toml_error::at(file, text, Some(offset));
+        let mut spec = PluginSpec::new(raw.name, base_dir.join(raw.path));
+        let d = PluginSettings::default();
+        spec.settings = PluginSettings {
+            deadline: raw.deadline_us.map_or(d.deadline, |us| Duration::from_micros(us.max(1))),
+            init_deadline: raw.init_deadline_ms.map_or(d.init_deadline, |ms| Duration::from_millis(ms.max(1))),
+            memory_limit: raw.memory_mib.map_or(d.memory_limit, |m| usize::try_from(m).unwrap_or(usize::MAX).saturating_mul(1 << 20)),
+            on_failure: raw.on_failure.unwrap_or(d.on_failure),
+            failure_cache_ttl: raw.failure_cache_ms.map_or(d.failure_cache_ttl, Duration::from_millis),
+            quarantine_after: raw.quarantine_after.map_or(d.quarantine_after, |n| n.max(1)),
+            quarantine_for: raw.quarantine_ms.map_or(d.quarantine_for, Duration::from_millis),
+            self_check: raw.self_check.unwrap_or(d.self_check),
+        };
+        let section = raw.config.get_ref();
+        spec.config = flatten_section(section).map_err(|e| bad(format!("{}: {e}", at(raw.config.span().start))))?;
+        for (k, rel) in &raw.config_files {
+            if spec.config.contains_key(k) {
+                return Err(bad(format!("{}: config key `{k}` is set in both [config] and [config_files]; keep one", at(rel.span().start))));
             }
-        }
-        for (k, text) in file_values {
-            if spec.config.contains_key(&k) {
-                return Err(format!("config key `{k}` is set in both [config] and [config_files]; keep one"));
-            }
-            spec.config.insert(k, text);
+            let path = base_dir.join(rel.get_ref());
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| bad(format!("{}: config_files `{k}`: cannot read {} as UTF-8 text: {e}", at(rel.span().start), path.display())))?;
+            spec.config.insert(k.clone(), text);
+            spec.config_files.push(path);
         }
         Ok(spec)
     }
+}
+
+/// A spec file as written (see the module doc); unknown keys are errors
+/// that list the valid ones.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    name: String,
+    path: PathBuf,
+    deadline_us: Option<u64>,
+    init_deadline_ms: Option<u64>,
+    memory_mib: Option<u64>,
+    quarantine_after: Option<u32>,
+    quarantine_ms: Option<u64>,
+    failure_cache_ms: Option<u64>,
+    self_check: Option<bool>,
+    on_failure: Option<FailureVerdict>,
+    #[serde(default = "empty_table")]
+    config: Spanned<toml::Table>,
+    #[serde(default)]
+    config_files: BTreeMap<String, Spanned<String>>,
+}
+
+fn empty_table() -> Spanned<toml::Table> {
+    Spanned::new(0..0, toml::Table::new())
 }
 
 /// Flatten a plugin's config section for `host.config-get`: strings as they
@@ -259,6 +265,19 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn errors_name_file_line_col_and_what_was_expected() {
+        let e = parse("name = \"a\"\npath = \"a\"\ndeadline = 5\n").unwrap_err().to_string();
+        assert!(e.contains("/etc/esprit/p.toml:3:1: unknown field `deadline`, expected one of `name`, `path`, `deadline_us`"), "{e}");
+        let e = parse("name = \"a\"\npath = \"a\"\non_failure = \"maybe\"\n").unwrap_err().to_string();
+        assert!(e.contains("p.toml:3:14: unknown variant `maybe`, expected `discard` or `bypass`"), "{e}");
+        let e = parse("name = \"a\"\npath = \"a\"\n[config]\nt = [{ x = 1 }]\n").unwrap_err().to_string();
+        assert!(e.contains("p.toml:3:1: config `t`: only scalars"), "{e}");
+        // A mistyped value is not quoted (it may be a PSK).
+        let e = parse("name = \"a\"\npath = \"a\"\nmemory_mib = \"SECRET\"\n").unwrap_err().to_string();
+        assert!(e.contains("p.toml:3:14:") && !e.contains("SECRET"), "{e}");
     }
 
     #[test]

@@ -42,8 +42,8 @@ pub enum PluginError {
     /// The plugin faulted on the self-check decision after loading.
     #[error("plugin {name}: self-check failed: {reason}")]
     SelfCheck { name: String, reason: String },
-    /// The plugin spec / config file is invalid.
-    #[error("plugin config {path}: {reason}")]
+    /// The plugin spec file is invalid; `reason` starts with `FILE:LINE:COL`.
+    #[error("plugin spec {reason}")]
     Config { path: PathBuf, reason: String },
     /// Engine creation failed.
     #[error("wasm engine: {0}")]

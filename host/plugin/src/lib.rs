@@ -33,6 +33,7 @@ pub mod log_limit;
 pub mod policy;
 pub mod reload;
 pub mod state;
+pub mod toml_error;
 pub mod v0_1;
 pub mod verdict_check;
 pub mod watch;

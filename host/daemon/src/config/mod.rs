@@ -1,6 +1,9 @@
 //! The daemon's configuration file (TOML). See `examples/*.toml` and the
 //! README for a walk-through. Unknown keys are errors, so a typo never turns
-//! into a silently ignored setting.
+//! into a silently ignored setting; every error names `FILE:LINE:COL` and
+//! what was expected (the valid keys of the section, the valid values of a
+//! setting such as `mode` or `start`). Durations take `"30s"`, `"1h 30m"` or
+//! seconds (see [`duration`]).
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -9,9 +12,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+pub mod duration;
 pub mod env;
 mod ike;
-pub use ike::{ConnSection, IkeSection};
+pub use ike::{ConnMode, ConnProtocol, ConnSection, IkeSection, Oe, Start};
 
 /// How inner (application) packets enter and leave esprit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -40,7 +44,7 @@ pub struct Config {
     pub mode: Mode,
     /// Crypto backend: "aws-lc" (default, fastest) or "rustcrypto".
     #[serde(default)]
-    pub crypto: Option<String>,
+    pub crypto: Option<CryptoBackend>,
     /// Unix control socket for `esprit status` (default /run/esprit/<name>.sock
     /// as root, $XDG_RUNTIME_DIR or /tmp otherwise).
     #[serde(default)]
@@ -79,6 +83,25 @@ pub struct Config {
     /// (mode 0660 instead of 0600).
     #[serde(default)]
     pub control_socket_group: Option<String>,
+}
+
+/// `crypto`: which implementation of the algorithms the data plane uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CryptoBackend {
+    #[serde(rename = "aws-lc")]
+    AwsLc,
+    Rustcrypto,
+}
+
+impl CryptoBackend {
+    /// The name `esprit_crypto::provider_by_name` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            CryptoBackend::AwsLc => "aws-lc",
+            CryptoBackend::Rustcrypto => "rustcrypto",
+        }
+    }
 }
 
 fn default_name() -> String {
@@ -250,14 +273,23 @@ pub struct PolicySection {
     /// "tcp", "udp", "icmp", "icmp6", "any" or a number (default any).
     #[serde(default)]
     pub proto: Option<String>,
-    /// "out" (default), "in" or "fwd".
     #[serde(default)]
-    pub dir: Option<String>,
+    pub dir: PolicyDir,
     /// Lower wins (Linux semantics; setkey's default is 2147483648).
     #[serde(default)]
     pub priority: Option<u32>,
     /// Name of the plugin that decides.
     pub plugin: String,
+}
+
+/// `[[policy]] dir`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyDir {
+    #[default]
+    Out,
+    In,
+    Fwd,
 }
 
 impl Config {
@@ -269,14 +301,14 @@ impl Config {
     /// Parses `text` (read from `path`) after `${ENV}` substitution (see [`env`]).
     pub fn parse(path: &Path, text: &str) -> Result<Config> {
         let text = &env::substitute(path, text, |n| std::env::var(n).ok())?;
-        let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let at = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .map(|(l, c)| format!("{}:{l}:{c}", path.display()))
-                .unwrap_or_else(|| path.display().to_string());
-            anyhow::anyhow!("{at}: {}", redact_strings(e.message()))
-        })?;
+        let mut cfg: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!(esprit_plugin::toml_error::describe(path, text, &e)))?;
+        for i in 0..cfg.conn.len() {
+            let at = esprit_plugin::toml_error::at(path, text, Some(cfg.conn[i].name.span().start));
+            if let Some(first) = cfg.conn[..i].iter().find(|c| c.name.get_ref() == cfg.conn[i].name.get_ref()) {
+                bail!("{at}: [[conn]] {}: a second connection with this name (the first is at {})", cfg.conn[i].name.get_ref(), first.at);
+            }
+            cfg.conn[i].at = at;
+        }
         cfg.path = path.to_path_buf();
         match cfg.mode {
             Mode::Netstack if cfg.netstack.is_none() => {
@@ -303,36 +335,6 @@ impl Config {
     pub fn peer_port(&self, peer: IpAddr) -> u16 {
         self.outer.peer_ports.get(&peer).copied().unwrap_or(self.outer.peer_port)
     }
-}
-
-/// serde's type errors quote the value (`invalid type: string "…"`), which
-/// may be a key (an inline setkey, a PSK): the value is left out.
-pub fn redact_strings(msg: &str) -> String {
-    let mut out = String::new();
-    let mut rest = msg;
-    while let Some(i) = rest.find("string \"") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + "string \"".len()..];
-        // The closing quote: the first one not escaped by a backslash.
-        let mut escaped = false;
-        let end = after.char_indices().find(|&(_, c)| {
-            let close = c == '"' && !escaped;
-            escaped = c == '\\' && !escaped;
-            close
-        });
-        out.push_str("a string (value not shown)");
-        rest = end.map(|(j, _)| &after[j + 1..]).unwrap_or("");
-    }
-    out.push_str(rest);
-    out
-}
-
-/// 1-based line and column of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map(|i| offset - i).unwrap_or(offset + 1);
-    (line, col)
 }
 
 /// An address with an optional prefix length (`10.1.0.1/32`, `2001:db8::1`).
@@ -397,6 +399,41 @@ setkey_files = ["keys.conf"]
         assert!(e.contains("unprivileged"), "{e}");
     }
 
+    const CONN: &str = "[[conn]]\nname = \"b\"\nremote = \"192.0.2.2\"\nauth = \"psk\"\n";
+
+    #[test]
+    fn a_second_conn_of_a_name_is_named_at_its_own_line() {
+        let t = format!("mode = \"tun\"\n{CONN}{CONN}");
+        let e = Config::parse(Path::new("x.toml"), &t).unwrap_err().to_string();
+        assert_eq!(e, "x.toml:7:8: [[conn]] b: a second connection with this name (the first is at x.toml:3:8)");
+    }
+
+    #[test]
+    fn conn_settings_are_typed() {
+        let t = format!("mode = \"tun\"\n[ike]\nkeepalive = 15\nhalf_open_timeout = \"1m 30s\"\n{CONN}start = \"route\"\noe = \"private-or-clear\"\nrekey = \"1h 30m\"\ndpd = \"30\"\nmode = \"transport\"\n");
+        let c = Config::parse(Path::new("x.toml"), &t).unwrap();
+        let ike = c.ike.unwrap();
+        assert_eq!(ike.keepalive, Some(std::time::Duration::from_secs(15)));
+        assert_eq!(ike.half_open_timeout, Some(std::time::Duration::from_secs(90)));
+        let conn = &c.conn[0];
+        assert_eq!((conn.start, conn.oe, conn.mode, conn.protocol), (Start::Trap, Some(Oe::PrivateOrClear), ConnMode::Transport, ConnProtocol::Esp));
+        assert_eq!(conn.rekey, Some(std::time::Duration::from_secs(5400)));
+        assert_eq!(conn.dpd, Some(std::time::Duration::from_secs(30)));
+        assert_eq!(conn.at, "x.toml:6:8");
+        let e = Config::parse(Path::new("x.toml"), &format!("mode = \"tun\"\n{CONN}start = \"sometimes\"\n")).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:6:9: unknown variant `sometimes`, expected one of `start`, `route`, `trap`, `add`, `none`"), "{e}");
+        let e = Config::parse(Path::new("x.toml"), &format!("mode = \"tun\"\n{CONN}dpd = \"5 parsecs\"\n")).unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:6:7: duration \"5 parsecs\": unknown time unit"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_list_the_valid_ones() {
+        let e = Config::parse(Path::new("x.toml"), "mode = \"tun\"\ncrypto = \"openssl\"\n").unwrap_err().to_string();
+        assert_eq!(e, "x.toml:2:10: unknown variant `openssl`, expected `aws-lc` or `rustcrypto`");
+        let e = Config::parse(Path::new("x.toml"), "mode = \"tun\"\n[tun]\nmtu = 1400\nmut = 1\n").unwrap_err().to_string();
+        assert!(e.starts_with("x.toml:4:1: unknown field `mut`, expected one of `name`, `address`, `mtu`"), "{e}");
+    }
+
     #[test]
     fn bad_mode_value() {
         let e = Config::parse(Path::new("x.toml"), "mode = \"kernel\"\n").unwrap_err().to_string();
@@ -412,6 +449,5 @@ mod secret_echo {
         let t = "mode = \"netstack\"\n[ipsec]\nreplay_window = \"0xSECRETKEY\"\n";
         let e = super::Config::parse(std::path::Path::new("x.toml"), t).unwrap_err().to_string();
         assert_eq!(e, "x.toml:3:17: invalid type: a string (value not shown), expected u32");
-        assert_eq!(super::redact_strings(r#"invalid type: string "a\"SECRET", expected u32"#), "invalid type: a string (value not shown), expected u32");
     }
 }

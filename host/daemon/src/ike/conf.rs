@@ -8,29 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use esprit_ike::{ChildConfig, Identity, Mode, PeerConfig, ProposalSpec, ProtocolId, TrafficSelector};
 
-use crate::config::Config;
+use crate::config::{Config, ConnMode, ConnProtocol};
 
-/// When a connection is brought up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// At daemon start.
-    Start,
-    /// On the first packet that needs it (ACQUIRE).
-    Trap,
-    /// Respond only.
-    None,
-}
-
-/// Opportunistic encryption behaviour (the seed's last section).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Oe {
-    /// Try IPsec; after `oe_timeout` without an answer, send in the clear.
-    PrivateOrClear,
-    /// IPsec or nothing.
-    Private,
-    /// Clear unless the peer initiates IPsec.
-    ClearOrPrivate,
-}
+pub use crate::config::{Oe, Start};
 
 /// A connection as the daemon runs it.
 #[derive(Debug, Clone)]
@@ -43,29 +23,9 @@ pub struct Conn {
     pub key: Option<PathBuf>,
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h`, `0`.
-pub fn duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map(|i| s.split_at(i)).unwrap_or((s, "s"));
-    let v: f64 = num.parse().with_context(|| format!("duration {s:?}: expected a number with a unit like 10s, 500ms, 5m, 1h"))?;
-    let secs = match unit {
-        "ms" => v / 1000.0,
-        "s" | "" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        u => bail!("duration {s:?}: unknown unit {u:?} (use ms, s, m or h)"),
-    };
-    Ok(Duration::from_secs_f64(secs))
-}
-
-fn opt_duration(s: &Option<String>) -> Result<Option<Duration>> {
-    match s {
-        None => Ok(None),
-        Some(s) => {
-            let d = duration(s)?;
-            Ok((!d.is_zero()).then_some(d))
-        }
-    }
+/// A duration setting where `0` means off.
+fn nonzero(d: Option<Duration>) -> Option<Duration> {
+    d.filter(|d| !d.is_zero())
 }
 
 /// Our IKE address: `[ike] local`, else outer.listen's address, else (ESP
@@ -97,44 +57,25 @@ fn ts_list(v: &[String], default: TrafficSelector, at: &str) -> Result<Vec<Traff
     v.iter().map(|s| TrafficSelector::parse(s).map_err(|e| anyhow::anyhow!("{at}: {e}"))).collect()
 }
 
-/// `FILE:LINE` of the `name = "..."` line of a `[[conn]]` (for errors).
-fn conn_line(cfg: &Config, name: &str) -> String {
-    let text = std::fs::read_to_string(&cfg.path).unwrap_or_default();
-    let mut in_conn = false;
-    for (i, l) in text.lines().enumerate() {
-        let t = l.trim();
-        if t.starts_with('[') {
-            in_conn = t == "[[conn]]";
-        } else if in_conn && t.starts_with("name") && t.split_once('=').is_some_and(|(_, v)| v.trim().trim_matches('"') == name) {
-            return format!("{}:{}", cfg.path.display(), i + 1);
-        }
-    }
-    cfg.path.display().to_string()
-}
-
-
 /// Translates every `[[conn]]`.
 pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
     let local = local_ip(cfg)?;
     let mut out = Vec::new();
     for c in &cfg.conn {
-        let at = format!("{}: [[conn]] {}", conn_line(cfg, &c.name), c.name);
-        if out.iter().any(|o: &Conn| o.peer.name == c.name) {
-            bail!("{at}: a second connection with this name");
-        }
+        // Duplicate names were refused by `Config::parse`.
+        let name = c.name.get_ref();
+        let at = format!("{}: [[conn]] {name}", c.at);
         let remote = match c.remote.as_str() {
             "any" | "%any" => None,
             r => Some(crate::remote_addr::remote_addr(r, local).map_err(|e| anyhow::anyhow!("{at}: {e}"))?),
         };
-        let protocol = match c.protocol.as_deref() {
-            None | Some("esp") => ProtocolId::Esp,
-            Some("ah") => ProtocolId::Ah,
-            Some(p) => bail!("{at}: protocol = {p:?}: expected \"esp\" or \"ah\""),
+        let protocol = match c.protocol {
+            ConnProtocol::Esp => ProtocolId::Esp,
+            ConnProtocol::Ah => ProtocolId::Ah,
         };
-        let mode = match c.mode.as_deref() {
-            None | Some("tunnel") => Mode::Tunnel,
-            Some("transport") => Mode::Transport,
-            Some(m) => bail!("{at}: mode = {m:?}: expected \"tunnel\" or \"transport\""),
+        let mode = match c.mode {
+            ConnMode::Tunnel => Mode::Tunnel,
+            ConnMode::Transport => Mode::Transport,
         };
         let ike_texts = if c.ike.is_empty() { vec!["aes128gcm16-prfsha256-x25519".to_string()] } else { c.ike.clone() };
         let ike = ike_texts.iter().map(|p| ProposalSpec::parse(p, ProtocolId::Ike).map_err(|e| anyhow::anyhow!("{at}: ike: {e}"))).collect::<Result<Vec<_>>>()?;
@@ -148,15 +89,10 @@ pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
             None => TrafficSelector::parse(if local.is_ipv4() { "0.0.0.0/0" } else { "::/0" }).map_err(|e| anyhow::anyhow!(e))?,
         };
         let remote_ts = ts_list(&c.remote_ts, remote_default, &at)?;
-        let start = match c.start.as_deref() {
-            None | Some("none") | Some("add") => Start::None,
-            Some("start") => Start::Start,
-            Some("trap") | Some("route") => Start::Trap,
-            Some(s) => bail!("{at}: start = {s:?}: expected \"start\", \"trap\" or \"none\""),
-        };
+        let start = c.start;
         let oe_group = c.oe.is_some();
         if start != Start::None && remote.is_none() && !oe_group {
-            bail!("{at}: start = {:?} needs a remote address (remote = \"any\" can only respond, or set `oe` for an opportunistic group)", c.start.as_deref().unwrap_or(""));
+            bail!("{at}: start = {:?} needs a remote address (remote = \"any\" can only respond, or set `oe` for an opportunistic group)", start.as_str());
         }
         let id = |s: &Option<String>, default: Option<Identity>, what: &str| -> Result<Option<Identity>> {
             match s.as_deref() {
@@ -192,35 +128,29 @@ pub fn conns(cfg: &Config) -> Result<Vec<Conn>> {
             }
             None => None,
         };
-        let oe = match c.oe.as_deref() {
-            None => None,
-            Some("private-or-clear") => Some(Oe::PrivateOrClear),
-            Some("private") => Some(Oe::Private),
-            Some("clear-or-private") => Some(Oe::ClearOrPrivate),
-            Some(o) => bail!("{at}: oe = {o:?}: expected \"private-or-clear\", \"private\" or \"clear-or-private\""),
-        };
-        let rekey = opt_duration(&c.rekey).with_context(|| at.clone())?;
+        let oe = c.oe;
+        let rekey = nonzero(c.rekey);
         out.push(Conn {
             peer: PeerConfig {
-                name: c.name.clone(),
+                name: name.clone(),
                 remote,
                 remote_port: c.remote_port.unwrap_or(500),
                 local_id,
                 remote_id,
                 auth: c.auth.clone(),
                 ike,
-                children: vec![ChildConfig { name: c.name.clone(), proposals: esp, mode, local_ts, remote_ts, rekey }],
+                children: vec![ChildConfig { name: name.clone(), proposals: esp, mode, local_ts, remote_ts, rekey }],
                 cert,
                 certreq,
-                ike_rekey: opt_duration(&c.ike_rekey).with_context(|| at.clone())?,
-                dpd: opt_duration(&c.dpd).with_context(|| at.clone())?,
+                ike_rekey: nonzero(c.ike_rekey),
+                dpd: nonzero(c.dpd),
                 request_vip: c.vip,
                 pool,
             },
             start,
             protocol,
             oe,
-            oe_timeout: opt_duration(&c.oe_timeout).with_context(|| at.clone())?.unwrap_or(Duration::from_secs(3)),
+            oe_timeout: nonzero(c.oe_timeout).unwrap_or(Duration::from_secs(3)),
             key: c.key.as_ref().map(|k| cfg.resolve(k)),
         });
     }
@@ -239,8 +169,8 @@ pub fn max_overhead(cfg: &Config) -> usize {
     cfg.conn
         .iter()
         .map(|c| {
-            let proto = if c.protocol.as_deref() == Some("ah") { 48 } else { 73 };
-            let tunnel = if c.mode.as_deref() == Some("transport") { 0 } else { 40 };
+            let proto = if c.protocol == ConnProtocol::Ah { 48 } else { 73 };
+            let tunnel = if c.mode == ConnMode::Transport { 0 } else { 40 };
             proto + tunnel + 8
         })
         .max()
@@ -252,19 +182,4 @@ fn spki_sha1(der: &[u8]) -> Option<Vec<u8>> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let spki = cert.tbs_certificate.subject_pki.raw;
     Some(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, spki).as_ref().to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(duration("1h").unwrap(), Duration::from_secs(3600));
-        assert!(duration("5 parsecs").is_err());
-    }
 }

@@ -155,11 +155,11 @@ pub fn validate(cfg: &Config) -> Result<Vec<Conn>> {
     for p in &cfg.plugin {
         names.push(auth::read_spec(&cfg.resolve(&p.spec))?.name);
     }
-    for c in &conns {
+    for (c, section) in conns.iter().zip(&cfg.conn) {
         if !names.contains(&c.peer.auth) {
             anyhow::bail!(
                 "{}: [[conn]] {}: auth = {:?}, but no [[plugin]] spec is named {:?} (add `[[plugin]] spec = \"{}.plugin.toml\"` whose `name` is {:?})",
-                cfg.path.display(),
+                section.at,
                 c.peer.name,
                 c.peer.auth,
                 c.peer.auth,
@@ -214,14 +214,14 @@ impl IkeHost {
         };
         let ecfg = EndpointConfig {
             cookie_threshold: ike.cookie_threshold.unwrap_or(64),
-            retransmit_timeout: ike.retransmit_timeout.as_deref().map(conf::duration).transpose()?.unwrap_or(Duration::from_secs(1)),
+            retransmit_timeout: ike.retransmit_timeout.unwrap_or(Duration::from_secs(1)),
             retransmit_tries: ike.retransmit_tries.unwrap_or(5),
-            keepalive: ike.keepalive.as_deref().map(conf::duration).transpose()?.unwrap_or(Duration::from_secs(20)),
+            keepalive: ike.keepalive.unwrap_or(Duration::from_secs(20)),
             natt_port,
             ..EndpointConfig::default()
         };
         let ecfg = EndpointConfig {
-            half_open_timeout: ike.half_open_timeout.as_deref().map(conf::duration).transpose()?.unwrap_or(ecfg.half_open_timeout),
+            half_open_timeout: ike.half_open_timeout.unwrap_or(ecfg.half_open_timeout),
             half_open_limit: ike.half_open_limit.unwrap_or(ecfg.half_open_limit),
             half_open_per_ip: ike.half_open_per_ip.unwrap_or(ecfg.half_open_per_ip),
             ..ecfg

@@ -96,7 +96,7 @@ impl Sources {
         let Some(ike) = &self.ike else { return error_reply("this instance has no [[conn]] (IKE is off)") };
         // The connections of the running config (reloads change them).
         let conn_names: Vec<String> = match self.reloader.lock() {
-            Ok(r) => r.cfg.conn.iter().map(|c| c.name.clone()).collect(),
+            Ok(r) => r.cfg.conn.iter().map(|c| c.name.get_ref().clone()).collect(),
             Err(_) => return error_reply("the reloader panicked earlier"),
         };
         if !conn_names.contains(&conn) {

@@ -96,8 +96,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         warn!("prctl(PR_SET_DUMPABLE, 0) failed: {e}; a core dump could contain keys");
     }
     let cfg = Config::load(&args.config)?;
-    let provider = match &cfg.crypto {
-        Some(n) => esprit_crypto::provider_by_name(n)?,
+    let provider = match cfg.crypto {
+        Some(b) => esprit_crypto::provider_by_name(b.name())?,
         None => esprit_crypto::default_provider(),
     };
     let loaded = crate::setkey_files::load_statements(&cfg)?;
