@@ -17,6 +17,8 @@ pub mod instance;
 pub mod keylog;
 pub mod local_addr;
 pub mod netlink;
+pub mod nft;
+pub mod nft_enforce;
 pub mod metrics;
 pub mod outer;
 pub mod pcap;

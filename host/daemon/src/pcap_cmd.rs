@@ -126,9 +126,35 @@ fn load_sas(path: &Path, statements: &[Statement], provider: &dyn Provider) -> R
     Ok(sas)
 }
 
-fn read_input(path: &Path) -> Result<Vec<pcap::Record>> {
+/// The input's records, read one at a time, and the link type of the
+/// first (the output's link type; raw IP for an empty capture).
+fn read_input(path: &Path) -> Result<(Input, pcap::LinkType)> {
     let f = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    pcap::file::read_all(f).with_context(|| format!("reading {}", path.display()))
+    let mut records = pcap::file::open(f).with_context(|| format!("reading {}", path.display()))?.peekable();
+    let link = match records.peek() {
+        Some(Ok(r)) => r.link,
+        _ => pcap::LinkType::Raw,
+    };
+    Ok((Input { records, path: path.to_path_buf(), read: 0 }, link))
+}
+
+/// Input records with the file name on errors, counted.
+struct Input {
+    records: std::iter::Peekable<pcap::Reader<File>>,
+    path: PathBuf,
+    read: usize,
+}
+
+impl Input {
+    fn next(&mut self) -> Result<Option<pcap::Record>> {
+        match self.records.next().transpose() {
+            Ok(r) => {
+                self.read += usize::from(r.is_some());
+                Ok(r)
+            }
+            Err(e) => Err(e).with_context(|| format!("reading {} (after {} records)", self.path.display(), self.read)),
+        }
+    }
 }
 
 fn open_output(path: &Path, link: pcap::LinkType) -> Result<pcap::Writer<BufWriter<File>>> {
@@ -165,6 +191,7 @@ fn ipsec_protocol(ip: &[u8]) -> Option<Protocol> {
 }
 
 const BUF: usize = 65_536 + 1024;
+const TOO_LARGE: &str = "dropped: IP packet larger than the 65 KiB work buffer";
 
 fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
     let provider = provider(args.crypto.as_deref())?;
@@ -174,18 +201,21 @@ fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
             bail!("--spi {spi:#x}: no such SA in {}", args.setkey.display());
         }
     }
-    let records = read_input(&args.input)?;
-    let link = records.first().map(|r| r.link).unwrap_or(pcap::LinkType::Raw);
+    let (mut input, link) = read_input(&args.input)?;
     let mut out = open_output(&args.out, link)?;
     let (mut a, mut b) = (vec![0u8; BUF], vec![0u8; BUF]);
     let mut stats: BTreeMap<String, u64> = BTreeMap::new();
-    for rec in &records {
+    while let Some(rec) = input.next()? {
         let Some(off) = link::ip_offset(rec.link, &rec.data) else {
             out.write(rec.ts_sec, rec.ts_usec, &rec.data)?;
             *stats.entry("passed (not IP)".into()).or_default() += 1;
             continue;
         };
         let ip = &rec.data[off..];
+        if ip.len() > BUF {
+            *stats.entry(TOO_LARGE.into()).or_default() += 1;
+            continue;
+        }
         let chain: Vec<usize> = if let (true, Some(db)) = (spis.is_empty(), spd.as_mut()) {
             match flow_of(ip, Direction::Out).map(|f| db.outbound(&f, Instant::now())) {
                 Some(Outbound::Protect { sas: b, .. }) => {
@@ -234,19 +264,18 @@ fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
         *stats.entry("protected".into()).or_default() += 1;
     }
     out.flush()?;
-    print_stats("encap", records.len(), &stats);
+    print_stats("encap", input.read, &stats);
     Ok(())
 }
 
 fn decap(args: &PcapArgs) -> Result<()> {
     let provider = provider(args.crypto.as_deref())?;
     let Keys { mut sas, .. } = load_keys(&args.setkey, provider)?;
-    let records = read_input(&args.input)?;
-    let link = records.first().map(|r| r.link).unwrap_or(pcap::LinkType::Raw);
+    let (mut input, link) = read_input(&args.input)?;
     let mut out = open_output(&args.out, link)?;
     let (mut a, mut b) = (vec![0u8; BUF], vec![0u8; BUF]);
     let mut stats: BTreeMap<String, u64> = BTreeMap::new();
-    for rec in &records {
+    while let Some(rec) = input.next()? {
         let Some(off) = link::ip_offset(rec.link, &rec.data) else {
             *stats.entry("passed (not IP)".into()).or_default() += 1;
             out.write(rec.ts_sec, rec.ts_usec, &rec.data)?;
@@ -254,6 +283,10 @@ fn decap(args: &PcapArgs) -> Result<()> {
         };
         let raw = udp_encap::udp_to_raw_esp(&rec.data[off..]);
         let ip = raw.as_deref().unwrap_or(&rec.data[off..]);
+        if ip.len() > BUF {
+            *stats.entry(TOO_LARGE.into()).or_default() += 1;
+            continue;
+        }
         a[..ip.len()].copy_from_slice(ip);
         let mut len = ip.len();
         let mut layers = 0;
@@ -292,7 +325,7 @@ fn decap(args: &PcapArgs) -> Result<()> {
         out.write(rec.ts_sec, rec.ts_usec, &link::reframe(rec.link, &rec.data[..off], &a[..len]))?;
     }
     out.flush()?;
-    print_stats("decap", records.len(), &stats);
+    print_stats("decap", input.read, &stats);
     Ok(())
 }
 

@@ -13,9 +13,8 @@
 //! file ([`crate::tun_state`]) brings back the sysctls on a clean stop.
 
 use std::net::IpAddr;
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use tracing::info;
 
 use crate::instance::Ids;
@@ -23,18 +22,7 @@ use crate::netlink::{Rtnl, Rule};
 use crate::tun_state::Claim;
 use crate::tun_stale::remove_stale;
 
-/// One cleartext-enforcement rule: drop packets from `src` to `dst` (with an
-/// optional upper-layer protocol and ports) that did not come out of esprit.
-#[derive(Debug, Clone)]
-pub struct EnforceRule {
-    pub src: String,
-    pub dst: String,
-    pub proto: Option<u8>,
-    pub src_port: Option<u16>,
-    pub dst_port: Option<u16>,
-    /// Shown in status: which policy the rule stands for.
-    pub label: String,
-}
+pub use crate::nft_enforce::EnforceRule;
 
 pub struct TunPlumbing {
     dev: String,
@@ -215,72 +203,19 @@ impl TunPlumbing {
             return Ok(());
         }
         let table = nft_table_name(name);
-        let mut script = format!(
-            "table inet {table} {{\n chain prerouting {{\n  type filter hook prerouting priority -150; policy accept;\n  iifname \"{}\" accept\n  meta l4proto {{ esp, ah }} accept\n",
-            self.dev
-        );
-        let mut udp: Vec<u16> = vec![500, 4500];
-        udp.extend_from_slice(ports);
-        udp.sort_unstable();
-        udp.dedup();
-        let ports: Vec<String> = udp.iter().map(u16::to_string).collect();
-        script.push_str(&format!("  udp dport {{ {} }} accept\n", ports.join(", ")));
-        for r in rules {
-            let fam = if is_v6(&r.src) { "ip6" } else { "ip" };
-            let mut m = format!("  {fam} saddr {} {fam} daddr {}", r.src, r.dst);
-            if let Some(p) = r.proto {
-                m.push_str(&format!(" meta l4proto {p}"));
-                if matches!(p, 6 | 17) {
-                    if let Some(sp) = r.src_port {
-                        m.push_str(&format!(" th sport {sp}"));
-                    }
-                    if let Some(dp) = r.dst_port {
-                        m.push_str(&format!(" th dport {dp}"));
-                    }
-                }
-            }
-            m.push_str(&format!(" counter drop comment \"{}\"\n", r.label.replace('"', "'")));
-            script.push_str(&m);
-        }
-        script.push_str(" }\n}\n");
-        let _ = Command::new("nft").args(["delete", "table", "inet", &table]).output();
-        let mut child = Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .context("running nft (install the nftables package)")?;
-        use std::io::Write;
-        child.stdin.take().context("nft stdin")?.write_all(script.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!("nft rejected the enforcement table: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
+        let doc = crate::nft_enforce::enforcement_table(&table, &self.dev, rules, ports);
+        crate::nft::apply(&doc).map_err(|e| anyhow::anyhow!("nft rejected the enforcement table: {e}"))?;
         self.nft_table = Some(table);
         Ok(())
     }
-
 }
 
 /// Reads the counters of an esprit nftables table.
 pub fn enforcement_drops(table: &str) -> Vec<(String, u64)> {
-    let Ok(out) = Command::new("nft").args(["-j", "list", "table", "inet", table]).output() else {
-        return Vec::new();
-    };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else { return Vec::new() };
-    let mut res = Vec::new();
-    for item in v["nftables"].as_array().into_iter().flatten() {
-        let rule = &item["rule"];
-        let Some(comment) = rule["comment"].as_str() else { continue };
-        let packets = rule["expr"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(|e| e["counter"]["packets"].as_u64())
-            .unwrap_or(0);
-        res.push((comment.to_string(), packets));
-    }
-    res
+    crate::nft::rule_counters(table).unwrap_or_else(|e| {
+        tracing::debug!("nftables table {table}: {e}");
+        Vec::new()
+    })
 }
 
 impl Drop for TunPlumbing {
@@ -297,7 +232,7 @@ impl Drop for TunPlumbing {
             }
         }
         if let Some(table) = &self.nft_table {
-            let _ = Command::new("nft").args(["delete", "table", "inet", table]).output();
+            crate::nft::delete_table(table);
         }
         // Restores the sysctls and removes the state file.
         drop(self.claim.take());

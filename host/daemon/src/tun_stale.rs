@@ -1,8 +1,6 @@
 //! Removing a previous run's plumbing of an instance (after a crash, or by
 //! `esprit cleanup`): its policy-routing rules and routes and its nftables
 //! table.
-use std::process::Command;
-
 use crate::instance::Ids;
 use crate::netlink::Rtnl;
 
@@ -22,7 +20,7 @@ pub fn remove_stale(ids: Ids, nft_table: &str) -> usize {
         }
         Err(e) => tracing::warn!("rtnetlink: {e}; stale rules of table {} are not removed", ids.table),
     }
-    if Command::new("nft").args(["delete", "table", "inet", nft_table]).output().map(|o| o.status.success()).unwrap_or(false) {
+    if crate::nft::delete_table(nft_table) {
         removed += 1;
     }
     removed

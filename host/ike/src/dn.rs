@@ -1,34 +1,32 @@
 //! Text ⇄ DER for the distinguished names used as ID_DER_ASN1_DN
-//! (RFC 7296 §3.5). Only what identities need: RDNs of one attribute, the
-//! usual attribute types, UTF8String values (PrintableString for C).
+//! (RFC 7296 §3.5), on `x509-cert`'s X.501 `Name` and the `der` codec.
+//!
+//! Only what identities need: `CN=a.example, O=esprit` (or `/CN=a/O=b`), one
+//! attribute per RDN, in the order written (strongSwan's order, not
+//! RFC 4514's reversed one). Values are UTF8String, except C
+//! (PrintableString) and E (IA5String): peers compare ID_DER_ASN1_DN
+//! byte for byte, so these choices are part of the interface.
 
-/// (short name, OID content bytes)
-const ATTRS: &[(&str, &[u8])] = &[
-    ("CN", &[0x55, 0x04, 0x03]),
-    ("C", &[0x55, 0x04, 0x06]),
-    ("L", &[0x55, 0x04, 0x07]),
-    ("ST", &[0x55, 0x04, 0x08]),
-    ("O", &[0x55, 0x04, 0x0a]),
-    ("OU", &[0x55, 0x04, 0x0b]),
-    ("E", &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01]),
+use der::asn1::{Any, ObjectIdentifier as Oid};
+use der::{Decode, Encode, Tag};
+use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
+
+/// Short name, attribute type (RFC 4519 §2, PKCS #9 for E) and the string
+/// type its values are encoded as.
+const ATTRS: &[(&str, Oid, Tag)] = &[
+    ("CN", Oid::new_unwrap("2.5.4.3"), Tag::Utf8String),
+    ("C", Oid::new_unwrap("2.5.4.6"), Tag::PrintableString),
+    ("L", Oid::new_unwrap("2.5.4.7"), Tag::Utf8String),
+    ("ST", Oid::new_unwrap("2.5.4.8"), Tag::Utf8String),
+    ("O", Oid::new_unwrap("2.5.4.10"), Tag::Utf8String),
+    ("OU", Oid::new_unwrap("2.5.4.11"), Tag::Utf8String),
+    ("E", Oid::new_unwrap("1.2.840.113549.1.9.1"), Tag::Ia5String),
 ];
 
-fn der_len(n: usize, out: &mut Vec<u8>) {
-    if n < 0x80 {
-        out.push(n as u8);
-    } else if n < 0x100 {
-        out.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-}
-
-fn tlv(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut v = vec![tag];
-    der_len(body.len(), &mut v);
-    v.extend_from_slice(body);
-    v
-}
+/// The longest Name we write or read: a value of at most 65535 bytes
+/// (two length octets) plus its four header octets.
+const MAX_DER: usize = 0xffff + 4;
 
 /// Encodes `CN=a.example, O=esprit` (also `/`-separated) as a DER Name.
 pub fn encode_dn(text: &str) -> Result<Vec<u8>, ()> {
@@ -37,80 +35,84 @@ pub fn encode_dn(text: &str) -> Result<Vec<u8>, ()> {
     } else {
         text.split(',').collect()
     };
-    let mut rdns = Vec::new();
+    let mut rdns = Vec::with_capacity(parts.len());
     for p in parts {
         let (k, v) = p.split_once('=').ok_or(())?;
-        let k = k.trim();
-        let v = v.trim();
-        let (_, oid) = ATTRS.iter().find(|(n, _)| n.eq_ignore_ascii_case(k)).ok_or(())?;
-        let tag = match k.to_ascii_uppercase().as_str() {
-            "C" => 0x13,
-            "E" => 0x16,
-            _ => 0x0c,
-        };
-        let mut atv = tlv(0x06, oid);
-        atv.extend(tlv(tag, v.as_bytes()));
-        rdns.extend(tlv(0x31, &tlv(0x30, &atv)));
+        let (k, v) = (k.trim(), v.trim());
+        let (_, oid, tag) = ATTRS.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(k)).ok_or(())?;
+        // The value's bytes as written: `Any` does not re-check the
+        // string type's alphabet (a C= outside PrintableString is the
+        // operator's to fix; the peer compares bytes).
+        let value = Any::new(*tag, v.as_bytes()).map_err(|_| ())?;
+        let atv = AttributeTypeAndValue { oid: *oid, value };
+        rdns.push(RelativeDistinguishedName::try_from(vec![atv]).map_err(|_| ())?);
     }
-    // der_len writes at most two length octets: a longer name would come
-    // out as garbage DER instead of an error.
-    if rdns.is_empty() || rdns.len() > 0xffff {
+    if rdns.is_empty() {
         return Err(());
     }
-    Ok(tlv(0x30, &rdns))
-}
-
-fn read_tlv(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let tag = *b.first()?;
-    let l0 = *b.get(1)? as usize;
-    let (len, hdr) = match l0 {
-        n if n < 0x80 => (n, 2),
-        0x81 => (*b.get(2)? as usize, 3),
-        0x82 => (((*b.get(2)? as usize) << 8) | *b.get(3)? as usize, 4),
-        _ => return None,
-    };
-    let body = b.get(hdr..hdr + len)?;
-    Some((tag, body, &b[hdr + len..]))
+    // `Name` has no public constructor; an RDNSequence is its DER.
+    let der = RdnSequence::from(rdns).to_der().map_err(|_| ())?;
+    if der.len() > MAX_DER {
+        return Err(());
+    }
+    Ok(der)
 }
 
 /// Renders a DER Name as `CN=a.example, O=esprit` (None if it is not one).
+/// Attribute types without a short name come out as dotted OIDs.
 pub fn decode_dn(der: &[u8]) -> Option<String> {
-    let (tag, mut rdns, _) = read_tlv(der)?;
-    if tag != 0x30 {
+    if der.len() > MAX_DER {
         return None;
     }
-    let mut out = Vec::new();
-    while !rdns.is_empty() {
-        let (t, mut set, rest) = read_tlv(rdns)?;
-        if t != 0x31 {
-            return None;
-        }
-        while !set.is_empty() {
-            let (t2, atv, rest2) = read_tlv(set)?;
-            if t2 != 0x30 {
-                return None;
-            }
-            let (_, oid, val) = read_tlv(atv)?;
-            let (_, v, _) = read_tlv(val)?;
-            let name = ATTRS.iter().find(|(_, o)| *o == oid).map(|(n, _)| n.to_string()).unwrap_or_else(|| "?".into());
-            out.push(format!("{name}={}", String::from_utf8_lossy(v)));
-            set = rest2;
-        }
-        rdns = rest;
-    }
+    let name = Name::from_der(der).ok()?;
+    let out: Vec<String> = name
+        .iter()
+        .map(|atv| {
+            let key = ATTRS.iter().find(|(_, o, _)| *o == atv.oid).map(|(n, _, _)| n.to_string());
+            let key = key.unwrap_or_else(|| atv.oid.to_string());
+            format!("{key}={}", String::from_utf8_lossy(atv.value.value()))
+        })
+        .collect();
     Some(out.join(", "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
     #[test]
     fn round_trip() {
         let d = encode_dn("CN=a.example, O=esprit, C=DE").unwrap();
         assert_eq!(decode_dn(&d).unwrap(), "CN=a.example, O=esprit, C=DE");
         assert_eq!(encode_dn("/CN=a.example/O=esprit").unwrap(), encode_dn("CN=a.example,O=esprit").unwrap());
         assert!(encode_dn("XX=1").is_err());
+        assert!(encode_dn("").is_err());
+        assert!(encode_dn("/").is_err());
         assert!(decode_dn(&[0x30, 0x05, 0x31]).is_none());
+    }
+
+    #[test]
+    fn der_is_what_strongswan_sends() {
+        // `C=CH, O=strongSwan, CN=moon` as strongSwan's pki --dn writes it
+        // (and as the hand codec this module replaced did).
+        let der = encode_dn("C=CH, O=strongSwan, CN=moon").unwrap();
+        let want = [
+            "3031",
+            "310b3009060355040613024348",
+            "31133011060355040a0c0a7374726f6e675377616e",
+            "310d300b06035504030c046d6f6f6e",
+        ]
+        .concat();
+        assert_eq!(hex(&der), want);
+        let der = encode_dn("/E=x@example").unwrap();
+        assert_eq!(hex(&der), "301a3118301606092a864886f70d010901160978406578616d706c65");
+    }
+
+    #[test]
+    fn unknown_attribute_types_decode_as_dotted_oids() {
+        // serialNumber (2.5.4.5) = "7", PrintableString.
+        let der = [0x30, 0x0c, 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x05, 0x13, 0x01, b'7'];
+        assert_eq!(decode_dn(&der).unwrap(), "2.5.4.5=7");
     }
 
     #[test]
@@ -124,5 +126,9 @@ mod tests {
         let ok = format!("CN={}", "a".repeat(60_000));
         let der = encode_dn(&ok).expect("a 60 000-byte name");
         assert_eq!(decode_dn(&der).map(|t| t.len()), Some(60_003));
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
     }
 }

@@ -1,9 +1,11 @@
-//! Reading and writing capture files: classic pcap (both byte orders,
-//! micro- and nanosecond timestamps) and pcapng (read only: section header,
-//! interface description, enhanced and simple packet blocks). Output is always
-//! classic pcap with microsecond timestamps, which every tool reads.
+//! Capture files read as a stream of [`Record`]s: classic pcap
+//! ([`super::classic`]) or pcapng ([`super::ng`]), told apart by the first
+//! four bytes. Output ([`super::writer`]) is always classic pcap.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Cursor, Read};
+
+use super::classic::ClassicReader;
+use super::ng::NgReader;
 
 /// Link-layer header types we understand (tcpdump.org LINKTYPE_* values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,171 +69,83 @@ pub enum PcapError {
     Truncated(&'static str),
     #[error("malformed pcapng block: {0}")]
     Block(&'static str),
+    #[error("malformed capture ({0}): {1}")]
+    Format(&'static str, &'static str),
+}
+
+/// A `pcap-file` error, with what was being read.
+pub(super) fn from_lib(e: pcap_file::PcapError, what: &'static str) -> PcapError {
+    use pcap_file::PcapError as E;
+    match e {
+        E::IncompleteBuffer => PcapError::Truncated(what),
+        E::IoError(e) if e.kind() == io::ErrorKind::UnexpectedEof => PcapError::Truncated(what),
+        E::IoError(e) => PcapError::Io(e),
+        E::InvalidField(field) => PcapError::Format(what, field),
+        E::Utf8Error(_) | E::FromUtf8Error(_) => PcapError::Format(what, "text option is not UTF-8"),
+        E::InvalidInterfaceId(_) => PcapError::Block("EPB interface id"),
+    }
 }
 
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
 
+/// The input as `pcap-file` reads it: the sniffed magic put back in front.
+type Input<R> = io::Chain<Cursor<[u8; 4]>, R>;
+
+/// The records of a pcap or pcapng file, read one at a time.
+pub enum Reader<R: Read> {
+    Classic(ClassicReader<Input<R>>),
+    Ng(NgReader<Input<R>>),
+}
+
+/// Opens a capture: reads its magic and file (or first section) header.
+pub fn open<R: Read>(mut r: R) -> Result<Reader<R>, PcapError> {
+    let mut magic = [0u8; 4];
+    read_magic(&mut r, &mut magic)?;
+    let input = Cursor::new(magic).chain(r);
+    let magic_le = u32::from_le_bytes(magic);
+    if magic_le == PCAPNG_SHB {
+        return Ok(Reader::Ng(NgReader::new(input)?));
+    }
+    let known = [PCAP_MAGIC_US, PCAP_MAGIC_NS];
+    if !known.contains(&magic_le) && !known.contains(&magic_le.swap_bytes()) {
+        return Err(PcapError::BadMagic(magic_le));
+    }
+    Ok(Reader::Classic(ClassicReader::new(input)?))
+}
+
+fn read_magic(r: &mut impl Read, magic: &mut [u8; 4]) -> Result<(), PcapError> {
+    match r.read_exact(magic) {
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(PcapError::Truncated("file header")),
+        other => Ok(other?),
+    }
+}
+
+impl<R: Read> Iterator for Reader<R> {
+    type Item = Result<Record, PcapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Reader::Classic(r) => r.next(),
+            Reader::Ng(r) => r.next(),
+        }
+    }
+}
+
 /// Reads every record of a pcap or pcapng file.
-pub fn read_all(mut r: impl Read) -> Result<Vec<Record>, PcapError> {
-    let mut buf = Vec::new();
-    r.read_to_end(&mut buf)?;
-    parse(&buf)
+pub fn read_all(r: impl Read) -> Result<Vec<Record>, PcapError> {
+    open(r)?.collect()
 }
 
 /// Parses a whole capture held in memory.
 pub fn parse(buf: &[u8]) -> Result<Vec<Record>, PcapError> {
-    let magic_le = read_u32(buf, 0, true).ok_or(PcapError::Truncated("file header"))?;
-    if magic_le == PCAPNG_SHB {
-        return parse_pcapng(buf);
-    }
-    let (le, nanos) = match (magic_le, magic_le.swap_bytes()) {
-        (PCAP_MAGIC_US, _) => (true, false),
-        (PCAP_MAGIC_NS, _) => (true, true),
-        (_, PCAP_MAGIC_US) => (false, false),
-        (_, PCAP_MAGIC_NS) => (false, true),
-        _ => return Err(PcapError::BadMagic(magic_le)),
-    };
-    let code = read_u32(buf, 20, le).ok_or(PcapError::Truncated("file header"))?;
-    let link = LinkType::from_code(code & 0x0fff_ffff).ok_or(PcapError::LinkType(code))?;
-    let mut off = 24;
-    let mut out = Vec::new();
-    while off < buf.len() {
-        let hdr = |i| read_u32(buf, off + i, le).ok_or(PcapError::Truncated("record header"));
-        let (ts_sec, ts_frac, incl) = (hdr(0)?, hdr(4)?, hdr(8)? as usize);
-        let start = off + 16;
-        let data = buf
-            .get(start..start.saturating_add(incl))
-            .ok_or(PcapError::Truncated("record data"))?;
-        let ts_usec = if nanos { ts_frac / 1000 } else { ts_frac };
-        out.push(Record { ts_sec, ts_usec, link, data: data.to_vec() });
-        off = start + incl;
-    }
-    Ok(out)
-}
-
-fn parse_pcapng(buf: &[u8]) -> Result<Vec<Record>, PcapError> {
-    let mut le = true;
-    let mut ifaces: Vec<(LinkType, u64)> = Vec::new(); // link, ticks per second
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off < buf.len() {
-        let btype = read_u32(buf, off, le).ok_or(PcapError::Truncated("block header"))?;
-        if btype == PCAPNG_SHB {
-            let bom = read_u32(buf, off + 8, true).ok_or(PcapError::Truncated("section header"))?;
-            le = match bom {
-                0x1a2b_3c4d => true,
-                0x4d3c_2b1a => false,
-                _ => return Err(PcapError::Block("bad byte-order magic")),
-            };
-            ifaces.clear();
-        }
-        let blen = read_u32(buf, off + 4, le).ok_or(PcapError::Truncated("block length"))? as usize;
-        if blen < 12 || blen % 4 != 0 {
-            return Err(PcapError::Block("block length"));
-        }
-        let body = buf.get(off + 8..off + blen - 4).ok_or(PcapError::Truncated("block body"))?;
-        match btype {
-            // Interface Description Block.
-            1 => {
-                let code = read_u16(body, 0, le).ok_or(PcapError::Block("IDB"))? as u32;
-                let link = LinkType::from_code(code).ok_or(PcapError::LinkType(code))?;
-                ifaces.push((link, if_tsresol(body.get(8..).unwrap_or(&[]), le)));
-            }
-            // Enhanced Packet Block.
-            6 => {
-                let f = |i| read_u32(body, i, le).ok_or(PcapError::Block("EPB"));
-                let (ifid, hi, lo, cap) = (f(0)? as usize, f(4)? as u64, f(8)? as u64, f(12)? as usize);
-                let (link, tps) = *ifaces.get(ifid).ok_or(PcapError::Block("EPB interface id"))?;
-                let data = body.get(20..20 + cap).ok_or(PcapError::Block("EPB data"))?;
-                let ts = (hi << 32) | lo;
-                let ts_sec = (ts / tps) as u32;
-                // In u128: with if_tsresol finer than 1e-13 s the product
-                // overflows u64 (a panic in debug builds, a wrong time else).
-                let ts_usec = (u128::from(ts % tps) * 1_000_000 / u128::from(tps)) as u32;
-                out.push(Record { ts_sec, ts_usec, link, data: data.to_vec() });
-            }
-            // Simple Packet Block.
-            3 => {
-                let (link, _) = *ifaces.first().ok_or(PcapError::Block("SPB without interface"))?;
-                let orig = read_u32(body, 0, le).ok_or(PcapError::Block("SPB"))? as usize;
-                let data = body.get(4..4 + orig.min(body.len().saturating_sub(4))).unwrap_or(&[]);
-                out.push(Record { ts_sec: 0, ts_usec: 0, link, data: data.to_vec() });
-            }
-            _ => {}
-        }
-        off += blen;
-    }
-    Ok(out)
-}
-
-/// The `if_tsresol` option of an IDB (default: microseconds).
-fn if_tsresol(mut opts: &[u8], le: bool) -> u64 {
-    while opts.len() >= 4 {
-        let code = read_u16(opts, 0, le).unwrap_or(0);
-        let len = read_u16(opts, 2, le).unwrap_or(0) as usize;
-        if code == 0 {
-            break;
-        }
-        if code == 9 && len == 1 {
-            let v = opts.get(4).copied().unwrap_or(6);
-            let exp = u32::from(v & 0x7f).min(18);
-            return if v & 0x80 != 0 { 1u64 << exp.min(63) } else { 10u64.pow(exp) };
-        }
-        let padded = 4 + len.div_ceil(4) * 4;
-        opts = opts.get(padded..).unwrap_or(&[]);
-    }
-    1_000_000
-}
-
-/// Writes a classic pcap file (little endian, microseconds, snaplen 262144).
-pub struct Writer<W: Write> {
-    inner: W,
-}
-
-impl<W: Write> Writer<W> {
-    pub fn new(mut inner: W, link: LinkType) -> io::Result<Self> {
-        let mut h = Vec::with_capacity(24);
-        h.extend_from_slice(&PCAP_MAGIC_US.to_le_bytes());
-        h.extend_from_slice(&2u16.to_le_bytes());
-        h.extend_from_slice(&4u16.to_le_bytes());
-        h.extend_from_slice(&0i32.to_le_bytes());
-        h.extend_from_slice(&0u32.to_le_bytes());
-        h.extend_from_slice(&262_144u32.to_le_bytes());
-        h.extend_from_slice(&link.code().to_le_bytes());
-        inner.write_all(&h)?;
-        Ok(Writer { inner })
-    }
-
-    pub fn write(&mut self, ts_sec: u32, ts_usec: u32, data: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(data.len()).map_err(|_| io::Error::other("frame too large"))?;
-        let mut h = [0u8; 16];
-        h[0..4].copy_from_slice(&ts_sec.to_le_bytes());
-        h[4..8].copy_from_slice(&ts_usec.to_le_bytes());
-        h[8..12].copy_from_slice(&len.to_le_bytes());
-        h[12..16].copy_from_slice(&len.to_le_bytes());
-        self.inner.write_all(&h)?;
-        self.inner.write_all(data)
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn read_u32(b: &[u8], off: usize, le: bool) -> Option<u32> {
-    let a: [u8; 4] = b.get(off..off.checked_add(4)?)?.try_into().ok()?;
-    Some(if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
-}
-
-fn read_u16(b: &[u8], off: usize, le: bool) -> Option<u16> {
-    let a: [u8; 2] = b.get(off..off.checked_add(2)?)?.try_into().ok()?;
-    Some(if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) })
+    read_all(buf)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Writer;
     use super::*;
 
     #[test]
@@ -244,6 +158,16 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0], Record { ts_sec: 1, ts_usec: 2, link: LinkType::Raw, data: vec![0x45, 0, 0, 20] });
         assert_eq!(recs[1].data.len(), 40);
+    }
+
+    #[test]
+    fn writer_header_is_le_microseconds_snaplen_262144() {
+        let mut buf = Vec::new();
+        Writer::new(&mut buf, LinkType::Ethernet).unwrap();
+        assert_eq!(&buf[..4], &PCAP_MAGIC_US.to_le_bytes());
+        assert_eq!(&buf[4..8], &[2, 0, 4, 0]);
+        assert_eq!(&buf[16..20], &262_144u32.to_le_bytes());
+        assert_eq!(&buf[20..24], &1u32.to_le_bytes());
     }
 
     #[test]
@@ -264,33 +188,57 @@ mod tests {
     }
 
     #[test]
-    fn pcapng_enhanced_packets() {
+    fn original_length_beyond_snaplen_is_read() {
+        // `tcpdump -s 4`: 4 bytes kept of a 60-byte packet.
+        let mut buf = Vec::new();
+        buf.extend_from_slice(&PCAP_MAGIC_US.to_le_bytes());
+        buf.extend_from_slice(&[2, 0, 4, 0]);
+        buf.extend_from_slice(&[0; 8]);
+        buf.extend_from_slice(&4u32.to_le_bytes());
+        buf.extend_from_slice(&101u32.to_le_bytes());
+        for v in [1u32, 2, 4, 60] {
+            buf.extend_from_slice(&v.to_le_bytes());
+        }
+        buf.extend_from_slice(&[0x45, 0, 0, 60]);
+        let recs = parse(&buf).unwrap();
+        assert_eq!(recs, vec![Record { ts_sec: 1, ts_usec: 2, link: LinkType::Raw, data: vec![0x45, 0, 0, 60] }]);
+    }
+
+    /// A little-endian pcapng block: type, total length, body, length.
+    fn ng_block(btype: u32, body: &[u8]) -> Vec<u8> {
+        let len = (12 + body.len()) as u32;
         let mut b = Vec::new();
-        // SHB: type, len 28, BOM, v1.0, section len -1, len.
-        b.extend_from_slice(&PCAPNG_SHB.to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-        b.extend_from_slice(&[1, 0, 0, 0]);
-        b.extend_from_slice(&u64::MAX.to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        // IDB: link 101, snaplen 0, no options.
-        b.extend_from_slice(&1u32.to_le_bytes());
-        b.extend_from_slice(&20u32.to_le_bytes());
-        b.extend_from_slice(&101u16.to_le_bytes());
-        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        b.extend_from_slice(&20u32.to_le_bytes());
-        // EPB with 3 bytes (padded to 4), ts = 2.5 s in microseconds.
-        let ts: u64 = 2_500_000;
-        b.extend_from_slice(&6u32.to_le_bytes());
-        b.extend_from_slice(&36u32.to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        b.extend_from_slice(&(ts as u32).to_le_bytes());
-        b.extend_from_slice(&3u32.to_le_bytes());
-        b.extend_from_slice(&3u32.to_le_bytes());
-        b.extend_from_slice(&[1, 2, 3, 0]);
-        b.extend_from_slice(&36u32.to_le_bytes());
-        let recs = parse(&b).unwrap();
+        b.extend_from_slice(&btype.to_le_bytes());
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    /// Section header, one raw-IP interface with `idb_options`, and one
+    /// enhanced packet block of 3 bytes stamped `ts` ticks.
+    fn pcapng_one_packet(idb_options: &[u8], ts: u64) -> Vec<u8> {
+        // SHB: BOM, v1.0, section length -1.
+        let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&u64::MAX.to_le_bytes());
+        // IDB: link 101, snaplen 0.
+        let mut idb = 101u16.to_le_bytes().to_vec();
+        idb.extend_from_slice(&[0; 6]);
+        idb.extend_from_slice(idb_options);
+        // EPB: interface 0, timestamp high and low, lengths 3, data padded.
+        let mut epb = Vec::new();
+        for v in [0, (ts >> 32) as u32, ts as u32, 3, 3] {
+            epb.extend_from_slice(&v.to_le_bytes());
+        }
+        epb.extend_from_slice(&[1, 2, 3, 0]);
+        [ng_block(PCAPNG_SHB, &shb), ng_block(1, &idb), ng_block(6, &epb)].concat()
+    }
+
+    #[test]
+    fn pcapng_enhanced_packets() {
+        // 2.5 s in the default microseconds.
+        let recs = parse(&pcapng_one_packet(&[], 2_500_000)).unwrap();
         assert_eq!(recs, vec![Record { ts_sec: 2, ts_usec: 500_000, link: LinkType::Raw, data: vec![1, 2, 3] }]);
     }
 
@@ -298,34 +246,49 @@ mod tests {
     fn pcapng_fine_timestamp_resolution_does_not_overflow() {
         // Found while writing the `pcap` fuzz target (which now has this
         // as a seed): if_tsresol 10^-18 s and a timestamp whose fraction
-        // times 10^6 overflows u64.
-        let mut b = Vec::new();
-        b.extend_from_slice(&PCAPNG_SHB.to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        b.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
-        b.extend_from_slice(&[1, 0, 0, 0]);
-        b.extend_from_slice(&u64::MAX.to_le_bytes());
-        b.extend_from_slice(&28u32.to_le_bytes());
-        // IDB: link 101, option if_tsresol (9) = 18, end of options.
-        b.extend_from_slice(&1u32.to_le_bytes());
-        b.extend_from_slice(&32u32.to_le_bytes());
-        b.extend_from_slice(&101u16.to_le_bytes());
-        b.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        b.extend_from_slice(&[9, 0, 1, 0, 18, 0, 0, 0, 0, 0, 0, 0]);
-        b.extend_from_slice(&32u32.to_le_bytes());
-        // EPB, 1.5e18 ticks = 1.5 s.
-        let ts: u64 = 1_500_000_000_000_000_000;
-        b.extend_from_slice(&6u32.to_le_bytes());
-        b.extend_from_slice(&36u32.to_le_bytes());
-        b.extend_from_slice(&0u32.to_le_bytes());
-        b.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
-        b.extend_from_slice(&(ts as u32).to_le_bytes());
-        b.extend_from_slice(&3u32.to_le_bytes());
-        b.extend_from_slice(&3u32.to_le_bytes());
-        b.extend_from_slice(&[1, 2, 3, 0]);
-        b.extend_from_slice(&36u32.to_le_bytes());
-        let recs = parse(&b).unwrap();
+        // times 10^6 overflows u64. 1.5e18 ticks = 1.5 s.
+        let tsresol_18 = [9, 0, 1, 0, 18, 0, 0, 0, 0, 0, 0, 0];
+        let recs = parse(&pcapng_one_packet(&tsresol_18, 1_500_000_000_000_000_000)).unwrap();
         assert_eq!(recs, vec![Record { ts_sec: 1, ts_usec: 500_000, link: LinkType::Raw, data: vec![1, 2, 3] }]);
+    }
+
+    #[test]
+    fn pcapng_simple_packet_stops_at_original_length() {
+        let mut b = pcapng_one_packet(&[], 0);
+        let mut spb = 2u32.to_le_bytes().to_vec();
+        spb.extend_from_slice(&[7, 8, 0, 0]);
+        b.extend_from_slice(&ng_block(3, &spb));
+        let recs = parse(&b).unwrap();
+        assert_eq!(recs[1], Record { ts_sec: 0, ts_usec: 0, link: LinkType::Raw, data: vec![7, 8] });
+    }
+
+    #[test]
+    fn pcapng_unknown_interface_and_link_type_are_errors() {
+        let mut b = pcapng_one_packet(&[], 0);
+        // EPB for interface 5.
+        let mut epb = Vec::new();
+        for v in [5u32, 0, 0, 0, 0] {
+            epb.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&ng_block(6, &epb));
+        assert!(matches!(parse(&b), Err(PcapError::Block(_))));
+        let mut b = pcapng_one_packet(&[], 0);
+        b.extend_from_slice(&ng_block(1, &[0xff, 0xff, 0, 0, 0, 0, 0, 0]));
+        assert!(matches!(parse(&b), Err(PcapError::LinkType(0xffff))));
+    }
+
+    #[test]
+    fn records_stream_one_at_a_time() {
+        let mut buf = Vec::new();
+        let mut w = Writer::new(&mut buf, LinkType::Raw).unwrap();
+        w.write(1, 0, &[1]).unwrap();
+        w.write(2, 0, &[2]).unwrap();
+        // A truncated third record: the first two still come out.
+        buf.extend_from_slice(&[0; 10]);
+        let mut r = open(&buf[..]).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().data, vec![1]);
+        assert_eq!(r.next().unwrap().unwrap().data, vec![2]);
+        assert!(matches!(r.next(), Some(Err(PcapError::Truncated(_)))));
     }
 
     #[test]
@@ -335,8 +298,14 @@ mod tests {
         let mut buf = Vec::new();
         let mut w = Writer::new(&mut buf, LinkType::Raw).unwrap();
         w.write(1, 2, &[0u8; 30]).unwrap();
-        for cut in 25..buf.len() {
+        // Cut anywhere but after the file header (no records: fine).
+        for cut in (4..buf.len()).filter(|&c| c != 24) {
             assert!(parse(&buf[..cut]).is_err(), "cut at {cut}");
+        }
+        // Likewise after the section header (28) and the interface (48).
+        let ng = pcapng_one_packet(&[], 0);
+        for cut in (4..ng.len()).filter(|c| ![28, 48].contains(c)) {
+            assert!(parse(&ng[..cut]).is_err(), "pcapng cut at {cut}");
         }
     }
 }
