@@ -75,6 +75,27 @@ pub enum IkeState {
     Dead,
 }
 
+impl IkeState {
+    /// The state's name as status, metrics and logs show it (a stable
+    /// word, listed in `docs/status.schema.json`).
+    pub fn name(self) -> &'static str {
+        match self {
+            IkeState::InitSent => "InitSent",
+            IkeState::HalfOpen => "HalfOpen",
+            IkeState::AuthSent => "AuthSent",
+            IkeState::Established => "Established",
+            IkeState::Rekeyed => "Rekeyed",
+            IkeState::Dead => "Dead",
+        }
+    }
+}
+
+impl std::fmt::Display for IkeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A CHILD_SA as the IKE SA tracks it.
 #[derive(Debug, Clone)]
 pub struct ChildSa {

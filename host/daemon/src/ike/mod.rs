@@ -696,7 +696,7 @@ impl IkeHost {
             .into_iter()
             .map(|s| IkeSaStatus {
                 conn: s.conn,
-                state: format!("{:?}", s.state),
+                state: s.state.name().to_string(),
                 local: s.local.to_string(),
                 remote: s.remote.to_string(),
                 spi_i: s.spi_i.to_string(),

@@ -48,6 +48,22 @@ const fn sk(ptype: u8, min: u8, max: u8) -> PayloadRule {
 
 /// The table (RFC 7296 §1.2 IKE_SA_INIT/IKE_AUTH, §1.3 CREATE_CHILD_SA,
 /// §1.4 INFORMATIONAL; EAP is not listed, so it is skipped like unknown types).
+/// CREATE_CHILD_SA requests and responses carry the same payloads (RFC 7296
+/// §1.3); a refusal response carries only its NOTIFY.
+const CREATE_CHILD_SA: &[PayloadRule] = &[
+    sk(pt::SA, 1, 1),
+    sk(pt::NONCE, 1, 1),
+    sk(pt::KE, 0, 1),
+    sk(pt::TSI, 0, 1),
+    sk(pt::TSR, 0, 1),
+    sk(pt::CP, 0, 1),
+    sk(pt::NOTIFY, 0, MAX_NOTIFY),
+    sk(pt::VENDOR, 0, MAX_VENDOR),
+];
+
+/// INFORMATIONAL requests and responses (RFC 7296 §1.4).
+const INFORMATIONAL: &[PayloadRule] = &[sk(pt::NOTIFY, 0, MAX_NOTIFY), sk(pt::DELETE, 0, MAX_DELETE), sk(pt::CP, 0, 1), sk(pt::VENDOR, 0, MAX_VENDOR)];
+
 pub static MESSAGE_RULES: &[MessageRule] = &[
     MessageRule {
         exchange: ExchangeType::IkeSaInit,
@@ -106,43 +122,25 @@ pub static MESSAGE_RULES: &[MessageRule] = &[
         exchange: ExchangeType::CreateChildSa,
         response: false,
         refusal_suffices: false,
-        payloads: &[
-            sk(pt::SA, 1, 1),
-            sk(pt::NONCE, 1, 1),
-            sk(pt::KE, 0, 1),
-            sk(pt::TSI, 0, 1),
-            sk(pt::TSR, 0, 1),
-            sk(pt::CP, 0, 1),
-            sk(pt::NOTIFY, 0, MAX_NOTIFY),
-            sk(pt::VENDOR, 0, MAX_VENDOR),
-        ],
+        payloads: CREATE_CHILD_SA,
     },
     MessageRule {
         exchange: ExchangeType::CreateChildSa,
         response: true,
         refusal_suffices: true,
-        payloads: &[
-            sk(pt::SA, 1, 1),
-            sk(pt::NONCE, 1, 1),
-            sk(pt::KE, 0, 1),
-            sk(pt::TSI, 0, 1),
-            sk(pt::TSR, 0, 1),
-            sk(pt::CP, 0, 1),
-            sk(pt::NOTIFY, 0, MAX_NOTIFY),
-            sk(pt::VENDOR, 0, MAX_VENDOR),
-        ],
+        payloads: CREATE_CHILD_SA,
     },
     MessageRule {
         exchange: ExchangeType::Informational,
         response: false,
         refusal_suffices: false,
-        payloads: &[sk(pt::NOTIFY, 0, MAX_NOTIFY), sk(pt::DELETE, 0, MAX_DELETE), sk(pt::CP, 0, 1), sk(pt::VENDOR, 0, MAX_VENDOR)],
+        payloads: INFORMATIONAL,
     },
     MessageRule {
         exchange: ExchangeType::Informational,
         response: true,
         refusal_suffices: false,
-        payloads: &[sk(pt::NOTIFY, 0, MAX_NOTIFY), sk(pt::DELETE, 0, MAX_DELETE), sk(pt::CP, 0, 1), sk(pt::VENDOR, 0, MAX_VENDOR)],
+        payloads: INFORMATIONAL,
     },
 ];
 
