@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use esprit::{bench_ike, config, control, demo, ike, import, pcap_cmd, pki, plugins, run, status};
@@ -57,6 +57,9 @@ enum Cmd {
     /// Policy tools.
     #[command(subcommand)]
     Policy(PolicyCmd),
+    /// Wasm plugin tools.
+    #[command(subcommand)]
+    Plugin(PluginCmd),
     /// Apply ESP/AH to capture files offline (keys from a setkey.conf).
     #[command(subcommand)]
     Pcap(pcap_cmd::PcapCmd),
@@ -138,6 +141,40 @@ enum PolicyCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PluginCmd {
+    /// Load a plugin as the daemon would (compile, link, init, self-check)
+    /// and print its world, WIT version, version hash, imports, exports and
+    /// self-check result; exit status 1 if the daemon would refuse it.
+    Check {
+        /// A plugin spec (`.toml`, with its `[config]`) or a `.wasm` file
+        /// (checked with an empty config).
+        file: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn plugin_check(file: &std::path::Path, json: bool) -> Result<()> {
+    let spec = if file.extension().is_some_and(|e| e == "toml") {
+        let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let base = file.parent().unwrap_or(std::path::Path::new("."));
+        esprit_plugin::PluginSpec::from_toml(&text, base, file)?
+    } else {
+        let name = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "plugin".into());
+        esprit_plugin::PluginSpec::new(name, file)
+    };
+    let engine = esprit_plugin::PluginEngine::shared().context("starting the Wasm engine")?;
+    let report = esprit_plugin::inspect::check(&engine, spec)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
 fn main() {
     let cli = Cli::parse();
     init_logging(cli.log_format);
@@ -183,6 +220,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Policy(PolicyCmd::Test { flow, socket, config }) => policy_test(&flow, socket, config),
+        Cmd::Plugin(PluginCmd::Check { file, json }) => plugin_check(&file, json),
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
         Cmd::Import(cmd) => import::run(cmd),
         Cmd::Pki(cmd) => Ok(pki::run(cmd)?),

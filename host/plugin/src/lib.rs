@@ -28,6 +28,7 @@ pub mod error;
 pub mod fault;
 pub mod flow_text;
 pub mod host_crypto;
+pub mod inspect;
 pub mod loader;
 pub mod log_limit;
 pub mod policy;

@@ -83,7 +83,7 @@ impl std::fmt::Debug for PolicyPlugin {
 }
 
 /// The probe flow of the load-time self-check.
-fn probe_flow() -> Flow {
+pub(crate) fn probe_flow() -> Flow {
     Flow { src: [192, 0, 2, 1].into(), dst: [198, 51, 100, 1].into(), proto: 6, src_port: 49152, dst_port: 443, dir: Direction::Out, iface: None }
 }
 
