@@ -44,7 +44,12 @@ impl std::fmt::Display for Report {
         writeln!(f, "plugin {} ({}, {} bytes, sha256 {})", self.name, self.path, self.size, self.sha256)?;
         writeln!(f, "  world       {} ({})", self.world, self.wit)?;
         writeln!(f, "  version     {}", self.version)?;
-        writeln!(f, "  imports     {}", if self.imports.is_empty() { "(none)".to_string() } else { self.imports.join(", ") })?;
+        let (wasi, own): (Vec<&String>, Vec<&String>) = self.imports.iter().partition(|i| i.starts_with("wasi:"));
+        let own: Vec<&str> = own.iter().map(|s| s.as_str()).collect();
+        writeln!(f, "  imports     {}", if own.is_empty() { "(none)".to_string() } else { own.join(", ") })?;
+        if !wasi.is_empty() {
+            writeln!(f, "  wasi        {} interfaces imported, each linked to functions that trap (no WASI capability is granted)", wasi.len())?;
+        }
         writeln!(f, "  exports     {}", self.exports.join(", "))?;
         writeln!(f, "  self-check  {}", self.self_check)?;
         write!(f, "  loaded in   {} ms", self.load_ms)
