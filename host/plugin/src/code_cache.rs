@@ -119,7 +119,7 @@ impl CodeCache {
     /// unreadable entry is a miss (the reason is logged).
     pub fn load(&self, engine: &Engine, code_hash: &[u8; 32]) -> Option<Component> {
         let path = self.entry(code_hash);
-        let file = match OpenOptions::new().read(true).custom_flags(libc_o_nofollow()).open(&path) {
+        let file = match OpenOptions::new().read(true).custom_flags(o_nofollow()).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
@@ -167,7 +167,7 @@ impl CodeCache {
     }
 }
 
-fn libc_o_nofollow() -> i32 {
+fn o_nofollow() -> i32 {
     rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
@@ -193,7 +193,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
-    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc_o_nofollow()).open(&tmp)?;
+    let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(o_nofollow()).open(&tmp)?;
     let written = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| {
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
         fs::rename(&tmp, path)

@@ -5,18 +5,13 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{engine, flow};
-use esprit_plugin::{build, PluginSpec, PolicyPlugin};
+use esprit_plugin::{PluginSpec, PolicyPlugin};
 use esprit_sadb::decider::{PolicyDecider, Verdict};
 
 #[test]
 fn python_policy_builds_loads_and_decides() {
-    let path = match build::ensure_python_policy_built() {
-        Ok(p) => p,
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            println!("SKIPPED python policy test (not under CI=true): {e}");
-            return;
-        }
-        Err(e) => panic!("python policy build failed: {e}"),
+    let Some(path) = common::python_policy_or_skip("python policy test") else {
+        return;
     };
     let mut spec = PluginSpec::new("python", path).with_config("protect", "203.0.113.0/24, 2001:db8::/32");
     // A Python component starts with ~12.3 MiB of linear memory.

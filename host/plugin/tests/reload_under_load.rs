@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::flow;
-use esprit_plugin::{build, EngineSettings, HotPolicy, PluginEngine};
+use esprit_plugin::{EngineSettings, HotPolicy, PluginEngine};
 use esprit_sadb::decider::Verdict;
 
 /// The component with a custom section appended (a different hash, so the
@@ -50,13 +50,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) {
 
 #[test]
 fn hundred_reloads_of_a_large_component_under_load_fail_no_decision() {
-    let python = match build::ensure_python_policy_built() {
-        Ok(p) => p,
-        Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
-            println!("SKIPPED reload under load (not under CI=true): {e}");
-            return;
-        }
-        Err(e) => panic!("python policy build failed: {e}"),
+    let Some(python) = common::python_policy_or_skip("reload under load") else {
+        return;
     };
     let code = fs::read(&python).expect("read python component");
     assert!(code.len() > 10 << 20, "the component is {} bytes, expected > 10 MB", code.len());
