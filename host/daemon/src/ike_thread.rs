@@ -3,26 +3,29 @@
 //! commands never run on the packet thread or while it waits.
 //!
 //! It reads its own UDP 500 socket; IKE messages that arrive on the NAT-T
-//! socket (non-ESP marker, RFC 3948 §2.2) are handed over by the packet
-//! thread through a bounded queue. It takes the data plane's lock only to
-//! install or remove SAs and policies and to collect ACQUIREs; what only the
-//! packet thread may touch (held packets, the netstack's address) goes back
-//! as a [`ToData`] message with a wake-up.
+//! socket (non-ESP marker, RFC 3948 §2.2) are handed over by the inbound
+//! worker through a bounded queue, and ACQUIREs come from the outbound
+//! worker. What IKE decides goes to the packet workers' data planes as
+//! operations on their replicas ([`crate::replicas`]); what only a worker
+//! may touch (held packets, the netstack's address) goes to it as a
+//! message with a wake-up. No packet worker ever waits for this thread.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use esprit_dataplane::Dataplane;
+use esprit_sadb::acquire::Acquire;
 use esprit_wire::udp_encap::{classify, Payload, NON_ESP_MARKER};
 use mio::{Events, Interest, Poll, Token, Waker};
 use tracing::{debug, info, warn};
 
 use crate::ike::{Action, IkeHost};
-use crate::keylog::KeyLog;
+use crate::replicas::{Replicas, Role, ToWorker};
+use crate::tun_setup::TunPlumbing;
 
 /// The IKE socket (UDP 500 or the configured IKE port).
 const SOCK: Token = Token(0);
@@ -40,23 +43,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// without the non-ESP marker.
 pub type Datagram = (SocketAddr, Vec<u8>);
 
-/// What the IKE thread asks of the packet thread.
-#[derive(Debug)]
-pub enum ToData {
-    /// Something was installed: run the packets held for an SA again.
-    ReleaseHeld,
-    /// Use this virtual IP as our inner address (netstack mode).
-    VirtualIp(Ipv4Addr),
-    /// Add or remove the route of a peer's selectors into the TUN (tun mode).
-    Route { add: bool, prefix: String },
-}
-
-/// The packet thread's handle on the IKE thread.
+/// A packet worker's handle on the IKE thread.
+#[derive(Clone)]
 pub struct IkeLink {
     to_ike: SyncSender<Datagram>,
+    acquires: Sender<Acquire>,
     waker: Arc<Waker>,
-    /// ACQUIREs the packet thread has already announced.
-    acquires_seen: u64,
 }
 
 impl IkeLink {
@@ -72,11 +64,18 @@ impl IkeLink {
         }
     }
 
-    /// Wakes the IKE thread when the packet path raised new ACQUIREs.
-    pub fn announce_acquires(&mut self, dp: &Dataplane) {
-        let raised = dp.sadb().acquire_stats().raised;
-        if raised != self.acquires_seen {
-            self.acquires_seen = raised;
+    /// Passes the ACQUIREs the outbound path raised to the IKE thread. The
+    /// SAD raises each at most once per policy, SA key and peer until it
+    /// times out, so this queue is bounded by the flows, not the packets.
+    pub fn forward_acquires(&self, dp: &mut Dataplane) {
+        let mut any = false;
+        while let Some(a) = dp.sadb_mut().poll_acquire() {
+            any = true;
+            if self.acquires.send(a).is_err() {
+                break;
+            }
+        }
+        if any {
             self.wake();
         }
     }
@@ -97,11 +96,14 @@ pub struct IkeThread {
     /// The NAT-T socket, shared with the packet thread, for sending.
     pub natt: Option<Arc<mio::net::UdpSocket>>,
     pub from_data: Receiver<Datagram>,
-    /// Unbounded: routes and releases must not be lost (IKE's pace bounds it).
-    pub to_data: Sender<ToData>,
-    pub data_waker: Arc<Waker>,
-    pub shared: Arc<Mutex<Dataplane>>,
-    pub keylog: Option<KeyLog>,
+    /// ACQUIREs from the outbound worker.
+    pub acquires: Receiver<Acquire>,
+    /// The data plane's replicas: IKE's changes go through them.
+    pub replicas: Arc<Mutex<Replicas>>,
+    /// Routes into the TUN device (tun mode).
+    pub plumbing: Option<Arc<Mutex<TunPlumbing>>>,
+    /// The source address of those routes (`[tun] source`).
+    pub route_source: Option<IpAddr>,
     /// The TUN device's name (tun mode), for virtual IPs.
     pub tun_dev: Option<String>,
     /// Set when this thread is finished: the packet thread keeps reading
@@ -109,11 +111,19 @@ pub struct IkeThread {
     pub done: Arc<AtomicBool>,
 }
 
-/// A poll and its waker for the IKE thread, and the link for the packet thread.
-pub fn channel(poll: &Poll) -> io::Result<(IkeLink, Arc<Waker>, Receiver<Datagram>)> {
+/// The IKE thread's ends of its queues.
+pub struct IkeInbox {
+    pub waker: Arc<Waker>,
+    pub datagrams: Receiver<Datagram>,
+    pub acquires: Receiver<Acquire>,
+}
+
+/// A poll's waker for the IKE thread, and the link for the packet workers.
+pub fn channel(poll: &Poll) -> io::Result<(IkeLink, IkeInbox)> {
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-    Ok((IkeLink { to_ike: tx, waker: Arc::clone(&waker), acquires_seen: 0 }, waker, rx))
+    let (tx, datagrams) = std::sync::mpsc::sync_channel(QUEUE);
+    let (acq_tx, acquires) = std::sync::mpsc::channel();
+    Ok((IkeLink { to_ike: tx, acquires: acq_tx, waker: Arc::clone(&waker) }, IkeInbox { waker, datagrams, acquires }))
 }
 
 impl IkeThread {
@@ -129,8 +139,10 @@ impl IkeThread {
     pub fn run(mut self, stop: &AtomicBool) {
         self.run_loop(stop);
         self.done.store(true, Ordering::SeqCst);
-        if let Err(e) = self.data_waker.wake() {
-            debug!("waking the packet thread: {e}");
+        if let Ok(r) = self.replicas.lock() {
+            for w in r.workers() {
+                w.wake();
+            }
         }
     }
 
@@ -216,30 +228,42 @@ impl IkeThread {
     }
 
     /// ACQUIREs, commands, timers; applies what IKE decided to the data
-    /// plane (under its lock, briefly), then sends what IKE wants sent.
+    /// plane's replicas (and waits until the workers have it, so a peer's
+    /// first packet finds its SA), then sends what IKE wants sent.
     fn service(&mut self) {
         let now = Instant::now();
-        let actions = {
-            let Ok(mut dp) = self.shared.lock() else {
-                warn!("data plane lock poisoned; IKE stops applying changes");
+        let (actions, outbound, packets) = {
+            let Ok(mut rep) = self.replicas.lock() else {
+                warn!("data plane replicas poisoned; IKE stops applying changes");
                 return;
             };
-            let mut actions = self.host.handle_reloads(now, &mut dp);
-            self.host.handle_acquires(now, &mut dp);
+            let acquires: Vec<Acquire> = self.acquires.try_iter().collect();
+            let mut actions = self.host.handle_reloads(now, &mut rep);
+            self.host.handle_acquires(now, acquires);
             self.host.handle_commands(now);
             if self.host.poll_timeout().is_some_and(|t| t <= now) {
-                self.host.handle_timeout(now, &mut dp);
+                self.host.handle_timeout(now, &mut rep);
             }
-            actions.extend(self.host.poll(now, &mut dp, self.keylog.as_ref()));
-            actions
+            actions.extend(self.host.poll(now, &mut rep));
+            rep.sync();
+            (actions, rep.outbound_worker().cloned(), rep.workers().iter().find(|w| w.role == Role::Both).cloned())
         };
         for a in actions {
             match a {
                 Action::Send(t) => self.send(&t),
-                Action::Release => self.tell_data(ToData::ReleaseHeld),
-                Action::Route { add, prefix } => self.tell_data(ToData::Route { add, prefix }),
-                Action::VirtualIp(a) => match &self.tun_dev {
-                    Some(dev) => {
+                Action::Release => {
+                    if let Some(w) = &outbound {
+                        w.send(ToWorker::ReleaseHeld);
+                    }
+                }
+                Action::Route { add, prefix } => {
+                    // Netstack mode needs nothing: every inner packet reaches the data plane.
+                    if let Some(Ok(mut p)) = self.plumbing.as_ref().map(|p| p.lock()) {
+                        p.route(add, &prefix, self.route_source);
+                    }
+                }
+                Action::VirtualIp(a) => match (&self.tun_dev, &packets) {
+                    (Some(dev), _) => {
                         let ok = std::process::Command::new("ip")
                             .args(["addr", "add", &format!("{a}/32"), "dev", dev])
                             .status()
@@ -247,18 +271,10 @@ impl IkeThread {
                             .unwrap_or(false);
                         info!(vip = %a, dev = %dev, ok, "virtual IP added to the TUN device");
                     }
-                    None => self.tell_data(ToData::VirtualIp(a)),
+                    (None, Some(w)) => w.send(ToWorker::VirtualIp(a)),
+                    (None, None) => warn!(vip = %a, "no packet worker takes the virtual IP"),
                 },
             }
-        }
-    }
-
-    fn tell_data(&self, m: ToData) {
-        if let Err(e) = self.to_data.send(m) {
-            warn!("the packet thread is gone: {e}");
-        }
-        if let Err(e) = self.data_waker.wake() {
-            debug!("waking the packet thread: {e}");
         }
     }
 

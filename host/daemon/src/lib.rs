@@ -27,6 +27,7 @@ pub mod pki;
 pub mod plugins;
 pub mod reload;
 pub mod remote_addr;
+pub mod replicas;
 pub mod run;
 pub mod sd_notify;
 pub mod secret_files;

@@ -287,7 +287,10 @@ fn policy_test(flow: &str, socket: Option<PathBuf>, config: Option<PathBuf>) -> 
         let mut db: esprit_sadb::Sadb<()> =
             esprit_sadb::Sadb::from_setkey(&loaded.statements, std::time::Instant::now(), |_| Ok::<(), std::convert::Infallible>(()))
                 .map_err(|e| loaded.locate(e.into(), &cfg.path))?;
-        let _plugins = plugins::install(&cfg, &mut db, false)?;
+        let _plugins = plugins::load(&cfg, false)?;
+        if let Some(p) = &_plugins {
+            plugins::install(&p.loaded, &p.policies, &mut db)?;
+        }
         let f = esprit_plugin::parse_flow(flow).map_err(anyhow::Error::msg)?;
         // Plugin text is escaped at the plugin boundary; escape any control
         // character again so nothing can drive the terminal.

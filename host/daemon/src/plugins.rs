@@ -1,6 +1,7 @@
 //! Wasm policy plugins in the daemon: loads each `[[plugin]]` spec (watched
-//! for hot reload), registers it as a decider of the SPD, and adds the
-//! `[[policy]]` entries that delegate to it.
+//! for hot reload) and checks the `[[policy]]` entries that delegate to
+//! them ([`load`]); [`install`] registers them in an SPD (each data plane
+//! replica's).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -20,10 +21,13 @@ use crate::config::parse_prefix;
 pub struct Plugins {
     _engine: PluginEngine,
     pub loaded: Vec<Arc<HotPolicy>>,
+    /// The `[[policy]]` entries that delegate to them.
+    pub policies: Vec<NewPolicy>,
 }
 
-/// Loads the plugins of `cfg` into `sadb`. `watch`: follow file changes.
-pub fn install<S>(cfg: &Config, sadb: &mut Sadb<S>, watch: bool) -> Result<Option<Plugins>> {
+/// Loads the policy plugins of `cfg` and checks its `[[policy]]` entries.
+/// `watch`: follow file changes.
+pub fn load(cfg: &Config, watch: bool) -> Result<Option<Plugins>> {
     // IKE auth plugins (named by a [[conn]]) are loaded by the IKE side.
     let auth: Vec<std::path::PathBuf> = crate::ike::auth_plugin_specs(cfg)?.into_iter().map(|(p, _)| p).collect();
     if cfg.policy.is_empty() && auth.len() == cfg.plugin.len() {
@@ -41,18 +45,29 @@ pub fn install<S>(cfg: &Config, sadb: &mut Sadb<S>, watch: bool) -> Result<Optio
             .with_context(|| format!("loading policy plugin {}", spec.display()))?;
         let hot = Arc::new(hot);
         info!(plugin = esprit_sadb::decider::PolicyDecider::name(hot.as_ref()), spec = %spec.display(), "policy plugin loaded");
-        sadb.spd_mut().set_decider(hot.clone());
         loaded.push(hot);
     }
+    let mut policies = Vec::new();
     for (i, p) in cfg.policy.iter().enumerate() {
         let at = || format!("{}: [[policy]] #{} ({} -> {})", cfg.path.display(), i + 1, p.src.as_deref().unwrap_or("any"), p.dst.as_deref().unwrap_or("any"));
         if !loaded.iter().any(|h| esprit_sadb::decider::PolicyDecider::name(h.as_ref()) == p.plugin) {
             bail!("{}: no [[plugin]] is named `{}`", at(), p.plugin);
         }
-        let policy = new_policy(p).with_context(at)?;
-        sadb.add_policy(policy).map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
+        policies.push(new_policy(p).with_context(at)?);
     }
-    Ok(Some(Plugins { _engine: engine, loaded }))
+    Ok(Some(Plugins { _engine: engine, loaded, policies }))
+}
+
+/// Registers the plugins as deciders of `sadb`'s SPD and adds the
+/// `[[policy]]` entries (in the order of the config).
+pub fn install<S>(deciders: &[Arc<HotPolicy>], policies: &[NewPolicy], sadb: &mut Sadb<S>) -> Result<()> {
+    for d in deciders {
+        sadb.spd_mut().set_decider(d.clone());
+    }
+    for p in policies {
+        sadb.add_policy(p.clone()).map_err(|e| anyhow::anyhow!("[[policy]] {}: {e}", p.selector))?;
+    }
+    Ok(())
 }
 
 fn prefix(s: Option<&str>, like: Option<IpAddr>) -> Result<IpPrefix> {

@@ -28,10 +28,9 @@ use serde::Serialize;
 use tracing::{error, info};
 
 use crate::config::Config;
-use crate::dataplane::Dataplane;
 use crate::ike::diff::ConnDiff;
 use crate::ike::reload::IkeReload;
-use crate::keylog::KeyLog;
+use crate::replicas::Replicas;
 
 /// How long a reload waits for the IKE thread to take the new connections.
 const IKE_ANSWER: Duration = Duration::from_secs(10);
@@ -64,8 +63,8 @@ pub struct Reloader {
     pub cfg: Config,
     pub statements: Vec<Statement>,
     pub provider: &'static dyn Provider,
-    pub keylog: Option<KeyLog>,
-    pub shared: Arc<Mutex<Dataplane>>,
+    /// The data plane's replicas: SA changes go through them.
+    pub replicas: Arc<Mutex<Replicas>>,
     pub ike: Option<IkeHandle>,
 }
 
@@ -194,19 +193,25 @@ impl Reloader {
         if d.added.is_empty() && d.changed.is_empty() && d.removed.is_empty() {
             return Ok(d);
         }
-        let mut dp = self.shared.lock().map_err(|_| anyhow::anyhow!("data plane lock poisoned"))?;
+        let mut rep = self.replicas.lock().map_err(|_| anyhow::anyhow!("data plane replicas poisoned"))?;
         let now = Instant::now();
         for (k, spec) in &old {
             if next.get(k) != Some(spec) {
-                if let Err(e) = dp.sadb_mut().delete_sa(spec.spi, spec.proto, spec.dst) {
+                let (spi, proto, dst) = (spec.spi, spec.proto, spec.dst);
+                if let Err(e) = rep.apply(move |d, _| d.sadb_mut().delete_sa(spi, proto, dst)) {
                     error!("reload: removing SA {}: {e}", hex(k));
                 }
             }
         }
+        let replay = new.ipsec.replay_window;
         for (k, spec) in &next {
             if old.get(k) != Some(spec) {
-                let sa = crate::dataplane::make_sa(spec, self.provider, new.ipsec.replay_window, self.keylog.as_ref())?;
-                dp.sadb_mut().add_sa(SaInfo::from(spec), sa, now).map_err(|e| anyhow::anyhow!("reload: installing SA {}: {e}", hex(k)))?;
+                let spec = spec.clone();
+                rep.apply(move |d, ctx| {
+                    let sa = crate::dataplane::make_sa(&spec, ctx.provider, replay, ctx.keylog)?;
+                    d.sadb_mut().add_sa(SaInfo::from(&spec), sa, now).map_err(anyhow::Error::from)
+                })
+                .map_err(|e| anyhow::anyhow!("reload: installing SA {}: {e}", hex(k)))?;
             }
         }
         Ok(d)

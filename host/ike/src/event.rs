@@ -30,7 +30,10 @@ pub fn uses_non_esp_marker(local: SocketAddr, remote: SocketAddr, natt_port: u16
     local.port() == natt_port && natt_port != 500 && remote.port() != 500
 }
 
-/// A negotiated CHILD_SA pair to install.
+/// A negotiated CHILD_SA pair to install. Cloned by a host that installs
+/// it in several places (the daemon's data plane replicas); the keys of
+/// every copy are zeroized when it is dropped.
+#[derive(Clone)]
 pub struct ChildSaUp {
     pub conn: String,
     pub child: String,

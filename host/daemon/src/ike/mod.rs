@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use esprit_crypto::Provider;
 use esprit_ike::{Endpoint, EndpointConfig, Event, Transmit};
 use esprit_plugin::host_crypto::KeyStore;
 use esprit_plugin::PluginEngine;
@@ -27,8 +26,7 @@ use esprit_sadb::decider::Verdict;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::dataplane::Dataplane;
-use crate::keylog::KeyLog;
+use crate::replicas::Replicas;
 use conf::{Conn, Oe, Start};
 use install::{ConnPolicies, Installed};
 use peers::{Held, PeerRefs};
@@ -79,11 +77,12 @@ pub struct IkeHost {
     refs: PeerRefs,
     /// Inbound SPIs of CHILD_SAs whose outbound SA is on standby.
     standby: Vec<u32>,
+    /// When the inbound worker was last asked about the standby SAs.
+    standby_checked: Option<Instant>,
     /// Next tries of `start = "start"` connections whose setup failed.
     retries: retry::Retries,
     /// [`IkeHost::shutdown`] ran: no new IKE SAs.
     shutting_down: bool,
-    provider: &'static dyn Provider,
     replay: u32,
     /// OE: when a private-or-clear attempt gives up, per peer.
     oe_deadline: HashMap<IpAddr, (Instant, String)>,
@@ -189,6 +188,10 @@ pub fn build_auth(cfg: &Config, conns: &[Conn]) -> Result<(PluginEngine, auth::P
     Ok((engine, backend))
 }
 
+/// How often the inbound worker is asked whether standby SAs have carried
+/// a packet (make-before-break, see [`IkeHost::check_standby`]).
+const STANDBY_CHECK: Duration = Duration::from_millis(20);
+
 /// The key of a conn's per-peer policies in [`IkeHost::policies`].
 fn peer_key(conn: &str, peer: IpAddr) -> String {
     format!("{conn}@{peer}")
@@ -196,7 +199,7 @@ fn peer_key(conn: &str, peer: IpAddr) -> String {
 
 impl IkeHost {
     /// Builds the IKE side if the config has `[[conn]]`s.
-    pub fn new(cfg: &Config, dp: &mut Dataplane, provider: &'static dyn Provider, now: Instant) -> Result<Option<IkeHost>> {
+    pub fn new(cfg: &Config, dp: &mut Replicas, now: Instant) -> Result<Option<IkeHost>> {
         if cfg.conn.is_empty() {
             return Ok(None);
         }
@@ -228,7 +231,7 @@ impl IkeHost {
         };
         let rng = Box::new(<rand::rngs::StdRng as rand::SeedableRng>::from_entropy());
         let ep = Endpoint::new(ecfg, conns.iter().map(|c| c.peer.clone()).collect(), Box::new(backend), rng);
-        dp.hold_on_acquire = true;
+        dp.apply(|d, _| d.hold_on_acquire = true);
         let mut host = IkeHost {
             ep,
             conns,
@@ -239,9 +242,9 @@ impl IkeHost {
             installed: HashMap::new(),
             refs: PeerRefs::default(),
             standby: Vec::new(),
+            standby_checked: None,
             retries: retry::Retries::default(),
             shutting_down: false,
-            provider,
             replay: cfg.ipsec.replay_window.unwrap_or(esprit_esp::DEFAULT_REPLAY_WINDOW),
             oe_deadline: HashMap::new(),
             clear_shunts: Vec::new(),
@@ -274,7 +277,7 @@ impl IkeHost {
         self.conns.iter().find(|c| c.peer.name == name)
     }
 
-    fn ensure_policies(&mut self, dp: &mut Dataplane, conn: &str, oe: Option<Oe>) -> Result<ConnPolicies> {
+    fn ensure_policies(&mut self, dp: &mut Replicas, conn: &str, oe: Option<Oe>) -> Result<ConnPolicies> {
         if let Some(p) = self.policies.get(conn) {
             return Ok(*p);
         }
@@ -298,7 +301,7 @@ impl IkeHost {
     /// Policies for one peer of a `remote = any` connection (road warriors,
     /// opportunistic groups), from the negotiated selectors, ahead of the
     /// connection's own: each peer's traffic gets its own bound SA.
-    fn ensure_peer_policies(&mut self, dp: &mut Dataplane, c: &esprit_ike::ChildSaUp) -> Result<ConnPolicies> {
+    fn ensure_peer_policies(&mut self, dp: &mut Replicas, c: &esprit_ike::ChildSaUp) -> Result<ConnPolicies> {
         let key = peer_key(&c.conn, c.remote.ip());
         if let Some(p) = self.policies.get(&key) {
             return Ok(*p);
@@ -377,17 +380,13 @@ impl IkeHost {
     /// Rekeys we answered whose new outbound SA is on standby: the first
     /// packet on the new inbound SA says the peer installed it (RFC 7296
     /// §2.8 make-before-break). Few at a time; checked every `poll`.
-    fn check_standby(&mut self, now: Instant, dp: &Dataplane) {
-        if self.standby.is_empty() {
+    fn check_standby(&mut self, now: Instant, dp: &Replicas) {
+        if self.standby.is_empty() || self.standby_checked.is_some_and(|t| now < t + STANDBY_CHECK) {
             return;
         }
-        let seen: Vec<u32> = self
-            .standby
-            .iter()
-            .copied()
-            .filter(|s| self.installed.get(s).is_some_and(|ch| install::inbound_used(dp, &ch.sas)))
-            .collect();
-        for s in seen {
+        self.standby_checked = Some(now);
+        let children: Vec<install::Installed> = self.standby.iter().filter_map(|s| self.installed.get(s).map(|ch| ch.sas)).collect();
+        for s in install::inbound_used(dp, children) {
             self.standby.retain(|x| *x != s);
             self.ep.child_inbound_seen(now, s);
         }
@@ -432,7 +431,7 @@ impl IkeHost {
     }
 
     /// Runs timers.
-    pub fn handle_timeout(&mut self, now: Instant, dp: &mut Dataplane) {
+    pub fn handle_timeout(&mut self, now: Instant, dp: &mut Replicas) {
         self.ep.handle_timeout(now);
         self.status_dirty = true;
         for n in self.retries.take_due(now) {
@@ -455,7 +454,7 @@ impl IkeHost {
         }
     }
 
-    fn install_clear_shunt(&mut self, dp: &mut Dataplane, conn: &str, peer: IpAddr) {
+    fn install_clear_shunt(&mut self, dp: &mut Replicas, conn: &str, peer: IpAddr) {
         if self.clear_shunts.contains(&peer) {
             return;
         }
@@ -474,8 +473,8 @@ impl IkeHost {
     }
 
     /// ACQUIREs from the SPD: negotiate for the policy's connection.
-    pub fn handle_acquires(&mut self, now: Instant, dp: &mut Dataplane) {
-        while let Some(acq) = dp.sadb_mut().poll_acquire() {
+    pub fn handle_acquires(&mut self, now: Instant, acquires: Vec<esprit_sadb::acquire::Acquire>) {
+        for acq in acquires {
             if self.shutting_down {
                 continue;
             }
@@ -522,7 +521,7 @@ impl IkeHost {
     }
 
     /// Applies endpoint events to the data plane; returns what to send.
-    pub fn poll(&mut self, now: Instant, dp: &mut Dataplane, keylog: Option<&KeyLog>) -> Vec<Action> {
+    pub fn poll(&mut self, now: Instant, dp: &mut Replicas) -> Vec<Action> {
         let mut out = Vec::new();
         let mut changed = std::mem::take(&mut self.status_dirty);
         let mut release = std::mem::take(&mut self.release);
@@ -532,7 +531,7 @@ impl IkeHost {
             self.waiters.event(&ev);
             match ev {
                 Event::ChildUp(c) => {
-                    let installed = self.child_up(dp, &c, keylog, now, &mut out);
+                    let installed = self.child_up(dp, &c, now, &mut out);
                     self.waiters.child_up(&c, installed);
                     release |= installed;
                 }
@@ -604,7 +603,7 @@ impl IkeHost {
     /// and opportunistic conns), its SAs, and the routes that bring this
     /// host's traffic for its remote selectors to esprit. `true` if it was
     /// installed (held packets can go).
-    fn child_up(&mut self, dp: &mut Dataplane, c: &esprit_ike::ChildSaUp, keylog: Option<&KeyLog>, now: Instant, out: &mut Vec<Action>) -> bool {
+    fn child_up(&mut self, dp: &mut Replicas, c: &esprit_ike::ChildSaUp, now: Instant, out: &mut Vec<Action>) -> bool {
         let Some(conn) = self.conn(&c.conn).cloned() else {
             error!(conn = %c.conn, "CHILD_SA {:08x}/{:08x} for an unknown conn", c.spi_in, c.spi_out);
             return false;
@@ -627,7 +626,7 @@ impl IkeHost {
             }
         };
         let held = Held { policy_key: per_peer.then(|| peer_key(&c.conn, c.remote.ip())), routes: peers::route_prefixes(&c.remote_ts) };
-        let sas = match install::install_child(dp, c, pol, self.provider, self.replay, keylog, now) {
+        let sas = match install::install_child(dp, c, pol, self.replay, now) {
             Ok(i) => i,
             Err(e) => {
                 error!(conn = %c.conn, "cannot install CHILD_SA {:08x}/{:08x}: {e:#}", c.spi_in, c.spi_out);
@@ -652,7 +651,7 @@ impl IkeHost {
 
     /// Removes a CHILD_SA's SAs, and its per-peer policies and routes when
     /// no other CHILD_SA uses them.
-    fn child_down(&mut self, dp: &mut Dataplane, spi_in: u32, conn: &str, out: &mut Vec<Action>) {
+    fn child_down(&mut self, dp: &mut Replicas, spi_in: u32, conn: &str, out: &mut Vec<Action>) {
         let Some(ch) = self.installed.remove(&spi_in) else {
             warn!(conn = %conn, "CHILD_SA {spi_in:08x} down, but it was not installed");
             return;
@@ -669,7 +668,7 @@ impl IkeHost {
     }
 
     /// Removes the per-peer policies `key` unless a CHILD_SA uses them.
-    fn remove_unused_peer_policies(&mut self, dp: &mut Dataplane, key: &str) {
+    fn remove_unused_peer_policies(&mut self, dp: &mut Replicas, key: &str) {
         if self.refs.policy_in_use(key) {
             return;
         }
@@ -681,7 +680,7 @@ impl IkeHost {
 
     /// A peer we had given up on (clear shunt) set up an SA after all: its
     /// traffic is protected from now on.
-    fn remove_clear_shunt(&mut self, dp: &mut Dataplane, peer: IpAddr) {
+    fn remove_clear_shunt(&mut self, dp: &mut Replicas, peer: IpAddr) {
         let Some(p) = self.shunt_policies.remove(&peer) else { return };
         install::remove_policies(dp, p);
         self.clear_shunts.retain(|a| *a != peer);

@@ -16,7 +16,7 @@ use super::auth::PluginAuth;
 use super::conf::{Conn, Start};
 use super::diff::{conn_diff, ConnDiff};
 use super::{install, Action, IkeHost};
-use crate::dataplane::Dataplane;
+use crate::replicas::Replicas;
 
 /// The message that hands the IKE thread a reloaded connection set.
 pub struct IkeReload {
@@ -30,7 +30,7 @@ pub struct IkeReload {
 impl IkeHost {
     /// Applies the reloads queued by `crate::reload`; returns the routes
     /// for the packet thread (respond-only connections added or removed).
-    pub fn handle_reloads(&mut self, now: Instant, dp: &mut Dataplane) -> Vec<Action> {
+    pub fn handle_reloads(&mut self, now: Instant, dp: &mut Replicas) -> Vec<Action> {
         let queued: Vec<IkeReload> = self.reloads.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default();
         let mut out = Vec::new();
         for r in queued {
@@ -41,7 +41,7 @@ impl IkeHost {
         out
     }
 
-    fn apply_conns(&mut self, now: Instant, dp: &mut Dataplane, r: IkeReload, out: &mut Vec<Action>) -> ConnDiff {
+    fn apply_conns(&mut self, now: Instant, dp: &mut Replicas, r: IkeReload, out: &mut Vec<Action>) -> ConnDiff {
         let IkeReload { conns, engine, auth, reply } = r;
         let diff = conn_diff(&self.conns, &conns);
         self.ep.set_auth(Box::new(auth));

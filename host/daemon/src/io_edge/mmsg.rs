@@ -25,6 +25,12 @@ pub struct UdpReceiver {
     gro: bool,
 }
 
+/// Asks the kernel to coalesce runs of datagrams on `sock` (`UDP_GRO`);
+/// `false` if this kernel cannot (datagrams then arrive one per buffer).
+pub fn enable_gro<S: std::os::fd::AsFd>(sock: &S) -> bool {
+    setsockopt(sock, sockopt::UdpGroSegment, &true).is_ok()
+}
+
 /// One buffer filled by the last `recvmmsg`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Received {
@@ -53,10 +59,16 @@ impl UdpReceiver {
         }
     }
 
-    /// Asks the kernel to coalesce runs of datagrams (`UDP_GRO`); `false`
-    /// if this kernel cannot (datagrams then arrive one per buffer).
+    /// A receiver for a socket on which [`enable_gro`] returned `gro`
+    /// (made on the thread that reads: its headers cannot move between
+    /// threads).
+    pub fn with_gro(gro: bool) -> UdpReceiver {
+        UdpReceiver { gro, ..UdpReceiver::new() }
+    }
+
+    /// [`enable_gro`] on `sock`, for this receiver.
     pub fn enable_gro<S: std::os::fd::AsFd>(&mut self, sock: &S) -> bool {
-        self.gro = setsockopt(sock, sockopt::UdpGroSegment, &true).is_ok();
+        self.gro = enable_gro(sock);
         self.gro
     }
 

@@ -1,18 +1,19 @@
 //! What the control socket and the metrics endpoint ask of a running
-//! daemon: the typed status snapshot (built on request; the data plane's
-//! lock is held only for the data plane's part) and operator commands for
-//! the IKE thread, answered with their outcome.
+//! daemon: the typed status snapshot (built on request: each packet worker
+//! answers for its replica of the data plane between two batches, see
+//! [`crate::replicas`]) and operator commands for the IKE thread, answered
+//! with their outcome.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use esprit_dataplane::Dataplane;
 use serde_json::{json, Value};
 use tracing::warn;
 
 use crate::control::{error_reply, ControlStats, Request};
 use crate::ike::outcome::Outcome;
 use crate::ike::Command;
+use crate::replicas::WorkerHandle;
 use crate::status::model::{Counters, EnforcementStatus, IkeStatus, Status};
 
 /// Longest an `esprit ike` client may ask the daemon to wait.
@@ -27,7 +28,8 @@ pub struct IkeControl {
 
 /// Everything a status snapshot is made of.
 pub struct Sources {
-    pub shared: Arc<Mutex<Dataplane>>,
+    /// The packet workers (outbound first), asked for their replica's part.
+    pub workers: Vec<WorkerHandle>,
     pub name: String,
     pub mode: String,
     pub plugins: Vec<Arc<esprit_plugin::HotPolicy>>,
@@ -46,11 +48,14 @@ impl Sources {
     /// The status as of now.
     pub fn snapshot(&self) -> Result<Status, String> {
         let now = Instant::now();
-        let mut v = {
-            let dp = self.shared.lock().map_err(|_| "data plane lock poisoned".to_string())?;
-            crate::dataplane::status(&dp, now)
-        };
-        // The rest without the data plane's lock: packets keep flowing.
+        let mut parts = Vec::with_capacity(self.workers.len());
+        for w in &self.workers {
+            let part = w.query(move |dp| crate::dataplane::status(dp, now)).ok_or_else(|| format!("the {} worker did not answer", w.role.name()))?;
+            parts.push(part);
+        }
+        let mut parts = parts.into_iter();
+        let first = parts.next().ok_or_else(|| "no packet worker is running".to_string())?;
+        let mut v = parts.fold(first, crate::status::merge::merge);
         v.name = self.name.clone();
         v.mode = self.mode.clone();
         v.plugins = self.plugins.iter().map(|h| crate::plugins::status(h)).collect();
@@ -82,9 +87,9 @@ impl Sources {
                 Err(e) => error_reply(format!("reload refused: {e:#}; the running configuration is unchanged")),
             },
             Request::PolicyTest { flow } => match esprit_plugin::parse_flow(&flow) {
-                Ok(f) => match self.shared.lock() {
-                    Ok(mut dp) => json!({ "flow": flow, "explanation": dp.sadb_mut().spd_mut().explain(&f).to_string() }),
-                    Err(_) => error_reply("data plane lock poisoned"),
+                Ok(f) => match self.workers.iter().find(|w| w.role.outbound()).and_then(|w| w.query(move |dp| dp.sadb_mut().spd_mut().explain(&f).to_string())) {
+                    Some(explanation) => json!({ "flow": flow, "explanation": explanation }),
+                    None => error_reply("the outbound worker did not answer"),
                 },
                 Err(e) => error_reply(e),
             },

@@ -1,8 +1,10 @@
-//! `esprit run --config FILE`: the daemon. The packet thread's event loop
-//! (mio, edge-triggered, every source drained) owns the outer sockets and
-//! the inner side (TUN device or smoltcp netstack) and moves packets
-//! through the [`Dataplane`]; the IKE thread (`crate::ike_thread`) and the
-//! control socket reach the data plane under its lock, briefly.
+//! `esprit run --config FILE`: the daemon, as wiring. Packet workers
+//! (`worker.rs`: an outbound and an inbound one in tun mode, one for both in
+//! netstack mode) each own a replica of the [`Dataplane`] and the sources
+//! of their direction, read with mio until drained; the IKE thread
+//! (`crate::ike_thread`), the reloader and the control socket change and
+//! read the replicas only through the workers' queues
+//! ([`crate::replicas`]), so no packet waits for a lock.
 
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -27,7 +29,8 @@ use tracing::{error, info, warn};
 use crate::config::{Config, Mode, OuterTransport, L4};
 use crate::control;
 use esprit_dataplane::{Batch, Dataplane, Out, PacketBuf, PathDrop};
-use crate::ike_thread::{IkeLink, IkeThread, ToData};
+use crate::ike_thread::{IkeLink, IkeThread};
+use crate::replicas::{Replicas, Role};
 use crate::keylog::KeyLog;
 use crate::outer;
 use crate::pcap::{LinkType, Writer};
@@ -82,6 +85,7 @@ enum Drain {
 mod control_handler;
 mod path;
 mod sides;
+mod worker;
 
 use path::*;
 use sides::*;
@@ -106,20 +110,35 @@ pub fn run(args: RunArgs) -> Result<()> {
         None => None,
     };
     let now = Instant::now();
-    let mut dp = crate::dataplane::from_setkey(&loaded.statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
+    // The control side's replica of the data plane (see `crate::replicas`);
+    // each packet worker's replica is built by the same operations.
+    let mirror = crate::dataplane::from_setkey(&loaded.statements, provider, cfg.ipsec.replay_window, keylog.as_ref(), now)
         .map_err(|e| loaded.locate(e, &cfg.path))?;
+    let build: crate::replicas::Op = {
+        let statements = Arc::new(loaded.statements.clone());
+        let replay = cfg.ipsec.replay_window;
+        Arc::new(move |dp: &mut Dataplane, ctx: &crate::replicas::OpCtx<'_>| match crate::dataplane::from_setkey(&statements, ctx.provider, replay, None, now) {
+            Ok(d) => *dp = d,
+            Err(e) => error!("building a data plane replica: {e:#}"),
+        })
+    };
+    let mut replicas = Replicas::new(provider, keylog.clone(), build, mirror);
     if !cfg.conn.is_empty() {
         crate::ike::validate(&cfg)?;
         crate::ike::warn_readable_auth_specs(&cfg)?;
     }
-    let plugins = crate::plugins::install(&cfg, dp.sadb_mut(), true)?;
-    let ike = crate::ike::IkeHost::new(&cfg, &mut dp, provider, now)?;
+    let plugins = crate::plugins::load(&cfg, true)?;
+    if let Some(p) = &plugins {
+        let (deciders, policies) = (p.loaded.clone(), p.policies.clone());
+        replicas.apply(move |d, _| crate::plugins::install(&deciders, &policies, d.sadb_mut()))?;
+    }
+    let ike = crate::ike::IkeHost::new(&cfg, &mut replicas, now)?;
     let ike_status = ike.as_ref().map(|i| (Arc::clone(&i.status), Arc::clone(&i.commands)));
     let plugin_list = plugins.as_ref().map(|p| p.loaded.clone()).unwrap_or_default();
     info!(
         name = %cfg.name,
-        sas = dp.sadb().sad().len(),
-        policies = dp.sadb().spd().len(),
+        sas = replicas.mirror().sadb().sad().len(),
+        policies = replicas.mirror().sadb().spd().len(),
         crypto = provider.name(),
         "esprit starting in {:?} mode",
         cfg.mode
@@ -127,7 +146,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     if keylog.is_some() {
         warn!("--keylog is on: SA keys are being written to disk");
     }
-    let shared = Arc::new(Mutex::new(dp));
     let ike_reloads = ike.as_ref().map(|i| Arc::clone(&i.reloads));
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -135,24 +153,42 @@ pub fn run(args: RunArgs) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
 
-    let mut poll = Poll::new()?;
-    let data_waker = Arc::new(mio::Waker::new(poll.registry(), WAKE)?);
-    let (to_data, from_ike) = std::sync::mpsc::channel::<ToData>();
+    // The packet workers' polls and queues: per direction in tun mode, one
+    // for both in netstack mode (smoltcp is single-threaded).
+    let roles: &[Role] = match cfg.mode {
+        Mode::Tun => &[Role::Outbound, Role::Inbound],
+        Mode::Netstack => &[Role::Both],
+    };
+    let mut lanes = Vec::new();
+    let mut handles = Vec::new();
+    for r in roles {
+        let (l, h) = worker::lane(*r)?;
+        lanes.push(l);
+        handles.push(h);
+    }
+    let (out_lane, in_lane) = match lanes.as_slice() {
+        [both] => (both, both),
+        [o, i] => (o, i),
+        _ => anyhow::bail!("unexpected packet workers"),
+    };
     // The inner side first: in tun mode it gives the clearest error without privileges.
     let responder_routes = ike.as_ref().map(|i| i.responder_routes()).unwrap_or_default();
-    let mut inner = open_inner(&cfg, &shared, &poll, &responder_routes)?;
-    let static_ends: Vec<IpAddr> = {
-        let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
-        dp.sadb().sad().iter().flat_map(|(_, e)| [e.state.config().src, e.state.config().dst]).collect()
+    let inner = open_inner(&cfg, replicas.mirror(), &out_lane.poll, &responder_routes)?;
+    let static_ends: Vec<IpAddr> = replicas.mirror().sadb().sad().iter().flat_map(|(_, e)| [e.state.config().src, e.state.config().dst]).collect();
+    let outer = open_outer(&cfg, &in_lane.poll, &static_ends)?;
+    let plumbing = match &inner {
+        Inner::Tun { plumbing, .. } => plumbing.clone(),
+        Inner::Netstack(_) => None,
     };
-    let mut outer = open_outer(&cfg, &poll, &static_ends)?;
+    let nft_table = plumbing.as_ref().and_then(|p| p.lock().ok().and_then(|p| p.table_name().map(str::to_string)));
+    let replicas = Arc::new(Mutex::new(replicas));
     // The IKE thread: the endpoint, its own socket, and the NAT-T socket to send on.
     let mut ike_parts = None;
     // The IKE thread's end (no IKE: nothing to wait for).
     let ike_done = Arc::new(AtomicBool::new(ike.is_none()));
     if let Some(host) = ike {
         let ike_poll = Poll::new()?;
-        let (link, ike_waker, from_data) = crate::ike_thread::channel(&ike_poll)?;
+        let (link, inbox) = crate::ike_thread::channel(&ike_poll)?;
         let sock = match host.ike_port {
             Some(port) => {
                 let local = crate::ike::conf::local_ip(&cfg)?;
@@ -173,39 +209,34 @@ pub fn run(args: RunArgs) -> Result<()> {
             poll: ike_poll,
             sock,
             natt: outer.udp.clone(),
-            from_data,
-            to_data: to_data.clone(),
-            data_waker: Arc::clone(&data_waker),
-            shared: Arc::clone(&shared),
-            keylog: keylog.clone(),
+            from_data: inbox.datagrams,
+            acquires: inbox.acquires,
+            replicas: Arc::clone(&replicas),
+            plumbing: plumbing.clone(),
+            route_source: cfg.tun.as_ref().and_then(|t| t.source),
             tun_dev,
             done: Arc::clone(&ike_done),
         };
         thread.register()?;
-        ike_parts = Some((thread, link, ike_waker));
+        ike_parts = Some((thread, link, inbox.waker));
     }
     // SIGHUP and `esprit reload`: one reloader, one reload at a time.
     let reloader = Arc::new(Mutex::new(crate::reload::Reloader {
         cfg: cfg.clone(),
         statements: loaded.statements,
         provider,
-        keylog: keylog.clone(),
-        shared: Arc::clone(&shared),
+        replicas: Arc::clone(&replicas),
         ike: match (ike_reloads, &ike_parts) {
             (Some(reloads), Some((_, _, waker))) => Some(crate::reload::IkeHandle { reloads, waker: Arc::clone(waker) }),
             _ => None,
         },
     }));
     crate::reload::on_sighup(sighup, Arc::clone(&reloader))?;
-    let nft_table = match &inner {
-        Inner::Tun { plumbing: Some(p), .. } => p.table_name().map(str::to_string),
-        _ => None,
-    };
 
     let socket = cfg.control_socket.clone().unwrap_or_else(|| control::default_socket(&cfg.name));
     let netstack_stats = Arc::new(Mutex::new(None));
     let sources = Arc::new(control_handler::Sources {
-        shared: Arc::clone(&shared),
+        workers: handles.clone(),
         name: cfg.name.clone(),
         mode: mode_name(cfg.mode).into(),
         plugins: plugin_list,
@@ -229,25 +260,83 @@ pub fn run(args: RunArgs) -> Result<()> {
         let sources = Arc::clone(&sources);
         crate::metrics::serve(addr, Arc::new(move || sources.snapshot()))?;
     }
+
+    let caps = Captures { outer: open_capture(args.pcap_outer.as_ref())?, inner: open_capture(args.pcap_inner.as_ref())? };
+    let ike_link = ike_parts.as_ref().map(|(_, l, _)| l.clone());
+    // Each worker's replica: the operations so far, replayed; from now on
+    // operations reach it through its queue.
+    let sides: Vec<(Outer, Inner)> = match cfg.mode {
+        Mode::Netstack => vec![(outer, inner)],
+        // In the order of `roles`: the outbound worker reads the TUN and
+        // sends on copies of the sockets; the inbound worker reads the
+        // sockets (registered with its poll) and writes the TUN.
+        Mode::Tun => {
+            let send = outer.for_sending()?;
+            let follower = inner.follower().context("the inbound worker's TUN side")?;
+            vec![(send, inner), (outer, follower)]
+        }
+    };
+    let mut workers = Vec::new();
+    {
+        let mut rep = replicas.lock().map_err(|_| anyhow::anyhow!("data plane replicas poisoned"))?;
+        for ((lane, handle), (outer, inner)) in lanes.into_iter().zip(handles).zip(sides) {
+            let empty = crate::dataplane::from_setkey(&[], provider, None, None, now)?;
+            let dp = rep.replay(empty);
+            rep.attach(handle);
+            workers.push(worker::Worker {
+                lane,
+                dp,
+                provider,
+                outer,
+                inner,
+                caps: caps.clone(),
+                ike: ike_link.clone(),
+                netstack_stats: Arc::clone(&netstack_stats),
+            });
+        }
+    }
+    let threads = workers
+        .into_iter()
+        .map(|w| {
+            let (cfg, stop, ike_done) = (cfg.clone(), Arc::clone(&stop), Arc::clone(&ike_done));
+            let name = w.lane.role.name();
+            std::thread::Builder::new().name(name.into()).spawn(move || {
+                let r = w.run(&cfg, &stop, &ike_done);
+                if r.is_err() {
+                    // One worker failing stops the daemon.
+                    stop.store(true, Ordering::Relaxed);
+                }
+                r
+            })
+        })
+        .collect::<io::Result<Vec<_>>>()?;
     match crate::sd_notify::ready() {
         Ok(true) => info!("told systemd we are ready (READY=1)"),
         Ok(false) => {}
         Err(e) => warn!("sd_notify READY=1: {e}"),
     }
-
-    let mut caps = Captures {
-        outer: open_capture(args.pcap_outer.as_ref())?,
-        inner: open_capture(args.pcap_inner.as_ref())?,
-    };
-    let (ike_thread, mut ike_link) = match ike_parts {
-        Some((thread, link, _)) => {
+    let ike_thread = match ike_parts {
+        Some((thread, _, _)) => {
             let stop = Arc::clone(&stop);
-            let h = std::thread::Builder::new().name("ike".into()).spawn(move || thread.run(&stop))?;
-            (Some(h), Some(link))
+            Some(std::thread::Builder::new().name("ike".into()).spawn(move || thread.run(&stop))?)
         }
-        None => (None, None),
+        None => None,
     };
-    let result = event_loop(&cfg, &shared, &mut poll, &mut outer, &mut inner, &mut caps, (&stop, &ike_done), ike_link.as_mut(), &from_ike, &netstack_stats);
+    let mut result = Ok(());
+    for t in threads {
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                error!("a packet worker stopped: {e:#}");
+                result = Err(e);
+            }
+            Err(_) => {
+                error!("a packet worker panicked");
+                stop.store(true, Ordering::Relaxed);
+                result = Err(anyhow::anyhow!("a packet worker panicked"));
+            }
+        }
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = ike_thread {
         if h.join().is_err() {
@@ -262,185 +351,11 @@ pub fn run(args: RunArgs) -> Result<()> {
 
 /// A capture file: created 0600 without following symlinks (the inner
 /// capture holds what IPsec protects; see [`crate::secret_files`]).
-fn open_capture(p: Option<&PathBuf>) -> Result<Option<Writer<BufWriter<File>>>> {
+fn open_capture(p: Option<&PathBuf>) -> Result<Capture> {
     let Some(p) = p else { return Ok(None) };
     let f = crate::secret_files::open_private(p, true).with_context(|| format!("creating capture file {}", p.display()))?;
-    Ok(Some(Writer::new(BufWriter::new(f), LinkType::Raw)?))
+    Ok(Some(Arc::new(Mutex::new(Writer::new(BufWriter::new(f), LinkType::Raw)?))))
 }
-
-#[allow(clippy::too_many_arguments)]
-fn event_loop(
-    cfg: &Config,
-    shared: &Arc<Mutex<Dataplane>>,
-    poll: &mut Poll,
-    outer: &mut Outer,
-    inner: &mut Inner,
-    caps: &mut Captures,
-    (stop, ike_done): (&AtomicBool, &AtomicBool),
-    mut ike: Option<&mut IkeLink>,
-    from_ike: &std::sync::mpsc::Receiver<ToData>,
-    netstack_stats: &Mutex<Option<crate::status::model::Counters>>,
-) -> Result<()> {
-    if let (Inner::Netstack(ns), Ok(mut st)) = (&*inner, netstack_stats.lock()) {
-        *st = Some(crate::status::counters::netstack(ns.stats()));
-    }
-    let mut events = Events::with_capacity(256);
-    // One buffer for single packets (netstack output, outer sockets), a
-    // batch for TUN reads.
-    let mut pbuf = PacketBuf::new();
-    let mut batch = Batch::with_capacity(TUN_BATCH);
-    // The raw TUN read (a super-segment and its virtio-net header).
-    let mut tun_scratch = vec![0u8; 65_536 + 64];
-    let mut next_tick = Instant::now() + Duration::from_secs(1);
-    // Sources left readable by the last pass (see [`BUDGET`]).
-    let mut pending = [false; SOURCES];
-    // After a stop signal the packets keep moving until the IKE thread has
-    // deleted its IKE SAs (the answers arrive on the NAT-T socket).
-    while !(stop.load(Ordering::Relaxed) && ike_done.load(Ordering::SeqCst)) {
-        let now = Instant::now();
-        let mut timeout = next_tick.saturating_duration_since(now).min(Duration::from_millis(250));
-        if let Inner::Netstack(ns) = inner {
-            if let Some(t) = ns.poll(now) {
-                timeout = timeout.min(t);
-            }
-            let mut dp = lock(shared)?;
-            let pb = &mut pbuf;
-            ns.poll_outbound(&mut |pkt| {
-                Captures::write(&mut caps.inner, pkt);
-                if pb.load(pkt) {
-                    send_out(cfg, outer, &mut dp, caps, pb, pkt.len(), Instant::now());
-                } else {
-                    dp.count_drop(PathDrop::TooBig);
-                }
-            });
-            flush_sends(outer, &mut dp);
-            if let Some(l) = ike.as_deref_mut() {
-                l.announce_acquires(&dp);
-            }
-        }
-        if pending.iter().any(|p| *p) {
-            timeout = Duration::ZERO;
-        }
-        match poll.poll(&mut events, Some(timeout)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-        for ev in events.iter() {
-            if let Some(p) = pending.get_mut(ev.token().0) {
-                *p = true;
-            }
-            if ev.token() == WAKE {
-                handle_ike_requests(cfg, outer, inner, shared, caps, from_ike, &mut pbuf)?;
-            }
-        }
-        // Every readable source is read until WouldBlock, one budget per turn.
-        for (i, p) in pending.iter_mut().enumerate() {
-            if !*p {
-                continue;
-            }
-            let drained = match Token(i) {
-                UDP => recv_udp(outer, inner, shared, caps, ike.as_deref_mut())?,
-                RAW_ESP | RAW_AH => recv_raw(outer, inner, shared, caps, &mut pbuf, Token(i))?,
-                INNER => match inner {
-                    Inner::Tun { tun, gone_since, .. } => read_tun(cfg, tun, gone_since, poll, outer, shared, caps, (&mut batch, &mut tun_scratch), ike.as_deref_mut())?,
-                    // The netstack reads its own device in `ns.poll`.
-                    Inner::Netstack(_) => Drain::Empty,
-                },
-                _ => Drain::Empty,
-            };
-            *p = drained == Drain::More;
-        }
-        let now = Instant::now();
-        if now >= next_tick {
-            next_tick = now + Duration::from_secs(1);
-            // The netstack belongs to this thread: status and metrics read this copy.
-            if let (Inner::Netstack(ns), Ok(mut st)) = (&*inner, netstack_stats.lock()) {
-                *st = Some(crate::status::counters::netstack(ns.stats()));
-            }
-            for notice in lock(shared)?.tick(now) {
-                if notice.is_warning() {
-                    warn!("{notice}");
-                } else {
-                    info!("{notice}");
-                }
-            }
-            caps.flush();
-            if let Inner::Tun { tun, cfg: tc, gone_since, plumbing, .. } = inner {
-                if gone_since.is_some_and(|since| now.duration_since(since) >= Duration::from_secs(5)) {
-                    *gone_since = Some(now);
-                    match Tun::create(tc) {
-                        Ok(t) => {
-                            tun_register(&t, poll)?;
-                            if let Some(p) = plumbing {
-                                if let Err(e) = p.restore_routes() {
-                                    warn!("restoring routes: {e:#}");
-                                }
-                            }
-                            info!(dev = t.name(), "TUN device recreated");
-                            *tun = Some(t);
-                            *gone_since = None;
-                        }
-                        Err(e) => warn!("TUN device still missing: {e}"),
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What the IKE thread asked for: held packets to send (an SA was
-/// installed), routes for a peer's selectors into the TUN, a virtual IP for
-/// the netstack.
-fn handle_ike_requests(
-    cfg: &Config,
-    outer: &mut Outer,
-    inner: &mut Inner,
-    shared: &Arc<Mutex<Dataplane>>,
-    caps: &mut Captures,
-    from_ike: &std::sync::mpsc::Receiver<ToData>,
-    pb: &mut PacketBuf,
-) -> Result<()> {
-    while let Ok(m) = from_ike.try_recv() {
-        match m {
-            ToData::ReleaseHeld => {
-                let mut dp = lock(shared)?;
-                let now = Instant::now();
-                let held = dp.take_held(now);
-                if !held.is_empty() {
-                    info!(packets = held.len(), "sending the packets held while IKE negotiated");
-                }
-                for p in held {
-                    if pb.load(&p) {
-                        send_out(cfg, outer, &mut dp, caps, pb, p.len(), now);
-                    }
-                }
-                flush_sends(outer, &mut dp);
-            }
-            ToData::Route { add, prefix } => {
-                // Netstack mode needs nothing: every inner packet reaches the data plane.
-                if let Inner::Tun { plumbing: Some(p), .. } = inner {
-                    p.route(add, &prefix, cfg.tun.as_ref().and_then(|t| t.source));
-                }
-            }
-            ToData::VirtualIp(a) => {
-                if let Inner::Netstack(ns) = inner {
-                    if let Err(e) = ns.set_addresses(&[(IpAddr::V4(a), 32)]) {
-                        warn!("setting the virtual IP: {e}");
-                    }
-                    info!(vip = %a, "netstack now uses the virtual IP {a}");
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn lock(shared: &Arc<Mutex<Dataplane>>) -> Result<std::sync::MutexGuard<'_, Dataplane>> {
-    shared.lock().map_err(|_| anyhow::anyhow!("data plane lock poisoned"))
-}
-
 
 /// `tun` or `netstack`, as the status shows it.
 fn mode_name(m: Mode) -> &'static str {

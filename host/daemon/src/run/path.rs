@@ -2,22 +2,31 @@
 //! drained (see [`super::BUDGET`]), running them through the data plane,
 //! sending and delivering what comes out, and the optional captures.
 use super::*;
+use crate::io_edge::mmsg::UdpReceiver;
 
+/// One capture file, written by every worker that sees its packets.
+pub(super) type Capture = Option<Arc<Mutex<Writer<BufWriter<File>>>>>;
+
+/// The optional captures (`--pcap-outer`, `--pcap-inner`). Only a capture
+/// that is on takes a lock: without one, no worker waits for another.
+#[derive(Clone, Default)]
 pub(super) struct Captures {
-    pub(super) outer: Option<Writer<BufWriter<File>>>,
-    pub(super) inner: Option<Writer<BufWriter<File>>>,
+    pub(super) outer: Capture,
+    pub(super) inner: Capture,
 }
 
 impl Captures {
-    pub(super) fn write(w: &mut Option<Writer<BufWriter<File>>>, pkt: &[u8]) {
-        if let Some(w) = w {
+    pub(super) fn write(w: &Capture, pkt: &[u8]) {
+        if let Some(Ok(mut w)) = w.as_ref().map(|w| w.lock()) {
             let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
             let _ = w.write(t.as_secs() as u32, t.subsec_micros(), pkt);
         }
     }
-    pub(super) fn flush(&mut self) {
-        for w in [&mut self.outer, &mut self.inner].into_iter().flatten() {
-            let _ = w.flush();
+    pub(super) fn flush(&self) {
+        for w in [&self.outer, &self.inner].into_iter().flatten() {
+            if let Ok(mut w) = w.lock() {
+                let _ = w.flush();
+            }
         }
     }
 }
@@ -25,21 +34,18 @@ impl Captures {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn read_tun(
     cfg: &Config,
-    tun: &mut Option<Tun>,
+    tun: &mut Option<Arc<Tun>>,
     gone_since: &mut Option<Instant>,
     poll: &Poll,
     outer: &mut Outer,
-    shared: &Arc<Mutex<Dataplane>>,
-    caps: &mut Captures,
+    dp: &mut Dataplane,
+    caps: &Captures,
     (batch, scratch): (&mut Batch, &mut [u8]),
-    ike: Option<&mut IkeLink>,
 ) -> Result<Drain> {
     let Some(t) = tun.as_ref() else { return Ok(Drain::Empty) };
     let mut read = 0;
     let mut result = Drain::More;
-    // Drops seen while reading, counted when the data plane is next locked:
-    // the lock is taken per batch, never across a read, so the IKE thread
-    // waits for one batch at most.
+    // Drops seen while reading, counted after the pass.
     let (mut read_errors, mut gone) = (0u64, false);
     let (mut supers, mut segments) = (0u64, 0u64);
     let mut sizes = [0usize; TUN_BATCH];
@@ -58,7 +64,7 @@ pub(super) fn read_tun(
                     let got = sizes.get(..k).unwrap_or_default();
                     batch.commit(got);
                     for p in batch.packets().skip(batch.len() - got.len()) {
-                        Captures::write(&mut caps.inner, p);
+                        Captures::write(&caps.inner, p);
                     }
                     read += k.max(1);
                 }
@@ -87,21 +93,16 @@ pub(super) fn read_tun(
                 break;
             }
         }
-        send_batch(cfg, outer, &mut *lock(shared)?, caps, batch);
+        send_batch(cfg, outer, dp, caps, batch);
     }
-    let mut dp = lock(shared)?;
-    send_batch(cfg, outer, &mut dp, caps, batch);
-    flush_sends(outer, &mut dp);
+    send_batch(cfg, outer, dp, caps, batch);
+    flush_sends(outer, dp);
     dp.count_drops(PathDrop::TunReadError, read_errors);
     dp.counters.tun_super_segments += supers;
     dp.counters.tun_segments += segments;
     if gone {
         dp.count_drop(PathDrop::TunGone);
     }
-    if let Some(l) = ike {
-        l.announce_acquires(&dp);
-    }
-    drop(dp);
     if gone_since.is_some() {
         *tun = None;
     }
@@ -109,23 +110,23 @@ pub(super) fn read_tun(
 }
 
 /// Runs a batch of inner packets through the outbound path and sends them.
-pub(super) fn send_batch(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &mut Captures, batch: &mut Batch) {
+pub(super) fn send_batch(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &Captures, batch: &mut Batch) {
     dp.outbound_batch(batch, Instant::now(), |dp, out| send_result(cfg, outer, dp, caps, out));
 }
 
 /// Runs the inner packet of `len` bytes in `pb` through the outbound policy
 /// and sends the result.
-pub(super) fn send_out(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &mut Captures, pb: &mut PacketBuf, len: usize, now: Instant) {
+pub(super) fn send_out(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &Captures, pb: &mut PacketBuf, len: usize, now: Instant) {
     if let Some(out) = dp.outbound(pb, len, now) {
         send_result(cfg, outer, dp, caps, out);
     }
 }
 
 /// Sends what the outbound path made of a packet.
-pub(super) fn send_result(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &mut Captures, out: Out<'_>) {
+pub(super) fn send_result(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, caps: &Captures, out: Out<'_>) {
     let r = match out {
         Out::Protected(p) => {
-            Captures::write(&mut caps.outer, p);
+            Captures::write(&caps.outer, p);
             send_protected(cfg, outer, dp, p)
         }
         Out::Clear(p) => match &outer.raw_clear {
@@ -192,8 +193,8 @@ fn count_sent(dp: &mut Dataplane, sent: crate::io_edge::gso::Sent) {
 }
 
 /// Hands a decrypted packet to the inner side; `false` if it had no room.
-pub(super) fn deliver(inner: &mut Inner, caps: &mut Captures, pkt: &[u8]) -> bool {
-    Captures::write(&mut caps.inner, pkt);
+pub(super) fn deliver(inner: &mut Inner, caps: &Captures, pkt: &[u8]) -> bool {
+    Captures::write(&caps.inner, pkt);
     match inner {
         Inner::Netstack(ns) => ns.receive_inner(pkt),
         // Queued: written (coalesced with offloads) by `flush_inner`.
@@ -220,33 +221,25 @@ pub(super) fn flush_inner(inner: &mut Inner, dp: &mut Dataplane) {
     }
 }
 
-pub(super) fn recv_udp(
-    outer: &mut Outer,
-    inner: &mut Inner,
-    shared: &Arc<Mutex<Dataplane>>,
-    caps: &mut Captures,
-    ike: Option<&mut IkeLink>,
-) -> Result<Drain> {
+pub(super) fn recv_udp(outer: &mut Outer, rx: &mut UdpReceiver, inner: &mut Inner, dp: &mut Dataplane, caps: &Captures, ike: Option<&IkeLink>) -> Result<Drain> {
     let (Some(udp), Some(local)) = (&outer.udp, outer.local) else { return Ok(Drain::Empty) };
     let mut read = 0;
     while read < BUDGET {
-        // Read without the data plane's lock; take it for the batch read.
-        let n = match outer.rx.recv(&**udp) {
+        let n = match rx.recv(&**udp) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drain::Empty),
             // ICMP port unreachable from a peer that stopped answering, etc.:
             // per datagram, so keep reading.
             Err(e) => {
                 tracing::debug!("UDP receive: {e}");
-                lock(shared)?.count_drop(PathDrop::SendError);
+                dp.count_drop(PathDrop::SendError);
                 read += 1;
                 continue;
             }
         };
-        let mut dp = lock(shared)?;
         let now = Instant::now();
         for i in 0..n {
-            let Some((pb, got)) = outer.rx.datagram(i) else { break };
+            let Some((pb, got)) = rx.datagram(i) else { break };
             let Some(from) = got.from.filter(|_| got.len > 0) else {
                 dp.count_drop(PathDrop::GarbageUdp);
                 read += 1;
@@ -254,7 +247,7 @@ pub(super) fn recv_udp(
             };
             if got.stride >= got.len {
                 read += 1;
-                on_datagram(&mut dp, inner, caps, ike.as_deref(), pb, got.len, from, local, now);
+                on_datagram(dp, inner, caps, ike, pb, got.len, from, local, now);
                 continue;
             }
             // Several datagrams coalesced by UDP GRO: each is handled on its
@@ -264,11 +257,11 @@ pub(super) fn recv_udp(
             for d in pb.packet(got.len).chunks(got.stride) {
                 read += 1;
                 if outer.gro_scratch.load(d) {
-                    on_datagram(&mut dp, inner, caps, ike.as_deref(), &mut outer.gro_scratch, d.len(), from, local, now);
+                    on_datagram(dp, inner, caps, ike, &mut outer.gro_scratch, d.len(), from, local, now);
                 }
             }
         }
-        flush_inner(inner, &mut dp);
+        flush_inner(inner, dp);
     }
     Ok(Drain::More)
 }
@@ -279,7 +272,7 @@ pub(super) fn recv_udp(
 fn on_datagram(
     dp: &mut Dataplane,
     inner: &mut Inner,
-    caps: &mut Captures,
+    caps: &Captures,
     ike: Option<&IkeLink>,
     pb: &mut PacketBuf,
     len: usize,
@@ -313,25 +306,24 @@ fn on_datagram(
 pub(super) fn recv_raw(
     outer: &mut Outer,
     inner: &mut Inner,
-    shared: &Arc<Mutex<Dataplane>>,
-    caps: &mut Captures,
+    dp: &mut Dataplane,
+    caps: &Captures,
     pb: &mut PacketBuf,
     token: Token,
 ) -> Result<Drain> {
     let s = if token == RAW_ESP { &outer.raw_esp } else { &outer.raw_ah };
     let Some(s) = s else { return Ok(Drain::Empty) };
-    let mut dp = lock(shared)?;
     for _ in 0..BUDGET {
         match outer::recv_raw(s, pb.input()) {
             Ok(n) => {
-                Captures::write(&mut caps.outer, pb.packet(n));
+                Captures::write(&caps.outer, pb.packet(n));
                 let full = dp.inbound(pb, n, Instant::now()).map(|pkt| deliver(inner, caps, pkt));
                 if full == Some(false) {
                     dp.count_drop(PathDrop::InnerQueueFull);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                flush_inner(inner, &mut dp);
+                flush_inner(inner, dp);
                 return Ok(Drain::Empty);
             }
             Err(e) => {
@@ -340,6 +332,6 @@ pub(super) fn recv_raw(
             }
         }
     }
-    flush_inner(inner, &mut dp);
+    flush_inner(inner, dp);
     Ok(Drain::More)
 }

@@ -4,13 +4,77 @@
 use super::*;
 use crate::tun_state::Claim;
 
-/// The inner side of this instance (one per daemon: its size does not matter).
+/// A worker's inner side (one per worker: its size does not matter).
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Inner {
-    Tun { tun: Option<Tun>, cfg: TunConfig, plumbing: Option<TunPlumbing>, gone_since: Option<Instant>, writer: Box<TunBatchWriter> },
+    Tun {
+        /// Read by the outbound worker, written by the inbound one.
+        tun: Option<Arc<Tun>>,
+        cfg: TunConfig,
+        /// Routes into the device, restored when it is recreated (the IKE
+        /// thread adds and removes the routes of CHILD_SAs).
+        plumbing: Option<Arc<Mutex<TunPlumbing>>>,
+        gone_since: Option<Instant>,
+        writer: Box<TunBatchWriter>,
+        /// The current device, for the worker that writes it.
+        slot: Arc<TunSlot>,
+        /// The [`TunSlot`] generation this worker uses.
+        seen: u64,
+    },
     Netstack(Box<Netstack>),
 }
 
+/// The TUN device as the outbound worker last (re)created it: the inbound
+/// worker picks a new one up between two batches (one atomic load a turn).
+#[derive(Default)]
+pub(super) struct TunSlot {
+    tun: Mutex<Option<Arc<Tun>>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl TunSlot {
+    pub(super) fn publish(&self, t: Arc<Tun>) {
+        if let Ok(mut cur) = self.tun.lock() {
+            *cur = Some(t);
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+impl Inner {
+    /// The inner side of the inbound worker: the same TUN device, its own
+    /// write queue (`None` in netstack mode: one worker has both sides).
+    pub(super) fn follower(&self) -> Option<Inner> {
+        match self {
+            Inner::Tun { tun, cfg, slot, seen, .. } => Some(Inner::Tun {
+                tun: tun.clone(),
+                cfg: cfg.clone(),
+                plumbing: None,
+                gone_since: None,
+                writer: Box::default(),
+                slot: Arc::clone(slot),
+                seen: *seen,
+            }),
+            Inner::Netstack(_) => None,
+        }
+    }
+
+    /// Takes up a device the outbound worker recreated.
+    pub(super) fn follow(&mut self) {
+        if let Inner::Tun { tun, slot, seen, .. } = self {
+            let g = slot.generation.load(Ordering::Acquire);
+            if g != *seen {
+                if let Ok(cur) = slot.tun.lock() {
+                    *tun = cur.clone();
+                    *seen = g;
+                }
+            }
+        }
+    }
+}
+
+/// A worker's outer sockets: the inbound worker reads them (they are
+/// registered with its poll), the outbound worker sends on its copies.
 pub(super) struct Outer {
     /// Shared with the IKE thread, which sends IKE messages on it.
     pub(super) udp: Option<Arc<mio::net::UdpSocket>>,
@@ -22,9 +86,28 @@ pub(super) struct Outer {
     /// ESP-in-UDP datagrams waiting to go out as one GSO send.
     pub(super) gso: crate::io_edge::gso::GsoSender,
     /// Buffers for batched reads of the UDP socket.
-    pub(super) rx: Box<crate::io_edge::mmsg::UdpReceiver>,
+    /// UDP GRO is on for `udp` (the reader's buffers are made on its
+    /// thread, see [`crate::io_edge::mmsg::UdpReceiver::with_gro`]).
+    pub(super) gro: bool,
     /// One datagram of a GRO-coalesced buffer, copied out to be decapsulated.
     pub(super) gro_scratch: PacketBuf,
+}
+
+impl Outer {
+    /// The same sockets for another worker, with buffers of its own.
+    pub(super) fn for_sending(&self) -> Result<Outer> {
+        let dup = |s: &Option<Socket>| s.as_ref().map(|s| s.try_clone()).transpose();
+        Ok(Outer {
+            udp: self.udp.clone(),
+            raw_esp: dup(&self.raw_esp)?,
+            raw_ah: dup(&self.raw_ah)?,
+            raw_clear: dup(&self.raw_clear)?,
+            local: self.local,
+            gso: crate::io_edge::gso::GsoSender::new(),
+            gro: self.gro,
+            gro_scratch: PacketBuf::new(),
+        })
+    }
 }
 
 /// `static_ends`: the addresses of the static SAs (for an `outer.listen`
@@ -38,7 +121,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll, static_ends: &[IpAddr]) -> R
         raw_clear: None,
         local: None,
         gso: crate::io_edge::gso::GsoSender::new(),
-        rx: Box::default(),
+        gro: false,
         gro_scratch: PacketBuf::new(),
     };
     match cfg.outer.transport {
@@ -52,7 +135,8 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll, static_ends: &[IpAddr]) -> R
             let s = outer::udp_socket(listen, privileged.then_some(cfg.instance_ids().fwmark))?;
             s.set_nonblocking(true)?;
             let s = mio::net::UdpSocket::from_std(s);
-            if !o.rx.enable_gro(&s) {
+            o.gro = crate::io_edge::mmsg::enable_gro(&s);
+            if !o.gro {
                 info!("UDP GRO is not available: datagrams are read one per buffer");
             }
             poll.registry().register(&mut SourceFd(&s.as_raw_fd()), UDP, Interest::READABLE)?;
@@ -82,8 +166,7 @@ pub(super) fn open_outer(cfg: &Config, poll: &Poll, static_ends: &[IpAddr]) -> R
 
 /// `extra_routes`: prefixes routed into the TUN besides the protected ones
 /// (see [`crate::ike::IkeHost::responder_routes`]).
-pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Poll, extra_routes: &[String]) -> Result<Inner> {
-    let dp = shared.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes: &[String]) -> Result<Inner> {
     match cfg.mode {
         Mode::Netstack => {
             let ns = cfg.netstack.as_ref().context("netstack section")?;
@@ -160,11 +243,22 @@ pub(super) fn open_inner(cfg: &Config, shared: &Arc<Mutex<Dataplane>>, poll: &Po
                 }
             }
             let mut plumbing = TunPlumbing::install(tun.name(), ids, &routes, claim)?;
-            let rules = enforcement_rules(&dp);
+            let rules = enforcement_rules(dp);
             let ports: Vec<u16> = vec![cfg.outer.listen.port()];
             plumbing.enforce(&cfg.name, &rules, &ports)?;
             info!(dev = tun.name(), mtu, table = ids.table, fwmark = ids.fwmark, priority = ids.priority, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
-            Ok(Inner::Tun { tun: Some(tun), cfg: tc, plumbing: Some(plumbing), gone_since: None, writer: Box::default() })
+            let tun = Arc::new(tun);
+            let slot = Arc::new(TunSlot::default());
+            slot.publish(Arc::clone(&tun));
+            Ok(Inner::Tun {
+                tun: Some(tun),
+                cfg: tc,
+                plumbing: Some(Arc::new(Mutex::new(plumbing))),
+                gone_since: None,
+                writer: Box::default(),
+                seen: slot.generation.load(Ordering::Acquire),
+                slot,
+            })
         }
     }
 }

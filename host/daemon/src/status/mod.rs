@@ -1,9 +1,10 @@
 //! `esprit status`: the typed snapshot the control socket answers with
 //! ([`model`], published as `docs/status.schema.json`), its rendering for
 //! people ([`render`]), and the counters' conversion from the engine's
-//! stats structs ([`counters`]).
+//! stats structs ([`counters`]), merged over the packet workers ([`merge`]).
 
 pub mod counters;
+pub mod merge;
 pub mod model;
 pub mod render;
 
