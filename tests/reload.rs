@@ -248,6 +248,8 @@ fn reload_json(e: &Esprit) -> Value {
 
 /// Static SAs: an added SA is installed and the others keep their state;
 /// an SA whose key changed is replaced (on both sides) and carries traffic.
+/// Policies: a changed `spdadd` acts at once (discard, then ipsec again), a
+/// new destination gets its route into the TUN and loses it with its policy.
 #[test]
 fn reload_static_sas_as_a_diff() {
     if !prerequisites() {
@@ -286,9 +288,43 @@ fn reload_static_sas_as_a_diff() {
     let st = b.status();
     assert!(sa_packets(&st, "0x00008001") >= 3 && sa_packets(&st, "0x00008001") < before + 10, "B's replaced inbound SA counts from zero: {st:#}");
 
-    // A policy change is refused (it needs a restart), nothing changes.
-    std::fs::write(dir.path("sa.setkey.conf"), std::fs::read_to_string(dir.path("sa.setkey.conf")).unwrap().replace("/require", "/use")).unwrap();
+    // Policies are reloaded too (one change to each worker's SPD): A's
+    // outbound policy becomes `discard`, and the ping stops; back to ipsec,
+    // and it flows again over the same SAs.
+    let conf = dir.path("sa.setkey.conf");
+    let original = std::fs::read_to_string(&conf).expect("read setkey");
+    let out_policy = "spdadd 10.9.0.1/32 10.9.0.2/32 any -P out ipsec esp/tunnel/";
+    let discard = original.lines().map(|l| if l.starts_with(out_policy) { "spdadd 10.9.0.1/32 10.9.0.2/32 any -P out discard;".to_string() } else { l.to_string() }).collect::<Vec<_>>().join("\n") + "\n";
+    assert_ne!(discard, original, "the out policy line is in the file");
+    std::fs::write(&conf, &discard).expect("write setkey");
+    let rep = reload_json(&a);
+    assert_eq!((rep["policies"]["removed"].as_u64(), rep["policies"]["added"].as_u64()), (Some(2), Some(2)), "the out policy and the one after it are replaced in order: {rep:#}");
+    assert!(!ping3(&ns_a), "a discard policy after reload drops the ping:\n{}", a.log_tail());
+    let st = a.status();
+    assert!(st["drops"]["policy discard"].as_u64().unwrap_or(0) > 0 || st["outbound"]["discard"].as_u64().unwrap_or(0) > 0, "counted as discarded: {st:#}");
+    std::fs::write(&conf, &original).expect("write setkey");
+    let rep = reload_json(&a);
+    assert_eq!(rep["policies"]["added"].as_u64(), Some(2), "{rep:#}");
+    assert!(ping3(&ns_a), "ipsec again after the second reload:\n{}", a.log_tail());
+
+    // A policy for a new destination brings its route into the TUN; taking
+    // the policy out again removes the route.
+    let wider = format!("{original}spdadd 10.9.0.1/32 10.9.5.0/24 any -P out ipsec esp/tunnel/{OUT_A}-{OUT_B}/require;\n");
+    std::fs::write(&conf, &wider).expect("write setkey");
+    let rep = reload_json(&a);
+    assert_eq!(rep["policies"]["routes_added"], serde_json::json!(["10.9.5.0/24"]), "{rep:#}");
+    let routes = String::from_utf8_lossy(&ns_a.output(&["ip", "route", "show", "table", "all"]).stdout).to_string();
+    assert!(routes.contains("10.9.5.0/24 dev espsa"), "the new destination is routed into the TUN:\n{routes}");
+    std::fs::write(&conf, &original).expect("write setkey");
+    let rep = reload_json(&a);
+    assert_eq!(rep["policies"]["routes_removed"], serde_json::json!(["10.9.5.0/24"]), "{rep:#}");
+    let routes = String::from_utf8_lossy(&ns_a.output(&["ip", "route", "show", "table", "all"]).stdout).to_string();
+    assert!(!routes.contains("10.9.5.0/24"), "the route went with its policy:\n{routes}");
+
+    // A broken policy line is refused with file:line; nothing changes.
+    std::fs::write(&conf, format!("{original}spdadd 10.9.0.1/32 10.9.6.0/24 any -P out ipsec esp/tunnl/{OUT_A}-{OUT_B}/require;\n")).expect("write setkey");
     let o = a.cmd(&["reload"]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("spdadd"), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("sa.setkey.conf:"), "refused with file:line: {err}");
     assert!(ping3(&ns_a), "still running:\n{}", a.log_tail());
 }

@@ -26,6 +26,7 @@ pub mod pcap_cmd;
 pub mod pki;
 pub mod plugins;
 pub mod reload;
+pub mod reload_policies;
 pub mod remote_addr;
 pub mod replicas;
 pub mod run;

@@ -70,6 +70,16 @@ pub fn install<S>(deciders: &[Arc<HotPolicy>], policies: &[NewPolicy], sadb: &mu
     Ok(())
 }
 
+/// The SPD entries of `cfg`'s `[[policy]]` sections (not checked against
+/// the loaded plugins; see [`load`]).
+pub fn policy_entries(cfg: &Config) -> Result<Vec<NewPolicy>> {
+    cfg.policy
+        .iter()
+        .enumerate()
+        .map(|(i, p)| new_policy(p).with_context(|| format!("{}: [[policy]] #{}", cfg.path.display(), i + 1)))
+        .collect()
+}
+
 fn prefix(s: Option<&str>, like: Option<IpAddr>) -> Result<IpPrefix> {
     match s {
         Some(s) => {

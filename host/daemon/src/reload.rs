@@ -6,12 +6,16 @@
 //! - static SAs (setkey `add`): unchanged ones keep their sequence numbers
 //!   and replay windows; changed ones are replaced, added ones installed,
 //!   removed ones deleted;
+//! - policies (setkey `spdadd` and `[[policy]]`): one operation on the data
+//!   plane's replicas, with the routes into the TUN and the nftables
+//!   enforcement that follow from them ([`crate::reload_policies`]);
 //! - `[[conn]]`s: handed to the IKE thread ([`crate::ike::reload`]), which
 //!   leaves unchanged connections' IKE SAs and CHILD_SAs alone.
 //!
 //! What reload cannot apply (the outer sockets, the TUN or netstack, the
-//! mode, `[ike]`, setkey policies, policy plugins and `[[policy]]`) is
-//! refused with the list of what changed: restart for those.
+//! mode, `[ike]`, the policy plugins themselves) is refused with the list of
+//! what changed: restart for those. A policy plugin's own files are
+//! reloaded by its watcher.
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -23,13 +27,15 @@ use anyhow::{bail, Context, Result};
 use esprit_crypto::Provider;
 use esprit_sadb::sad::SaInfo;
 use esprit_sadb::sadb::SadbControl;
-use esprit_sadb::setkey::{PolicySpec, SaSpec, Span, Statement};
+use esprit_sadb::setkey::{SaSpec, Span, Statement};
+use esprit_sadb::spd::NewPolicy;
 use serde::Serialize;
 use tracing::{error, info};
 
 use crate::config::Config;
 use crate::ike::diff::ConnDiff;
 use crate::ike::reload::IkeReload;
+use crate::reload_policies::PolicyDiff;
 use crate::replicas::Replicas;
 
 /// How long a reload waits for the IKE thread to take the new connections.
@@ -56,6 +62,7 @@ pub struct Report {
     pub config: PathBuf,
     pub conns: ConnDiff,
     pub sas: SaDiff,
+    pub policies: PolicyDiff,
 }
 
 /// Everything a reload needs, shared by the SIGHUP thread and the control socket.
@@ -66,6 +73,10 @@ pub struct Reloader {
     /// The data plane's replicas: SA changes go through them.
     pub replicas: Arc<Mutex<Replicas>>,
     pub ike: Option<IkeHandle>,
+    /// The names of the loaded policy plugins (`[[policy]]` must name one).
+    pub policy_plugins: Vec<String>,
+    /// Routes and nftables enforcement (tun mode).
+    pub plumbing: Option<crate::reload_policies::Plumbing>,
 }
 
 /// A static SA's identity (RFC 4301 §4.1: SPI, protocol, destination).
@@ -89,21 +100,19 @@ fn effective_sas(statements: &[Statement]) -> BTreeMap<SaKey, SaSpec> {
     m
 }
 
-/// The policies the statements leave installed (after any `spdflush;`).
-fn effective_policies(statements: &[Statement]) -> Vec<PolicySpec> {
+/// The SPD entries a restart would add, in order: the policies the
+/// statements leave installed (after any `spdflush;`), then `[[policy]]`.
+fn effective_policies(statements: &[Statement], cfg: &Config) -> Result<Vec<NewPolicy>> {
     let mut v = Vec::new();
     for st in statements {
         match st {
             Statement::SpdFlush => v.clear(),
-            Statement::SpdAdd(p) => {
-                let mut p = p.clone();
-                p.span = Span::default();
-                v.push(p);
-            }
+            Statement::SpdAdd(p) => v.push(NewPolicy::from(p)),
             _ => {}
         }
     }
-    v
+    v.extend(crate::plugins::policy_entries(cfg)?);
+    Ok(v)
 }
 
 /// The policy plugin specs of a config (the others are auth plugins, reloadable).
@@ -116,7 +125,7 @@ fn policy_plugin_specs(cfg: &Config) -> Result<Vec<PathBuf>> {
 fn needs_restart(old: &Config, new: &Config) -> Result<Vec<&'static str>> {
     let d = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
     let mut v = Vec::new();
-    let pairs: [(&'static str, bool); 9] = [
+    let pairs: [(&'static str, bool); 8] = [
         ("mode", d(&old.mode, &new.mode)),
         ("crypto", d(&old.crypto, &new.crypto)),
         ("name", d(&old.name, &new.name)),
@@ -125,7 +134,6 @@ fn needs_restart(old: &Config, new: &Config) -> Result<Vec<&'static str>> {
         ("[tun]", d(&old.tun, &new.tun)),
         ("[netstack]", d(&old.netstack, &new.netstack)),
         ("[ike]", d(&old.ike, &new.ike)),
-        ("[[policy]]", d(&old.policy, &new.policy)),
     ];
     v.extend(pairs.iter().filter(|(_, changed)| *changed).map(|(n, _)| *n));
     if policy_plugin_specs(old)? != policy_plugin_specs(new)? {
@@ -151,9 +159,12 @@ impl Reloader {
         crate::dataplane::from_setkey(&loaded.statements, self.provider, new.ipsec.replay_window, None, Instant::now())
             .map_err(|e| loaded.locate(e, &path))?;
         let statements = loaded.statements;
-        if effective_policies(&self.statements) != effective_policies(&statements) {
-            bail!("{}: the setkey policies (spdadd) changed: they need a restart (reload applies SA changes only)", path.display());
+        for (i, p) in new.policy.iter().enumerate() {
+            if !self.policy_plugins.contains(&p.plugin) {
+                bail!("{}: [[policy]] #{}: no policy plugin is named `{}` (loaded: {})", path.display(), i + 1, p.plugin, self.policy_plugins.join(", "));
+            }
         }
+        let (old_policies, new_policies) = (effective_policies(&self.statements, &self.cfg)?, effective_policies(&statements, &new)?);
         let conns = if new.conn.is_empty() { Vec::new() } else { crate::ike::validate(&new)? };
         let auth = match &self.ike {
             Some(_) => Some(crate::ike::build_auth(&new, &conns)?),
@@ -162,6 +173,10 @@ impl Reloader {
         };
         // Validated: apply.
         let sas = self.apply_sas(&statements, &new)?;
+        let policies = {
+            let mut rep = self.replicas.lock().map_err(|_| anyhow::anyhow!("data plane replicas poisoned"))?;
+            crate::reload_policies::apply(&mut rep, &old_policies, &new_policies, self.plumbing.as_ref())?
+        };
         let conns = match (&self.ike, auth) {
             (Some(h), Some((engine, auth))) => {
                 let (reply, answer) = mpsc::channel();
@@ -173,7 +188,7 @@ impl Reloader {
         };
         self.cfg = new;
         self.statements = statements;
-        Ok(Report { config: path, conns, sas })
+        Ok(Report { config: path, conns, sas, policies })
     }
 
     /// Replaces changed static SAs, installs added ones and deletes removed
@@ -228,6 +243,7 @@ pub fn run_logged(r: &Mutex<Reloader>, why: &str) -> Result<Report> {
             info!(
                 conns_added = ?rep.conns.added, conns_removed = ?rep.conns.removed, conns_changed = ?rep.conns.changed, conns_unchanged = ?rep.conns.unchanged,
                 sas_added = ?rep.sas.added, sas_removed = ?rep.sas.removed, sas_changed = ?rep.sas.changed, sas_unchanged = rep.sas.unchanged.len(),
+                policies_kept = rep.policies.kept, policies_removed = rep.policies.removed, policies_added = rep.policies.added,
                 "reload done"
             );
             Ok(rep)

@@ -208,6 +208,41 @@ impl TunPlumbing {
         self.nft_table = Some(table);
         Ok(())
     }
+
+    /// [`TunPlumbing::enforce`] after a reload: replaces the table, or
+    /// removes it when no policy requires IPsec any more.
+    pub fn set_enforcement(&mut self, name: &str, rules: &[EnforceRule], ports: &[u16]) -> Result<()> {
+        if rules.is_empty() {
+            if let Some(table) = self.nft_table.take() {
+                crate::nft::delete_table(&table);
+            }
+            return Ok(());
+        }
+        self.enforce(name, rules, ports)
+    }
+}
+
+/// nftables rules for `in`/`fwd` policies that require IPsec.
+pub fn enforcement_rules(dp: &esprit_dataplane::Dataplane) -> Vec<EnforceRule> {
+    dp.sadb()
+        .spd()
+        .entries()
+        .iter()
+        .filter(|e| e.dir != esprit_sadb::decider::Direction::Out)
+        .filter(|e| match &e.action {
+            esprit_sadb::spd::Action::Verdict(esprit_sadb::decider::Verdict::Protect(reqs)) => reqs.iter().any(|r| r.level != esprit_sadb::decider::Level::Use),
+            esprit_sadb::spd::Action::Verdict(esprit_sadb::decider::Verdict::Private) => true,
+            _ => false,
+        })
+        .map(|e| EnforceRule {
+            src: e.selector.src.to_string(),
+            dst: e.selector.dst.to_string(),
+            proto: e.selector.proto,
+            src_port: e.selector.src_port,
+            dst_port: e.selector.dst_port,
+            label: format!("policy {} {}", e.id, e.selector),
+        })
+        .collect()
 }
 
 /// Reads the counters of an esprit nftables table.

@@ -28,7 +28,7 @@ pub fn add_policies(dp: &mut Replicas, local_ts: &TrafficSelector, remote_ts: &T
 /// [`add_policies`] with a priority (lower wins).
 #[allow(clippy::too_many_arguments)]
 pub fn add_policies_at(dp: &mut Replicas, local_ts: &TrafficSelector, remote_ts: &TrafficSelector, proto: ProtocolId, mode: Mode, local: IpAddr, remote: IpAddr, verdict: Option<Verdict>, priority: u32) -> Result<ConnPolicies> {
-    let (local_ts, remote_ts) = (local_ts.clone(), remote_ts.clone());
+    let (local_ts, remote_ts) = (*local_ts, *remote_ts);
     dp.apply(move |d, _| {
         d.add_conn_policies(PolicySpec { local_ts: &local_ts, remote_ts: &remote_ts, proto, mode, local, remote, verdict: verdict.clone(), priority })
     })

@@ -18,8 +18,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use esprit_netstack::tun_batch::TunBatchWriter;
 use esprit_netstack::{Netstack, NetstackConfig, Tun, TunConfig, TunError};
-use esprit_sadb::decider::{Direction, Level, Verdict};
-use esprit_sadb::spd::Action;
 use esprit_wire::udp_encap::{classify, Payload};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
@@ -34,7 +32,7 @@ use crate::replicas::{Replicas, Role};
 use crate::keylog::KeyLog;
 use crate::outer;
 use crate::pcap::{LinkType, Writer};
-use crate::tun_setup::{EnforceRule, TunPlumbing};
+use crate::tun_setup::TunPlumbing;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -230,6 +228,13 @@ pub fn run(args: RunArgs) -> Result<()> {
             (Some(reloads), Some((_, _, waker))) => Some(crate::reload::IkeHandle { reloads, waker: Arc::clone(waker) }),
             _ => None,
         },
+        policy_plugins: plugin_list.iter().map(|h| esprit_sadb::decider::PolicyDecider::name(h.as_ref()).to_string()).collect(),
+        plumbing: plumbing.as_ref().map(|t| crate::reload_policies::Plumbing {
+            tun: Arc::clone(t),
+            source: cfg.tun.as_ref().and_then(|t| t.source),
+            name: cfg.name.clone(),
+            ports: vec![cfg.outer.listen.port()],
+        }),
     }));
     crate::reload::on_sighup(sighup, Arc::clone(&reloader))?;
 

@@ -243,7 +243,7 @@ pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes
                 }
             }
             let mut plumbing = TunPlumbing::install(tun.name(), ids, &routes, claim)?;
-            let rules = enforcement_rules(dp);
+            let rules = crate::tun_setup::enforcement_rules(dp);
             let ports: Vec<u16> = vec![cfg.outer.listen.port()];
             plumbing.enforce(&cfg.name, &rules, &ports)?;
             info!(dev = tun.name(), mtu, table = ids.table, fwmark = ids.fwmark, priority = ids.priority, routes = ?routes.iter().map(|r| &r.0).collect::<Vec<_>>(), "TUN device up");
@@ -265,27 +265,4 @@ pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes
 
 pub(super) fn tun_register(tun: &Tun, poll: &Poll) -> io::Result<()> {
     poll.registry().register(&mut SourceFd(&tun.as_raw_fd()), INNER, Interest::READABLE)
-}
-
-/// nftables rules for `in`/`fwd` policies that require IPsec.
-pub(super) fn enforcement_rules(dp: &Dataplane) -> Vec<EnforceRule> {
-    dp.sadb()
-        .spd()
-        .entries()
-        .iter()
-        .filter(|e| e.dir != Direction::Out)
-        .filter(|e| match &e.action {
-            Action::Verdict(Verdict::Protect(reqs)) => reqs.iter().any(|r| r.level != Level::Use),
-            Action::Verdict(Verdict::Private) => true,
-            _ => false,
-        })
-        .map(|e| EnforceRule {
-            src: e.selector.src.to_string(),
-            dst: e.selector.dst.to_string(),
-            proto: e.selector.proto,
-            src_port: e.selector.src_port,
-            dst_port: e.selector.dst_port,
-            label: format!("policy {} {}", e.id, e.selector),
-        })
-        .collect()
 }
