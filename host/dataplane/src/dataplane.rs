@@ -79,6 +79,10 @@ pub struct Dataplane {
     pub(crate) held: Held,
     /// Hold packets that wait for an SA instead of dropping them (IKE is on).
     pub hold_on_acquire: bool,
+    /// The outer transport is ESP in UDP (RFC 3948): tunnel-mode ESP is
+    /// sealed and opened without an IP header ([`crate::Out::Esp`],
+    /// [`Dataplane::inbound_udp`]).
+    pub esp_in_udp: bool,
     pub(crate) drops: DropCounters,
     /// The cleartext invariant (see `protected_peers`).
     pub(crate) protected: ProtectedPeers,
@@ -97,6 +101,7 @@ impl Dataplane {
             sadb,
             held: Held::default(),
             hold_on_acquire: false,
+            esp_in_udp: false,
             drops: DropCounters::default(),
             protected: ProtectedPeers::default(),
             refused_reported: 0,

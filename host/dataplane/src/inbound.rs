@@ -25,15 +25,17 @@ impl Dataplane {
             self.drops.count(PathDrop::TooBig);
             return None;
         }
-        let (at, len) = self.peel(pb, HEADROOM, len, now)?;
+        let (at, len) = self.peel(pb, HEADROOM, len, now, [None; MAX_LAYERS], 0)?;
         Some(&pb.buf[at..at + len])
     }
 
     /// Handles one datagram from the NAT-T UDP socket (RFC 3948 §2), `len`
     /// bytes read into [`PacketBuf::input`]: a NAT keepalive, an IKE message
-    /// (non-ESP marker; counted, handled elsewhere), or ESP. The outer IP
-    /// header the kernel took is written back into the headroom, so the
-    /// payload is not copied. Returns the inner packet.
+    /// (non-ESP marker; counted, handled elsewhere), or ESP. Tunnel-mode ESP
+    /// is opened as it is (no IP header needed); for transport mode, whose
+    /// inner packet is the outer one's header plus the payload, the header
+    /// the kernel took is written back into the headroom (no payload copy).
+    /// Returns the inner packet.
     pub fn inbound_udp<'b>(&mut self, pb: &'b mut PacketBuf, len: usize, from: SocketAddr, local: IpAddr, now: Instant) -> Option<&'b [u8]> {
         match classify(pb.packet(len)) {
             Ok(Payload::Esp(_)) if len <= u16::MAX as usize - 40 => {}
@@ -49,6 +51,9 @@ impl Dataplane {
                 self.drops.count(PathDrop::GarbageUdp);
                 return None;
             }
+        }
+        if let Some(r) = self.open_udp_tunnel(pb, len, local, now) {
+            return r.map(|(at, len)| &pb.buf[at..at + len]);
         }
         let start = match (from.ip(), local) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -73,16 +78,42 @@ impl Dataplane {
                 return None;
             }
         };
-        let (at, len) = self.peel(pb, start, HEADROOM - start + len, now)?;
+        let (at, len) = self.peel(pb, start, HEADROOM - start + len, now, [None; MAX_LAYERS], 0)?;
         Some(&pb.buf[at..at + len])
+    }
+
+    /// The first layer of an ESP-in-UDP datagram whose SA is tunnel-mode ESP,
+    /// opened from the UDP payload alone; then the rest as [`Dataplane::peel`]
+    /// does. `None` when the SA is not such an SA (or unknown): the caller
+    /// takes the path with a header.
+    fn open_udp_tunnel(&mut self, pb: &mut PacketBuf, len: usize, local: IpAddr, now: Instant) -> Option<Option<(usize, usize)>> {
+        let esp = pb.packet(len);
+        let spi = u32::from_be_bytes(esp.get(..4)?.try_into().ok()?);
+        let h = self.sadb.sad().inbound(spi, esprit_sadb::decider::IpsecProto::Esp, local)?;
+        self.sadb.sad().get(h)?.state.esp_headroom()?;
+        let e = self.sadb.sad_mut().get_mut(h)?;
+        let (src, dst_region) = pb.split(HEADROOM);
+        let n = match e.state.open_esp(&src[HEADROOM..HEADROOM + len], dst_region) {
+            Ok(p) => p.len(),
+            Err(r) => {
+                self.drops.count(r);
+                return Some(None);
+            }
+        };
+        if self.sadb.sad_mut().account(h, n as u64, now).is_err() {
+            self.drops.count(PathDrop::SaExpired);
+            return Some(None);
+        }
+        let mut used = [None; MAX_LAYERS];
+        used[0] = Some(h);
+        Some(self.peel(pb, REGION_B, n, now, used, 1))
     }
 
     /// Removes ESP/AH layers while the SAD knows their SPI (a bundle, or an
     /// SA nested in a tunnel for this host), then checks the inbound policy.
-    /// The packet is at `pb.buf[at..at + len]`; returns where the inner one is.
-    fn peel(&mut self, pb: &mut PacketBuf, mut at: usize, mut len: usize, now: Instant) -> Option<(usize, usize)> {
-        let mut used: [Option<SaHandle>; MAX_LAYERS] = [None; MAX_LAYERS];
-        let mut layers = 0;
+    /// The packet is at `pb.buf[at..at + len]`, `layers` of them already
+    /// removed (`used`); returns where the inner one is.
+    fn peel(&mut self, pb: &mut PacketBuf, mut at: usize, mut len: usize, now: Instant, mut used: [Option<SaHandle>; MAX_LAYERS], mut layers: usize) -> Option<(usize, usize)> {
         while layers < MAX_LAYERS {
             let cur = &pb.buf[at..at + len];
             let (proto, spi) = match esprit_esp::peek_spi(cur) {

@@ -10,11 +10,16 @@ use crate::flow::flow_of;
 use crate::reason::PathDrop;
 use crate::Dataplane;
 
-/// An outbound result: a whole IP packet to send, a slice of the caller's buffer.
+/// An outbound result, a slice of the caller's buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Out<'b> {
-    /// Protected; send to the peer (raw, or its ESP part in UDP).
+    /// Protected, a whole IP packet; send to the peer (raw, or its ESP part
+    /// in UDP).
     Protected(&'b [u8]),
+    /// Protected, the ESP packet alone (SPI .. ICV, no IP header): the
+    /// payload of an ESP-in-UDP datagram to `to` (RFC 3948 §2.1). Tunnel-mode
+    /// ESP when [`Dataplane::esp_in_udp`] is set.
+    Esp { esp: &'b [u8], to: std::net::IpAddr },
     /// Bypass policy: send in the clear.
     Clear(&'b [u8]),
 }
@@ -62,8 +67,29 @@ impl Dataplane {
             Outbound::Protect { sas, .. } => sas,
         };
         // The common case, one tunnel-mode ESP SA: its headers go into the
-        // headroom and the packet is encrypted where it lies (no copy).
+        // headroom and the packet is encrypted where it lies (no copy). In
+        // UDP, no outer IP header is written at all (the kernel's is used).
         if let [h] = sas.as_slice() {
+            if self.esp_in_udp {
+                if let Some(hr) = self.sadb.sad().get(*h).and_then(|e| e.state.esp_headroom()).filter(|hr| *hr <= HEADROOM) {
+                    if self.sadb.sad_mut().account(*h, len as u64, now).is_err() {
+                        self.drops.count(PathDrop::SaExpired);
+                        return None;
+                    }
+                    let e = self.sadb.sad_mut().get_mut(*h)?;
+                    let to = e.state.config().dst;
+                    return match e.state.seal_esp_in_place(&mut pb.buf[HEADROOM - hr..], len) {
+                        Ok(esp) => {
+                            self.counters.out_protected += 1;
+                            Some(Out::Esp { esp, to })
+                        }
+                        Err(r) => {
+                            self.drops.count(r);
+                            None
+                        }
+                    };
+                }
+            }
             let hr = self.sadb.sad().get(*h).and_then(|e| e.state.tunnel_headroom());
             if let Some(hr) = hr.filter(|hr| *hr <= HEADROOM) {
                 if self.sadb.sad_mut().account(*h, len as u64, now).is_err() {

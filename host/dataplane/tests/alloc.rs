@@ -65,15 +65,15 @@ fn allocations(f: impl FnOnce()) -> u64 {
 #[test]
 fn warm_paths_do_not_allocate() {
     let t0 = Instant::now();
-    // Tunnel mode, ESP in UDP: A encrypts, B decrypts the UDP payload.
+    // Tunnel mode, ESP in UDP as the daemon runs it: A seals the ESP packet
+    // alone (no IP header), B opens the UDP payload.
     let (mut a, mut b) = tunnel_pair(t0);
+    a.esp_in_udp = true;
     let inner = udp4([10, 9, 0, 1], [10, 9, 0, 2], 1400, 7);
     let (mut out_buf, mut in_buf) = (PacketBuf::new(), PacketBuf::new());
     let mut round = |a: &mut esprit_dataplane::Dataplane, b: &mut esprit_dataplane::Dataplane, now: Instant| {
         assert!(out_buf.load(&inner));
-        let Some(Out::Protected(p)) = a.outbound(&mut out_buf, inner.len(), now) else { panic!("not protected") };
-        // The UDP socket hands over the ESP part only.
-        let esp = &p[20..];
+        let Some(Out::Esp { esp, .. }) = a.outbound(&mut out_buf, inner.len(), now) else { panic!("not ESP in UDP") };
         assert!(in_buf.load(esp));
         let got = b.inbound_udp(&mut in_buf, esp.len(), natt("192.0.2.1"), addr("192.0.2.2"), now).map(<[u8]>::len);
         assert_eq!(got, Some(inner.len()));

@@ -15,6 +15,10 @@ fn seal(a: &mut esprit_dataplane::Dataplane, inner: &[u8], now: Instant) -> Vec<
     assert!(pb.load(inner));
     match a.outbound(&mut pb, inner.len(), now) {
         Some(Out::Protected(p)) => p[20..].to_vec(),
+        Some(Out::Esp { esp, to }) => {
+            assert_eq!(to, addr("192.0.2.2"), "to the SA's destination");
+            esp.to_vec()
+        }
         other => panic!("not protected: {other:?}"),
     }
 }
@@ -27,8 +31,17 @@ fn open(b: &mut esprit_dataplane::Dataplane, esp: &[u8], now: Instant) -> Option
 
 #[test]
 fn replay_bad_icv_truncation_and_unknown_spi_are_counted() {
+    // Sealed as a whole IP packet (its ESP part sent), and as ESP alone
+    // (`esp_in_udp`, no IP header written): the same on the wire.
+    for esp_in_udp in [false, true] {
+        replay_bad_icv_truncation_and_unknown_spi(esp_in_udp);
+    }
+}
+
+fn replay_bad_icv_truncation_and_unknown_spi(esp_in_udp: bool) {
     let t0 = Instant::now();
     let (mut a, mut b) = tunnel_pair(t0);
+    a.esp_in_udp = esp_in_udp;
     let inner = udp4([10, 9, 0, 1], [10, 9, 0, 2], 200, 1);
     let esp = seal(&mut a, &inner, t0);
     assert_eq!(open(&mut b, &esp, t0).as_deref(), Some(&inner[..]));
@@ -93,6 +106,7 @@ fn batches_go_through_in_order() {
     let mut wire = Vec::new();
     a.outbound_batch(&mut out, t0, |_, o| match o {
         Out::Protected(p) => wire.push(p[20..].to_vec()),
+        Out::Esp { esp, .. } => wire.push(esp.to_vec()),
         Out::Clear(_) => panic!("clear"),
     });
     assert!(out.is_empty());

@@ -178,6 +178,7 @@ impl Sim {
         assert!(pb.load(p));
         let out = match self.side(!from_a).dp.outbound(&mut pb, p.len(), now) {
             Some(Out::Protected(esp)) => Some(esp.to_vec()),
+            Some(Out::Esp { .. }) => panic!("the simulated pair sends raw ESP (esp_in_udp is off)"),
             Some(Out::Clear(_)) => panic!("a protected flow went out in the clear"),
             None => None,
         };

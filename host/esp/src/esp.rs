@@ -137,10 +137,22 @@ fn seal(sa: &SaState, out: &mut [u8], h: usize, padded: usize, total: usize, seq
 /// header are written in front of it, padding and ICV after it, and the
 /// payload is encrypted where it lies.
 pub(crate) fn encapsulate_in_place(sa: &mut SaState, buf: &mut [u8], len: usize) -> Result<(usize, u64), DropReason> {
+    seal_tunnel_in_place(sa, buf, len, true)
+}
+
+/// [`encapsulate_in_place`] without the outer IP header: `buf[..n]` is the
+/// ESP packet alone (SPI .. ICV), as ESP in UDP carries it (RFC 3948 §2.1;
+/// the kernel writes the IP and UDP headers). The headroom is ESP header +
+/// IV ([`crate::Sa::esp_headroom`]).
+pub(crate) fn seal_esp_in_place(sa: &mut SaState, buf: &mut [u8], len: usize) -> Result<(usize, u64), DropReason> {
+    seal_tunnel_in_place(sa, buf, len, false)
+}
+
+fn seal_tunnel_in_place(sa: &mut SaState, buf: &mut [u8], len: usize, with_outer: bool) -> Result<(usize, u64), DropReason> {
     if sa.cfg.mode != Mode::Tunnel {
         return Err(DropReason::Unsupported);
     }
-    let h = sa.outer.len();
+    let h = if with_outer { sa.outer.len() } else { 0 };
     let ct_start = h + HEADER_LEN + sa.iv_len;
     let inner = buf.get(ct_start..ct_start + len).ok_or(DropReason::BufferTooSmall)?;
     let (v6, plen) = ip::inner_packet(inner)?;
@@ -155,11 +167,15 @@ pub(crate) fn encapsulate_in_place(sa: &mut SaState, buf: &mut [u8], len: usize)
     if total > buf.len() {
         return Err(DropReason::BufferTooSmall);
     }
-    if total - if sa.cfg.dst.is_ipv6() { ip::IPV6_HEADER_LEN } else { 0 } > usize::from(u16::MAX) {
+    // The IP packet that will carry it: ours, or the kernel's IP + UDP.
+    let carried = if with_outer { total } else { total + ip::outer_len(sa.cfg.dst) + 8 };
+    if carried - if sa.cfg.dst.is_ipv6() { ip::IPV6_HEADER_LEN } else { 0 } > usize::from(u16::MAX) {
         return Err(DropReason::TooBig);
     }
     let seq = sa.next_seq()?;
-    sa.outer.emit(buf, &ih, total, sa.ident)?;
+    if with_outer {
+        sa.outer.emit(buf, &ih, total, sa.ident)?;
+    }
     buf[h..h + 4].copy_from_slice(&sa.cfg.spi.to_be_bytes());
     buf[h + 4..h + 8].copy_from_slice(&(seq as u32).to_be_bytes());
     let pt_end = ct_start + plen;
@@ -190,6 +206,43 @@ pub(crate) fn decapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Re
         return Err(DropReason::UnknownSpi);
     }
     let esp = &packet[l.hdr_len..l.total_len];
+    let o = match sa.cfg.mode {
+        Mode::Tunnel => 0,
+        Mode::Transport => l.hdr_len,
+    };
+    let from = o.min(out.len());
+    let (payload_len, next_header) = open(sa, esp, &mut out[from..])?;
+    match sa.cfg.mode {
+        Mode::Tunnel => {
+            let n = ip::inner_of_tunnel(next_header, &out[..payload_len])?;
+            crate::ecn::decapsulate(packet, &mut out[..n])?;
+            Ok(n)
+        }
+        Mode::Transport => {
+            let h = l.hdr_len;
+            out[..h].copy_from_slice(&packet[..h]);
+            out[l.proto_offset] = next_header;
+            ip::fix_lengths(out, l.ipv6, h + payload_len)?;
+            Ok(h + payload_len)
+        }
+    }
+}
+
+/// Inbound tunnel-mode ESP from the ESP packet alone (SPI .. ICV), as ESP in
+/// UDP carries it (RFC 3948 §2.1): no outer IP header is needed. The socket
+/// does not report the outer ECN field, which counts as Not-ECT: the inner
+/// header stays as it is (RFC 6040 §4.2). Returns the inner packet's length.
+pub(crate) fn open_esp(sa: &mut SaState, esp: &[u8], out: &mut [u8]) -> Result<usize, DropReason> {
+    if sa.cfg.mode != Mode::Tunnel {
+        return Err(DropReason::Unsupported);
+    }
+    let (payload_len, next_header) = open(sa, esp, out)?;
+    ip::inner_of_tunnel(next_header, &out[..payload_len])
+}
+
+/// Checks and decrypts one ESP packet (SPI .. ICV) into `out`: replay check,
+/// ICV, window update, padding. Returns the payload length and Next Header.
+fn open(sa: &mut SaState, esp: &[u8], out: &mut [u8]) -> Result<(usize, u8), DropReason> {
     if esp.len() < HEADER_LEN {
         return Err(DropReason::Truncated);
     }
@@ -211,18 +264,14 @@ pub(crate) fn decapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Re
     }
     // Anti-replay check before the ICV (RFC 4303 §3.4.3).
     let seq = sa.inbound_seq(seq_lo)?;
-    let o = match sa.cfg.mode {
-        Mode::Tunnel => 0,
-        Mode::Transport => l.hdr_len,
-    };
-    if o + ct_len > out.len() {
+    if ct_len > out.len() {
         return Err(DropReason::BufferTooSmall);
     }
     let iv = &esp[HEADER_LEN..HEADER_LEN + sa.iv_len];
     let ct_end = HEADER_LEN + sa.iv_len + ct_len;
     let ct = &esp[HEADER_LEN + sa.iv_len..ct_end];
     let icv = &esp[ct_end..];
-    let pt = &mut out[o..o + ct_len];
+    let pt = &mut out[..ct_len];
     match &sa.keys {
         Keys::Aead { aead, salt } => {
             let (a, alen) = aad(spi, seq, sa.cfg.esn);
@@ -258,20 +307,7 @@ pub(crate) fn decapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Re
         // A TFC dummy packet (RFC 4303 §2.6): dropped silently, counted.
         return Err(DropReason::Dummy);
     }
-    match sa.cfg.mode {
-        Mode::Tunnel => {
-            let n = ip::inner_of_tunnel(next_header, &out[..payload_len])?;
-            crate::ecn::decapsulate(packet, &mut out[..n])?;
-            Ok(n)
-        }
-        Mode::Transport => {
-            let h = l.hdr_len;
-            out[..h].copy_from_slice(&packet[..h]);
-            out[l.proto_offset] = next_header;
-            ip::fix_lengths(out, l.ipv6, h + payload_len)?;
-            Ok(h + payload_len)
-        }
-    }
+    Ok((payload_len, next_header))
 }
 
 fn verify(integ: &dyn esprit_crypto::Integrity, esn: bool, seq: u64, authed: &[u8], icv: &[u8]) -> Result<(), DropReason> {

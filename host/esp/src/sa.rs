@@ -91,6 +91,37 @@ impl Sa {
         Ok(&mut buf[..n])
     }
 
+    /// Bytes in front of the inner packet that [`Sa::seal_esp_in_place`]
+    /// needs (ESP header + IV); `None` unless this is a tunnel-mode ESP SA.
+    pub fn esp_headroom(&self) -> Option<usize> {
+        self.st.esp_headroom()
+    }
+
+    /// Like [`Sa::encapsulate_in_place`], but writes no outer IP header:
+    /// `buf[..n]` is the ESP packet alone (SPI .. ICV), the payload of an
+    /// ESP-in-UDP datagram (RFC 3948 §2.1). The inner packet of `len` bytes
+    /// must be at `buf[self.esp_headroom()?..]`.
+    pub fn seal_esp_in_place<'a>(&mut self, buf: &'a mut [u8], len: usize) -> Result<&'a mut [u8], DropReason> {
+        let r = match self.st.cfg.protocol {
+            Protocol::Esp => esp::seal_esp_in_place(&mut self.st, buf, len),
+            Protocol::Ah => Err(DropReason::Unsupported),
+        };
+        let n = self.st.account_out(r)?;
+        Ok(&mut buf[..n])
+    }
+
+    /// Verifies and decrypts a tunnel-mode ESP packet given without its IP
+    /// header (the payload of an ESP-in-UDP datagram, RFC 3948 §2.1); writes
+    /// the inner IP packet into `out`.
+    pub fn open_esp<'a>(&mut self, esp: &[u8], out: &'a mut [u8]) -> Result<&'a mut [u8], DropReason> {
+        let r = match self.st.cfg.protocol {
+            Protocol::Esp => esp::open_esp(&mut self.st, esp, out),
+            Protocol::Ah => Err(DropReason::Unsupported),
+        };
+        let n = self.count_in(r)?;
+        Ok(&mut out[..n])
+    }
+
     /// Verifies and removes one layer of protection from a full outer IP
     /// packet (raw ESP/AH, IPv4 or IPv6); writes the inner IP packet into `out`.
     pub fn decapsulate<'a>(&mut self, packet: &[u8], out: &'a mut [u8]) -> Result<&'a mut [u8], DropReason> {
@@ -98,11 +129,16 @@ impl Sa {
             Protocol::Esp => esp::decapsulate(&mut self.st, packet, out),
             Protocol::Ah => ah::decapsulate(&mut self.st, packet, out),
         };
+        let n = self.count_in(r)?;
+        Ok(&mut out[..n])
+    }
+
+    fn count_in(&mut self, r: Result<usize, DropReason>) -> Result<usize, DropReason> {
         match r {
             Ok(n) => {
                 self.st.stats.packets_in += 1;
                 self.st.stats.bytes_in += n as u64;
-                Ok(&mut out[..n])
+                Ok(n)
             }
             Err(e) => {
                 self.st.stats.drops_in.count(e);

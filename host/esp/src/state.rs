@@ -125,8 +125,11 @@ impl SaState {
     /// needs (outer header + ESP header + IV); `None` unless this is a
     /// tunnel-mode ESP SA.
     pub(crate) fn tunnel_headroom(&self) -> Option<usize> {
-        (self.cfg.protocol == Protocol::Esp && self.cfg.mode == Mode::Tunnel)
-            .then(|| self.outer.len() + esprit_wire::esp::HEADER_LEN + self.iv_len)
+        self.esp_headroom().map(|h| self.outer.len() + h)
+    }
+
+    pub(crate) fn esp_headroom(&self) -> Option<usize> {
+        (self.cfg.protocol == Protocol::Esp && self.cfg.mode == Mode::Tunnel).then_some(esprit_wire::esp::HEADER_LEN + self.iv_len)
     }
 
     /// The 64-bit sequence number of an inbound packet and its replay check

@@ -121,6 +121,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         })
     };
     let mut replicas = Replicas::new(provider, keylog.clone(), build, mirror);
+    // ESP in UDP: tunnel-mode ESP is sealed and opened without an IP header.
+    let esp_in_udp = cfg.outer.transport == OuterTransport::Udp;
+    replicas.apply(move |d, _| d.esp_in_udp = esp_in_udp);
     if !cfg.conn.is_empty() {
         crate::ike::validate(&cfg)?;
         crate::ike::warn_readable_auth_specs(&cfg)?;

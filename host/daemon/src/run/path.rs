@@ -129,6 +129,19 @@ pub(super) fn send_result(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane, c
             Captures::write(&caps.outer, p);
             send_protected(cfg, outer, dp, p)
         }
+        Out::Esp { esp, to } => {
+            if caps.outer.is_some() {
+                capture_esp(&caps.outer, outer.local, to, esp);
+            }
+            match &outer.udp {
+                Some(udp) => {
+                    let sent = outer.gso.push(&**udp, SocketAddr::new(to, cfg.peer_port(to)), esp);
+                    count_sent(dp, sent);
+                    Ok(())
+                }
+                None => Err(io::Error::other("ESP in UDP without a UDP socket")),
+            }
+        }
         Out::Clear(p) => match &outer.raw_clear {
             Some(s) if p.first().map(|b| b >> 4) == Some(4) => outer::send_raw_v4(s, p).map(|_| ()),
             _ => {
@@ -175,6 +188,32 @@ pub(super) fn send_protected(cfg: &Config, outer: &mut Outer, dp: &mut Dataplane
         Some(s) if v4 => outer::send_raw_v4(s, p).map(|_| ()),
         _ => Err(io::Error::other("raw IPv6 outer packets are not supported; use outer.transport = \"udp\"")),
     }
+}
+
+/// Writes an ESP packet sent in UDP to the outer capture as the IP packet
+/// carrying it (protocol 50, as raw ESP is captured), so Wireshark decodes
+/// it with the key log. Only runs while a capture is on.
+fn capture_esp(w: &Capture, local: Option<IpAddr>, to: IpAddr, esp: &[u8]) {
+    let mut p = Vec::with_capacity(esp.len() + 40);
+    match (local, to) {
+        (Some(IpAddr::V4(s)), IpAddr::V4(d)) => {
+            p.extend_from_slice(&[0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 50, 0, 0]);
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+            let total = u16::try_from(20 + esp.len()).unwrap_or(u16::MAX);
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            esprit_esp::ip::fill_ipv4_checksum(&mut p[..20]);
+        }
+        (Some(IpAddr::V6(s)), IpAddr::V6(d)) => {
+            p.extend_from_slice(&[0x60, 0, 0, 0, 0, 0, 50, 64]);
+            p[4..6].copy_from_slice(&u16::try_from(esp.len()).unwrap_or(u16::MAX).to_be_bytes());
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+        }
+        _ => return,
+    }
+    p.extend_from_slice(esp);
+    Captures::write(w, &p);
 }
 
 /// Sends the ESP-in-UDP datagrams still queued for GSO; called at the end of
