@@ -10,7 +10,7 @@ use std::io::Read;
 use pcap_file::pcap::PcapReader;
 use pcap_file::TsResolution;
 
-use super::file::{from_lib, LinkType, PcapError, Record};
+use super::record::{from_lib, LinkType, PcapError, Record};
 
 /// The records of one classic pcap file, one at a time.
 pub struct ClassicReader<R: Read> {

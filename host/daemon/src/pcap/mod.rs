@@ -5,6 +5,7 @@ mod classic;
 pub mod file;
 pub mod link;
 mod ng;
+mod record;
 pub mod udp_encap;
 mod writer;
 

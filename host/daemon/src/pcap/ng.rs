@@ -11,7 +11,7 @@ use pcap_file::pcapng::blocks::simple_packet::SimplePacketBlock;
 use pcap_file::pcapng::{PcapNgBlock, PcapNgReader, RawBlock};
 use pcap_file::Endianness;
 
-use super::file::{from_lib, LinkType, PcapError, Record};
+use super::record::{from_lib, LinkType, PcapError, Record};
 
 const IDB: u32 = 1;
 const SPB: u32 = 3;

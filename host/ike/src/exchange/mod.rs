@@ -1,5 +1,6 @@
 //! The exchanges, each with an initiator half (`start_*`, `handle_*_response`)
 //! and a responder half (`respond_*`).
+mod auth_payload;
 pub(crate) mod auth_proof;
 pub(crate) mod child;
 pub(crate) mod ike_auth;
