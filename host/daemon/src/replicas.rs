@@ -199,6 +199,12 @@ impl Replicas {
         self.workers.push(w);
     }
 
+    /// Drops the operations kept for building replicas (once every worker
+    /// has its replica: no copy of their keys stays in the log).
+    pub fn forget_log(&mut self) {
+        self.log.clear();
+    }
+
     /// The workers attached so far.
     pub fn workers(&self) -> &[WorkerHandle] {
         &self.workers

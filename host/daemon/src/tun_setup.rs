@@ -253,8 +253,12 @@ pub fn enforcement_drops(table: &str) -> Vec<(String, u64)> {
     })
 }
 
-impl Drop for TunPlumbing {
-    fn drop(&mut self) {
+impl TunPlumbing {
+    /// Removes the rules, routes and nftables table, restores the sysctls and
+    /// removes the state file. Runs once: at a clean stop (the plumbing is
+    /// shared by the IKE thread, the outbound worker and the reloader, so
+    /// the daemon calls this explicitly), or on drop.
+    pub fn teardown(&mut self) {
         for (on, v6) in [(self.rules_v4, false), (self.rules_v6, true)] {
             if on {
                 let r = self.rule(v6);
@@ -266,10 +270,19 @@ impl Drop for TunPlumbing {
                 }
             }
         }
-        if let Some(table) = &self.nft_table {
-            crate::nft::delete_table(table);
+        (self.rules_v4, self.rules_v6) = (false, false);
+        self.routes.clear();
+        self.dynamic.clear();
+        if let Some(table) = self.nft_table.take() {
+            crate::nft::delete_table(&table);
         }
         // Restores the sysctls and removes the state file.
         drop(self.claim.take());
+    }
+}
+
+impl Drop for TunPlumbing {
+    fn drop(&mut self) {
+        self.teardown();
     }
 }

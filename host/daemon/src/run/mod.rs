@@ -302,6 +302,8 @@ pub fn run(args: RunArgs) -> Result<()> {
                 netstack_stats: Arc::clone(&netstack_stats),
             });
         }
+        // Every replica is built: the operations' log (keys among them) goes.
+        rep.forget_log();
     }
     let threads = workers
         .into_iter()
@@ -352,6 +354,10 @@ pub fn run(args: RunArgs) -> Result<()> {
         }
     }
     caps.flush();
+    // The plumbing is shared (IKE thread, reloader): take it down now.
+    if let Some(Ok(mut p)) = plumbing.as_ref().map(|p| p.lock()) {
+        p.teardown();
+    }
     let _ = std::fs::remove_file(&socket);
     info!("esprit stopped");
     result
