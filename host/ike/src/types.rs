@@ -2,6 +2,10 @@
 //! newtypes and constants named after the RFC.
 use std::fmt;
 
+/// The 4-byte SPI of a CHILD_SA (an ESP or AH SA, RFC 7296 §3.3.1), shared
+/// with the engine and the SAD.
+pub use esprit_wire::Spi;
+
 /// An 8-byte IKE SA SPI (RFC 7296 §3.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct IkeSpi(pub [u8; 8]);
