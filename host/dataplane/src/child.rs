@@ -75,7 +75,7 @@ pub fn selector(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Selector
 
 fn request(proto: ProtocolId, mode: Mode, tunnel: Option<(IpAddr, IpAddr)>, level: Level) -> SaRequest {
     SaRequest {
-        proto: if proto == ProtocolId::Ah { IpsecProto::Ah } else { IpsecProto::Esp },
+        proto: proto.ipsec().unwrap_or(IpsecProto::Esp),
         mode,
         tunnel: if mode == Mode::Tunnel { tunnel } else { None },
         level,
@@ -221,7 +221,7 @@ fn transform(c: &ChildSaUp) -> Result<Transform, ChildError> {
 /// The inbound and outbound SA configs of a CHILD_SA.
 fn sa_configs(c: &ChildSaUp, replay: u32) -> Result<(SaConfig, SaConfig), ChildError> {
     let t = transform(c)?;
-    let protocol = if c.algs.protocol == ProtocolId::Ah { Protocol::Ah } else { Protocol::Esp };
+    let protocol = c.algs.protocol.ipsec().unwrap_or(Protocol::Esp);
     let mode = c.mode;
     let (local, remote) = (c.local.ip(), c.remote.ip());
     let cfg = |spi: Spi, src: IpAddr, dst: IpAddr, enc: &Zeroizing<Vec<u8>>, integ: &Zeroizing<Vec<u8>>| {

@@ -118,9 +118,9 @@ pub struct LifetimeEvent {
 /// SAD errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SadError {
-    #[error("an SA with SPI {spi:#010x} for {} to {dst} already exists", proto_name(*proto))]
+    #[error("an SA with SPI {spi:#010x} for {} to {dst} already exists", proto.name())]
     DuplicateSpi { spi: Spi, proto: IpsecProto, dst: IpAddr },
-    #[error("no SA with SPI {spi:#010x} for {} to {dst}", proto_name(*proto))]
+    #[error("no SA with SPI {spi:#010x} for {} to {dst}", proto.name())]
     NoSuchSa { spi: Spi, proto: IpsecProto, dst: IpAddr },
     #[error("SA handle {0:?} is not installed")]
     NoSuchHandle(SaHandle),
@@ -128,13 +128,6 @@ pub enum SadError {
     Expired { spi: Spi, limit: LimitKind },
     #[error("SA with SPI {spi:#010x}: source {src} and destination {dst} are of different address families")]
     MixedFamilies { spi: Spi, src: IpAddr, dst: IpAddr },
-}
-
-pub(crate) fn proto_name(p: IpsecProto) -> &'static str {
-    match p {
-        IpsecProto::Esp => "esp",
-        IpsecProto::Ah => "ah",
-    }
 }
 
 /// The SAD.

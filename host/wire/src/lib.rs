@@ -40,6 +40,14 @@ impl IpsecProtocol {
             IpsecProtocol::Ah => 51,
         }
     }
+
+    /// The name setkey(8), the status and the logs use: `esp` or `ah`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IpsecProtocol::Esp => "esp",
+            IpsecProtocol::Ah => "ah",
+        }
+    }
 }
 
 /// Encapsulation mode (RFC 4301 §4.1), shared by the engine, the SPD/SAD and IKE.
@@ -47,6 +55,17 @@ impl IpsecProtocol {
 pub enum Mode {
     Transport,
     Tunnel,
+}
+
+impl Mode {
+    /// The name setkey(8), the configuration and the status use:
+    /// `transport` or `tunnel`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Mode::Transport => "transport",
+            Mode::Tunnel => "tunnel",
+        }
+    }
 }
 
 /// What was wrong with a buffer.
@@ -161,7 +180,7 @@ pub(crate) fn check(need: usize, have: usize) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::Spi;
+    use super::{IpsecProtocol, Mode, Spi};
 
     #[test]
     fn spi_formats_as_before() {
@@ -172,6 +191,12 @@ mod tests {
         assert_eq!(format!("{s:#010x}"), "0x00001234");
         assert_eq!(format!("{s:08X}"), "00001234");
         assert_eq!(Spi(0xdead_beef).to_string(), "0xdeadbeef");
+    }
+
+    #[test]
+    fn protocol_and_mode_names() {
+        assert_eq!((IpsecProtocol::Esp.name(), IpsecProtocol::Ah.name()), ("esp", "ah"));
+        assert_eq!((Mode::Transport.name(), Mode::Tunnel.name()), ("transport", "tunnel"));
     }
 
     #[test]
