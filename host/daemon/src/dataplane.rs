@@ -53,8 +53,8 @@ pub fn status(dp: &Dataplane, now: Instant) -> Status {
             let st = e.state.stats();
             SaStatus {
                 spi: format!("{:#010x}", c.spi),
-                proto: protocol_name(c.protocol).into(),
-                mode: mode_name(c.mode).into(),
+                proto: c.protocol.name().into(),
+                mode: c.mode.name().into(),
                 src: c.src.to_string(),
                 dst: c.dst.to_string(),
                 transform: transform_name(&c.transform),
@@ -108,20 +108,5 @@ pub fn status(dp: &Dataplane, now: Instant) -> Status {
         outbound: counters::outbound(dp.sadb().outbound_stats()),
         acquires: counters::acquires(dp.sadb().acquire_stats()),
         ..Status::default()
-    }
-}
-
-/// RFC 4303/4302 protocol names as setkey writes them.
-fn protocol_name(p: esprit_esp::Protocol) -> &'static str {
-    match p {
-        esprit_esp::Protocol::Esp => "esp",
-        esprit_esp::Protocol::Ah => "ah",
-    }
-}
-
-fn mode_name(m: esprit_esp::Mode) -> &'static str {
-    match m {
-        esprit_esp::Mode::Tunnel => "tunnel",
-        esprit_esp::Mode::Transport => "transport",
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use esprit_crypto::Provider;
-use esprit_esp::{Protocol, Sa};
+use esprit_esp::{Protocol, Sa, Spi};
 use esprit_sadb::decider::Direction;
 use esprit_sadb::setkey::{self, Statement};
 use esprit_sadb::{Outbound, Sadb};
@@ -47,7 +47,7 @@ pub enum PcapCmd {
         /// Use these SAs (by SPI, in order: first is applied first) for every
         /// packet instead of matching by address.
         #[arg(long = "spi", value_parser = parse_spi)]
-        spis: Vec<u32>,
+        spis: Vec<Spi>,
         /// Send ESP inside UDP (RFC 3948) with this port as source and destination.
         #[arg(long, num_args = 0..=1, default_missing_value = "4500")]
         udp_encap: Option<u16>,
@@ -59,12 +59,12 @@ pub enum PcapCmd {
     },
 }
 
-fn parse_spi(s: &str) -> Result<u32, String> {
+fn parse_spi(s: &str) -> Result<Spi, String> {
     let r = match s.strip_prefix("0x") {
         Some(h) => u32::from_str_radix(h, 16),
         None => s.parse(),
     };
-    r.map_err(|e| format!("SPI must be a number like 4096 or 0x1000: {e}"))
+    r.map(Spi).map_err(|e| format!("SPI must be a number like 4096 or 0x1000: {e}"))
 }
 
 pub fn run(cmd: PcapCmd) -> Result<()> {
@@ -193,7 +193,7 @@ fn ipsec_protocol(ip: &[u8]) -> Option<Protocol> {
 const BUF: usize = 65_536 + 1024;
 const TOO_LARGE: &str = "dropped: IP packet larger than the 65 KiB work buffer";
 
-fn encap(args: &PcapArgs, spis: &[u32], udp: Option<u16>) -> Result<()> {
+fn encap(args: &PcapArgs, spis: &[Spi], udp: Option<u16>) -> Result<()> {
     let provider = provider(args.crypto.as_deref())?;
     let Keys { mut sas, mut spd } = load_keys(&args.setkey, provider)?;
     for spi in spis {

@@ -27,6 +27,7 @@ use anyhow::{bail, Context, Result};
 use esprit_crypto::Provider;
 use esprit_sadb::sad::SaInfo;
 use esprit_sadb::sadb::SadbControl;
+use esprit_sadb::Spi;
 use esprit_sadb::setkey::{SaSpec, Span, Statement};
 use esprit_sadb::spd::NewPolicy;
 use serde::Serialize;
@@ -80,7 +81,7 @@ pub struct Reloader {
 }
 
 /// A static SA's identity (RFC 4301 §4.1: SPI, protocol, destination).
-type SaKey = (u32, String, IpAddr);
+type SaKey = (Spi, String, IpAddr);
 
 /// The SAs the statements leave installed (after any `flush;`), without
 /// their positions in the files.

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use esprit_crypto::Provider;
-use esprit_esp::{Protocol, Sa, SaConfig, Transform};
+use esprit_esp::{Protocol, Sa, SaConfig, Spi, Transform};
 use esprit_ike::{ChildSaUp, Mode, ProtocolId, TrafficSelector};
 use esprit_sadb::decider::{Direction, IpsecProto, Level, SaRequest, Verdict};
 use esprit_sadb::lifetime::Lifetimes;
@@ -48,8 +48,8 @@ pub struct ConnPolicies {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Installed {
     pub proto: IpsecProto,
-    pub spi_in: u32,
-    pub spi_out: u32,
+    pub spi_in: Spi,
+    pub spi_out: Spi,
     pub local: IpAddr,
     pub remote: IpAddr,
     /// The outbound SA is on standby (`ChildSaUp::defer_outbound`): the
@@ -75,7 +75,7 @@ pub fn selector(src: &TrafficSelector, dst: &TrafficSelector) -> Result<Selector
 
 fn request(proto: ProtocolId, mode: Mode, tunnel: Option<(IpAddr, IpAddr)>, level: Level) -> SaRequest {
     SaRequest {
-        proto: if proto == ProtocolId::Ah { IpsecProto::Ah } else { IpsecProto::Esp },
+        proto: proto.ipsec().unwrap_or(IpsecProto::Esp),
         mode,
         tunnel: if mode == Mode::Tunnel { tunnel } else { None },
         level,
@@ -221,10 +221,10 @@ fn transform(c: &ChildSaUp) -> Result<Transform, ChildError> {
 /// The inbound and outbound SA configs of a CHILD_SA.
 fn sa_configs(c: &ChildSaUp, replay: u32) -> Result<(SaConfig, SaConfig), ChildError> {
     let t = transform(c)?;
-    let protocol = if c.algs.protocol == ProtocolId::Ah { Protocol::Ah } else { Protocol::Esp };
+    let protocol = c.algs.protocol.ipsec().unwrap_or(Protocol::Esp);
     let mode = c.mode;
     let (local, remote) = (c.local.ip(), c.remote.ip());
-    let cfg = |spi: u32, src: IpAddr, dst: IpAddr, enc: &Zeroizing<Vec<u8>>, integ: &Zeroizing<Vec<u8>>| {
+    let cfg = |spi: Spi, src: IpAddr, dst: IpAddr, enc: &Zeroizing<Vec<u8>>, integ: &Zeroizing<Vec<u8>>| {
         let (enc_key, auth_key) = match t {
             Transform::Ah(_) => (Zeroizing::new(Vec::new()), integ.clone()),
             _ => (enc.clone(), integ.clone()),

@@ -73,7 +73,7 @@ mod tests {
     }
 
     fn sa(spi: u32, sel: Option<Selector>, bind: Option<OutboundKey>) -> SaInfo {
-        SaInfo { spi, proto: IpsecProto::Esp, mode: None, src: IpAddr::from(B), dst: IpAddr::from(A), reqid: None, lifetimes: Lifetimes::default(), selector: sel, bind }
+        SaInfo { spi: esprit_sadb::Spi(spi), proto: IpsecProto::Esp, mode: None, src: IpAddr::from(B), dst: IpAddr::from(A), reqid: None, lifetimes: Lifetimes::default(), selector: sel, bind }
     }
 
     #[test]
@@ -88,7 +88,7 @@ mod tests {
         assert!(pp.covers(&db, &flow(B, A, 1, 0)));
         assert!(pp.covers(&db, &flow(OTHER, A, 6, 80)), "another local source is covered too");
         assert!(!pp.covers(&db, &flow(B, C, 1, 0)), "other destinations are not");
-        db.delete_sa(1, IpsecProto::Esp, IpAddr::from(A)).expect("delete");
+        db.delete_sa(esprit_sadb::Spi(1), IpsecProto::Esp, IpAddr::from(A)).expect("delete");
         assert!(!pp.covers(&db, &flow(B, A, 1, 0)), "the SA is gone");
     }
 

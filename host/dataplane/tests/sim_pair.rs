@@ -49,9 +49,9 @@ struct Gw {
     addr: SocketAddr,
     policies: ConnPolicies,
     /// Installed CHILD_SAs by inbound SPI.
-    children: BTreeMap<u32, Installed>,
+    children: BTreeMap<Spi, Installed>,
     /// Every inbound SPI this side ever installed, in order.
-    history: Vec<u32>,
+    history: Vec<Spi>,
     /// Tags of the inner packets delivered to this side's applications.
     delivered: Vec<u32>,
     initiations: u32,
@@ -197,7 +197,7 @@ impl Sim {
             let mut release = false;
             // Make-before-break (RFC 7296 §2.8): a packet on the new inbound
             // SA of a rekey we answered says the peer installed it.
-            let seen: Vec<u32> = g.children.iter().filter(|(_, i)| i.standby && g.dp.child_inbound_used(i)).map(|(s, _)| *s).collect();
+            let seen: Vec<Spi> = g.children.iter().filter(|(_, i)| i.standby && g.dp.child_inbound_used(i)).map(|(s, _)| *s).collect();
             for spi in seen {
                 g.ep.child_inbound_seen(now, spi);
             }

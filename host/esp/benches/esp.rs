@@ -45,7 +45,7 @@ fn transforms() -> Vec<Transform> {
 fn config(t: Transform) -> SaConfig {
     let (enc, auth) = t.key_lens();
     SaConfig {
-        spi: 0x1234_5678,
+        spi: esprit_esp::Spi(0x1234_5678),
         protocol: t.protocol(),
         mode: Mode::Tunnel,
         src: "198.51.100.1".parse().unwrap(),

@@ -10,7 +10,7 @@ use crate::ip;
 use crate::state::{seq_hi, Keys, SaState};
 use esprit_crypto::Integrity;
 use esprit_wire::ah::{self as wire, FIXED_LEN};
-use esprit_wire::{SeqNum, Spi};
+use esprit_wire::SeqNum;
 
 /// Longest IP header (with the IPv6 extension headers before AH) handled.
 pub const MAX_IP_HEADER: usize = 256;
@@ -173,7 +173,7 @@ pub(crate) fn encapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Re
             ip::fix_lengths(out, l.ipv6, total)?;
         }
     }
-    let repr = wire::Repr { next_header, spi: Spi(cfg.spi), seq: SeqNum(seq as u32), icv_field_len: ah_len - FIXED_LEN };
+    let repr = wire::Repr { next_header, spi: cfg.spi, seq: SeqNum(seq as u32), icv_field_len: ah_len - FIXED_LEN };
     repr.emit(&mut wire::Packet::new_unchecked(&mut out[h..h + ah_len])).map_err(|_| DropReason::BadHeader)?;
     out[h + ah_len..total].copy_from_slice(payload);
 
@@ -197,7 +197,7 @@ pub(crate) fn decapsulate(sa: &mut SaState, packet: &[u8], out: &mut [u8]) -> Re
         esprit_wire::Error::BadValue => DropReason::UnknownSpi,
         esprit_wire::Error::BadLength => DropReason::BadHeader,
     })?;
-    if ah.spi().0 != sa.cfg.spi {
+    if ah.spi() != sa.cfg.spi {
         return Err(DropReason::UnknownSpi);
     }
     let ah_len = ah.header_len();

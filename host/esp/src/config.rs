@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::IpAddr;
 use zeroize::Zeroizing;
 
-pub use esprit_wire::{IpsecProtocol as Protocol, Mode};
+pub use esprit_wire::{IpsecProtocol as Protocol, Mode, Spi};
 
 /// Cryptographic transform of an SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,7 +28,7 @@ pub const MAX_REPLAY_WINDOW: u32 = 1 << 20;
 /// Everything needed to build an [`crate::Sa`]. `Debug` never prints keys.
 #[derive(Clone)]
 pub struct SaConfig {
-    pub spi: u32,
+    pub spi: Spi,
     pub protocol: Protocol,
     pub mode: Mode,
     /// SA endpoints; the outer header in tunnel mode.
@@ -69,7 +69,7 @@ impl fmt::Debug for SaConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaError {
     #[error("SPI {0:#x} is reserved (RFC 4301 §4.1: 1..=255 are IANA-reserved, 0 is local)")]
-    ReservedSpi(u32),
+    ReservedSpi(Spi),
     #[error("transform {transform} cannot be used with {protocol:?}")]
     ProtocolMismatch { transform: &'static str, protocol: Protocol },
     #[error("{what} key for {alg} must be {expected} bytes, got {got}")]
@@ -131,7 +131,7 @@ impl SaConfig {
     /// Checks SPI, protocol/transform combination, key lengths, address
     /// families and window size.
     pub fn validate(&self) -> Result<(), SaError> {
-        if self.spi < 256 {
+        if self.spi.get() < 256 {
             return Err(SaError::ReservedSpi(self.spi));
         }
         if self.transform.protocol() != self.protocol {
@@ -161,7 +161,7 @@ mod tests {
 
     fn cfg(t: Transform, enc: usize, auth: usize) -> SaConfig {
         SaConfig {
-            spi: 0x1000,
+            spi: Spi(0x1000),
             protocol: t.protocol(),
             mode: Mode::Transport,
             src: "192.0.2.1".parse().unwrap(),
@@ -195,9 +195,9 @@ mod tests {
         c.protocol = Protocol::Esp;
         assert!(matches!(c.validate(), Err(SaError::ProtocolMismatch { .. })));
         let mut c = cfg(Transform::Ah(IntegAlg::HmacSha256_128), 0, 32);
-        c.spi = 255;
-        assert_eq!(c.validate(), Err(SaError::ReservedSpi(255)));
-        c.spi = 256;
+        c.spi = Spi(255);
+        assert_eq!(c.validate(), Err(SaError::ReservedSpi(Spi(255))));
+        c.spi = Spi(256);
         c.dst = "2001:db8::1".parse().unwrap();
         assert!(matches!(c.validate(), Err(SaError::AddressFamily { .. })));
         let mut c = cfg(Transform::Ah(IntegAlg::HmacSha256_128), 0, 32);

@@ -3,7 +3,7 @@
 //!
 //! Layout written by `encapsulate` (one copy of the payload, then in place):
 //! `[IP header][SPI|seq][IV][payload|padding|pad len|next header][ICV]`.
-use crate::config::Mode;
+use crate::config::{Mode, Spi};
 use crate::drop::DropReason;
 use crate::ip;
 use crate::state::{align, seq_hi, Keys, SaState};
@@ -13,7 +13,7 @@ use esprit_wire::esp::{HEADER_LEN, TRAILER_LEN};
 /// Additional authenticated data: SPI || seq, or SPI || seq_hi || seq_lo with
 /// ESN (RFC 4106 §5, RFC 7634 §2.1). Returns the buffer and its used length.
 #[inline]
-fn aad(spi: u32, seq: u64, esn: bool) -> ([u8; 12], usize) {
+fn aad(spi: Spi, seq: u64, esn: bool) -> ([u8; 12], usize) {
     let mut a = [0u8; 12];
     a[..4].copy_from_slice(&spi.to_be_bytes());
     if esn {
@@ -246,7 +246,7 @@ fn open(sa: &mut SaState, esp: &[u8], out: &mut [u8]) -> Result<(usize, u8), Dro
     if esp.len() < HEADER_LEN {
         return Err(DropReason::Truncated);
     }
-    let spi = u32::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]);
+    let spi = Spi::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]);
     if spi != sa.cfg.spi {
         return Err(DropReason::UnknownSpi);
     }

@@ -26,7 +26,7 @@ mod state;
 mod stats;
 
 pub use bundle::Bundle;
-pub use config::{Mode, Protocol, SaConfig, SaError, Transform, AEAD_SALT_LEN, DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW};
+pub use config::{Mode, Protocol, SaConfig, Spi, SaError, Transform, AEAD_SALT_LEN, DEFAULT_REPLAY_WINDOW, MAX_REPLAY_WINDOW};
 pub use demux::peek_spi;
 pub use drop::{DropCounters, DropReason};
 pub use sa::Sa;

@@ -3,7 +3,7 @@
 //! write into the caller's buffer (boringtun style); no allocation, no logging.
 //! The state lives in [`crate::state`]; this is the public face, dispatching
 //! to the ESP and AH transforms.
-use crate::config::{Protocol, SaConfig, SaError};
+use crate::config::{Protocol, SaConfig, SaError, Spi};
 use crate::drop::DropReason;
 use crate::state::SaState;
 use crate::stats::SaStats;
@@ -21,7 +21,7 @@ impl Sa {
         Ok(Sa { st: SaState::new(cfg, provider)? })
     }
 
-    pub fn spi(&self) -> u32 {
+    pub fn spi(&self) -> Spi {
         self.st.cfg.spi
     }
 

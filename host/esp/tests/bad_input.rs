@@ -51,17 +51,17 @@ fn truncated_at_every_length() {
 #[test]
 fn unknown_spi_via_peek_and_lookup() {
     let p = providers()[0];
-    let mut table: HashMap<(Protocol, u32), Sa> = HashMap::new();
+    let mut table: HashMap<(Protocol, esprit_esp::Spi), Sa> = HashMap::new();
     let t = Transform::Aead(AeadAlg::Aes128Gcm16);
     let mut known = config(t, Mode::Tunnel, false, false);
-    known.spi = 0x5000;
-    table.insert((Protocol::Esp, 0x5000), sa(&known, p));
+    known.spi = esprit_esp::Spi(0x5000);
+    table.insert((Protocol::Esp, esprit_esp::Spi(0x5000)), sa(&known, p));
     let (cfg, _, enc) = encap_one(t, Mode::Tunnel, false);
     let key = peek_spi(&enc).unwrap();
     assert_eq!(key, (Protocol::Esp, cfg.spi));
     assert!(table.get_mut(&key).is_none(), "SPI {:#x} is unknown", key.1);
     // Handing it to the wrong SA anyway is refused and counted.
-    let sa5000 = table.get_mut(&(Protocol::Esp, 0x5000)).unwrap();
+    let sa5000 = table.get_mut(&(Protocol::Esp, esprit_esp::Spi(0x5000))).unwrap();
     let mut out = [0u8; 1024];
     assert_eq!(sa5000.decapsulate(&enc, &mut out), Err(DropReason::UnknownSpi));
     assert_eq!(sa5000.stats().drops_in.get(DropReason::UnknownSpi), 1);

@@ -183,7 +183,7 @@ fn outer(esp: &[u8]) -> Vec<u8> {
 fn sa_for(v: &Vector, provider: &dyn esprit_crypto::Provider) -> Sa {
     let esp = unhex(v.packet);
     let cfg = SaConfig {
-        spi: u32::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]),
+        spi: esprit_esp::Spi::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]),
         protocol: Protocol::Esp,
         mode: v.mode,
         src: "192.0.2.1".parse().unwrap(),

@@ -106,7 +106,7 @@ fn fast_path_allocates_nothing() {
     let p = providers[0];
     let esp = config(esprit_esp::Transform::Aead(esprit_crypto::AeadAlg::Aes128Gcm16), Mode::Transport, false, false);
     let mut ah = config(esprit_esp::Transform::Ah(esprit_crypto::IntegAlg::HmacSha256_128), Mode::Transport, false, false);
-    ah.spi += 1;
+    ah.spi.0 += 1;
     let mut tx = Bundle::new(vec![sa(&esp, p), sa(&ah, p)]);
     let mut rx = Bundle::new(vec![sa(&esp, p), sa(&ah, p)]);
     let inner = ipv4_udp(&payload(1000, 3));

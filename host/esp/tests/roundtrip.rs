@@ -216,9 +216,9 @@ fn bundle_esp_then_ah() {
     use esprit_crypto::{AeadAlg, IntegAlg};
     for v6 in [false, true] {
         let mut esp_cfg = config(Transform::Aead(AeadAlg::Aes128Gcm16), Mode::Transport, v6, false);
-        esp_cfg.spi = 0x1001;
+        esp_cfg.spi = esprit_esp::Spi(0x1001);
         let mut ah_cfg = config(Transform::Ah(IntegAlg::HmacSha256_128), Mode::Transport, v6, true);
-        ah_cfg.spi = 0x2002;
+        ah_cfg.spi = esprit_esp::Spi(0x2002);
         let p = providers()[0];
         let mut out_b = Bundle::new(vec![sa(&esp_cfg, p), sa(&ah_cfg, p)]);
         let mut in_b = Bundle::new(vec![sa(&esp_cfg, p), sa(&ah_cfg, p)]);
@@ -227,7 +227,7 @@ fn bundle_esp_then_ah() {
             let (mut out, mut scratch, mut back, mut scratch2) = ([0u8; 2048], [0u8; 2048], [0u8; 2048], [0u8; 2048]);
             let enc = out_b.encapsulate(&inner, &mut out, &mut scratch).unwrap().to_vec();
             // Outermost is AH, which carries ESP.
-            assert_eq!(esprit_esp::peek_spi(&enc), Ok((Protocol::Ah, 0x2002)));
+            assert_eq!(esprit_esp::peek_spi(&enc), Ok((Protocol::Ah, esprit_esp::Spi(0x2002))));
             assert!(enc.len() <= inner.len() + out_b.overhead(inner.len()));
             assert_eq!(in_b.decapsulate(&enc, &mut back, &mut scratch2).unwrap(), &inner[..]);
         }

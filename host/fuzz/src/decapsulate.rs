@@ -36,7 +36,7 @@ fn config(sel: u8) -> SaConfig {
         ("192.0.2.1".parse().expect("a constant"), "192.0.2.2".parse().expect("a constant"))
     };
     SaConfig {
-        spi: 0x1000,
+        spi: esprit_esp::Spi(0x1000),
         protocol: t.protocol(),
         mode,
         src,

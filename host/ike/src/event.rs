@@ -7,6 +7,7 @@ use zeroize::Zeroizing;
 use crate::config::Mode;
 use crate::message::{Identity, TrafficSelector};
 use crate::proposal::ChildAlgs;
+use crate::types::Spi;
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +45,8 @@ pub struct ChildSaUp {
     pub remote: SocketAddr,
     /// ESP in UDP (NAT detected).
     pub encap: bool,
-    pub spi_in: u32,
-    pub spi_out: u32,
+    pub spi_in: Spi,
+    pub spi_out: Spi,
     pub algs: ChildAlgs,
     /// Inbound keys: encryption (AEAD: key | 4-byte salt) and integrity.
     pub enc_in: Zeroizing<Vec<u8>>,
@@ -55,7 +56,7 @@ pub struct ChildSaUp {
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
     /// The inbound SPI of the SA this one replaces (rekey).
-    pub replaces: Option<u32>,
+    pub replaces: Option<Spi>,
     /// We answered the rekey that created it: install both SAs but keep
     /// sending on the replaced SA until [`Event::ChildOutbound`] (the peer
     /// installs its inbound SA only when our answer arrives; RFC 7296 §2.8,
@@ -91,9 +92,9 @@ pub enum Event {
     /// Send on this CHILD_SA's outbound SA from now on (it was installed
     /// with `defer_outbound`): the peer deleted the SA it replaces, its
     /// first packet arrived on the new inbound SA, or the fallback ran out.
-    ChildOutbound { conn: String, child: String, reqid: u32, spi_in: u32, spi_out: u32, why: &'static str },
+    ChildOutbound { conn: String, child: String, reqid: u32, spi_in: Spi, spi_out: Spi, why: &'static str },
     /// Remove this CHILD_SA (both SPIs).
-    ChildDown { conn: String, child: String, reqid: u32, spi_in: u32, spi_out: u32, local: SocketAddr, remote: SocketAddr },
+    ChildDown { conn: String, child: String, reqid: u32, spi_in: Spi, spi_out: Spi, local: SocketAddr, remote: SocketAddr },
     /// Establishing failed before any CHILD_SA existed (OE falls back on this).
     SetupFailed { conn: String, remote: SocketAddr, reason: String },
     /// The responder assigned us a virtual IP.

@@ -20,7 +20,7 @@ use crate::message::{Header, Payload, TrafficSelector};
 use crate::proposal::ChildAlgs;
 use crate::stats::Stats;
 use state::KeyState;
-use crate::types::{flags, ExchangeType, IkeSpi};
+use crate::types::{flags, ExchangeType, IkeSpi, Spi};
 
 /// Everything an exchange needs besides its IKE SA.
 pub(crate) struct Ctx<'a> {
@@ -39,12 +39,12 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    pub fn spi32(&mut self) -> u32 {
+    pub fn spi32(&mut self) -> Spi {
         loop {
             let v = self.rng.next_u32();
             // SPIs 0..=255 are reserved (RFC 4303 §2.1).
             if v > 255 {
-                return v;
+                return Spi(v);
             }
         }
     }
@@ -102,8 +102,8 @@ pub struct ChildSa {
     pub cfg: usize,
     pub name: String,
     pub reqid: u32,
-    pub spi_in: u32,
-    pub spi_out: u32,
+    pub spi_in: Spi,
+    pub spi_out: Spi,
     pub algs: ChildAlgs,
     pub mode: Mode,
     pub local_ts: Vec<TrafficSelector>,
@@ -148,10 +148,10 @@ pub(crate) struct InFlight {
 /// What we asked, so the response can be handled.
 pub(crate) enum Pending {
     SaInit { child: Option<usize> },
-    Auth { child: Option<usize>, spi_in: u32 },
-    CreateChild { child: usize, spi_in: u32, nonce: Vec<u8>, ke: Option<KeyExchange>, rekey_of: Option<u32> },
+    Auth { child: Option<usize>, spi_in: Spi },
+    CreateChild { child: usize, spi_in: Spi, nonce: Vec<u8>, ke: Option<KeyExchange>, rekey_of: Option<Spi> },
     RekeyIke { new_spi: IkeSpi, nonce: Vec<u8>, ke: Option<KeyExchange> },
-    DeleteChild { spis: Vec<u32> },
+    DeleteChild { spis: Vec<Spi> },
     DeleteIke,
     Dpd,
 }
@@ -160,9 +160,9 @@ pub(crate) enum Pending {
 #[derive(Debug, Clone)]
 pub(crate) enum Task {
     CreateChild { child: usize, local_ts: Option<Vec<TrafficSelector>>, remote_ts: Option<Vec<TrafficSelector>> },
-    RekeyChild { spi_in: u32 },
+    RekeyChild { spi_in: Spi },
     RekeyIke,
-    DeleteChild { spi_in: u32 },
+    DeleteChild { spi_in: Spi },
     DeleteIke,
     Dpd,
 }
@@ -217,7 +217,7 @@ pub struct IkeSa {
     pub(crate) ix: IndexEntry,
     /// CHILD_SAs (inbound SPI) that started (`true`) or stopped (`false`)
     /// waiting to send, for the endpoint's index of them.
-    pub(crate) outbound_changes: Vec<(u32, bool)>,
+    pub(crate) outbound_changes: Vec<(Spi, bool)>,
 }
 
 /// Where an IKE SA appears in the endpoint's indexes, so it can be removed
@@ -406,7 +406,7 @@ impl IkeSa {
         t
     }
 
-    pub(crate) fn find_child(&self, spi_in: u32) -> Option<usize> {
+    pub(crate) fn find_child(&self, spi_in: Spi) -> Option<usize> {
         self.children.iter().position(|c| c.spi_in == spi_in)
     }
 

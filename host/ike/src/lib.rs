@@ -29,4 +29,4 @@ pub use ike_sa::IkeState;
 pub use message::{Identity, TrafficSelector, TsParseError};
 pub use proposal::{ChildAlgs, Encr, IkeAlgs, ProposalError, ProposalSpec};
 pub use stats::Stats;
-pub use types::ProtocolId;
+pub use types::{ProtocolId, Spi};

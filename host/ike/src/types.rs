@@ -2,6 +2,11 @@
 //! newtypes and constants named after the RFC.
 use std::fmt;
 
+/// The 4-byte SPI of a CHILD_SA (an ESP or AH SA, RFC 7296 §3.3.1), shared
+/// with the engine and the SAD.
+pub use esprit_wire::Spi;
+use esprit_wire::IpsecProtocol;
+
 /// An 8-byte IKE SA SPI (RFC 7296 §3.1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct IkeSpi(pub [u8; 8]);
@@ -103,6 +108,25 @@ impl ProtocolId {
             ProtocolId::Ike => 1,
             ProtocolId::Ah => 2,
             ProtocolId::Esp => 3,
+        }
+    }
+
+    /// The IPsec protocol of a CHILD_SA negotiated with this id; `None` for
+    /// [`ProtocolId::Ike`], which names the IKE SA itself.
+    pub fn ipsec(self) -> Option<IpsecProtocol> {
+        match self {
+            ProtocolId::Ike => None,
+            ProtocolId::Ah => Some(IpsecProtocol::Ah),
+            ProtocolId::Esp => Some(IpsecProtocol::Esp),
+        }
+    }
+}
+
+impl From<IpsecProtocol> for ProtocolId {
+    fn from(p: IpsecProtocol) -> ProtocolId {
+        match p {
+            IpsecProtocol::Ah => ProtocolId::Ah,
+            IpsecProtocol::Esp => ProtocolId::Esp,
         }
     }
 }
@@ -224,4 +248,18 @@ pub mod flags {
     pub const INITIATOR: u8 = 0x08;
     pub const VERSION: u8 = 0x10;
     pub const RESPONSE: u8 = 0x20;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_ids_map_to_ipsec_protocols_and_back() {
+        for p in [IpsecProtocol::Esp, IpsecProtocol::Ah] {
+            assert_eq!(ProtocolId::from(p).ipsec(), Some(p));
+        }
+        assert_eq!(ProtocolId::Ike.ipsec(), None);
+        assert_eq!((ProtocolId::from(IpsecProtocol::Ah).to_u8(), ProtocolId::from(IpsecProtocol::Esp).to_u8()), (2, 3));
+    }
 }

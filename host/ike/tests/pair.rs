@@ -75,7 +75,7 @@ fn retransmits_with_backoff() {
 #[test]
 fn child_rekey_replaces_the_pair() {
     let mut p = established(4, Impair::default());
-    let old: Vec<u32> = p.a.children.keys().copied().collect();
+    let old: Vec<Spi> = p.a.children.keys().copied().collect();
     let now = p.now;
     p.a.ep.rekey_children(now, "ab").unwrap();
     p.run(Duration::from_secs(10));
@@ -101,7 +101,7 @@ fn child_rekey_by_lifetime_with_pfs() {
 #[test]
 fn ike_rekey_keeps_children() {
     let mut p = established(6, Impair::default());
-    let before: Vec<u32> = p.a.children.keys().copied().collect();
+    let before: Vec<Spi> = p.a.children.keys().copied().collect();
     let old_spi = p.a.ep.summaries()[0].spi_i;
     let now = p.now;
     p.a.ep.rekey_ike(now, "ab").unwrap();

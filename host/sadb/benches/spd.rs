@@ -100,7 +100,7 @@ fn bench_sad(c: &mut Criterion) {
         let mut sad = Sad::new();
         for spi in 256..256 + n {
             let info = SaInfo {
-                spi,
+                spi: esprit_sadb::Spi(spi),
                 proto: IpsecProto::Esp,
                 mode: Some(IpsecMode::Transport),
                 src: IpAddr::V4(Ipv4Addr::from(0xac10_0000 | spi)),
@@ -116,7 +116,7 @@ fn bench_sad(c: &mut Criterion) {
         g.bench_function(format!("inbound_by_spi_{n}_sas"), |b| {
             b.iter(|| {
                 spi = if spi + 7 >= 256 + n { 256 } else { spi + 7 };
-                let h = sad.inbound(black_box(spi), IpsecProto::Esp, dst).unwrap();
+                let h = sad.inbound(black_box(esprit_sadb::Spi(spi)), IpsecProto::Esp, dst).unwrap();
                 black_box(sad.get(h).map(|e| e.state))
             })
         });
@@ -126,7 +126,7 @@ fn bench_sad(c: &mut Criterion) {
                 add 192.168.0.1 10.1.2.3 esp 0x1001 -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;\n\
                 add 192.168.0.1 10.1.2.3 ah 0x1002 -A hmac-sha256 0x000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f;";
     let st = esprit_sadb::setkey::parse_str("bench", text).unwrap();
-    let mut db = esprit_sadb::Sadb::from_setkey(&st, now, |s| Ok::<_, String>(s.spi)).unwrap();
+    let mut db = esprit_sadb::Sadb::from_setkey(&st, now, |s| Ok::<_, String>(s.spi.get())).unwrap();
     let f = Flow {
         src: "192.168.0.1".parse().unwrap(),
         dst: "10.1.2.3".parse().unwrap(),

@@ -34,7 +34,7 @@ pub struct Flow {
 
 /// The IPsec protocol and mode of one SA in a template: the shared
 /// vocabulary of `esprit_wire`.
-pub use esprit_wire::{IpsecProtocol as IpsecProto, Mode as IpsecMode};
+pub use esprit_wire::{IpsecProtocol as IpsecProto, Mode as IpsecMode, Spi};
 
 /// Request level (setkey/PF_KEY): `default|use|require|unique`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

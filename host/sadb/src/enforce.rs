@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use crate::decider::{Direction, Flow, IpsecMode, Level, SaRequest, Verdict};
+use crate::decider::{Direction, Flow, IpsecMode, Level, SaRequest, Spi, Verdict};
 use crate::sad::{SaHandle, SadEntry};
 use crate::sadb::Sadb;
 
@@ -92,7 +92,7 @@ impl<S> Sadb<S> {
     }
 
     fn inbound_decrypted(&mut self, sas: &[SaHandle], flow: &Flow, now: Instant) -> Result<(), InboundDrop> {
-        let mut first_spi = 0;
+        let mut first_spi = Spi(0);
         for (i, h) in sas.iter().enumerate() {
             let e = self.sad().get(*h).ok_or(InboundDrop::UnknownSa)?;
             if i == 0 {

@@ -1,6 +1,7 @@
 //! Why an inbound packet was refused, and the counters of inbound
 //! enforcement (RFC 4301 §5.2); the checks themselves are in [`crate::enforce`].
 
+use crate::decider::Spi;
 use crate::policy_id::PolicyId;
 
 /// Why an inbound packet is dropped.
@@ -14,7 +15,7 @@ pub enum InboundDrop {
     PolicyDiscard { policy: Option<PolicyId> },
     /// The decrypted packet is not covered by the SA(s) it came through.
     #[error("decrypted packet does not match the selectors of SA {spi:#010x}")]
-    SelectorMismatch { spi: u32, policy: Option<PolicyId> },
+    SelectorMismatch { spi: Spi, policy: Option<PolicyId> },
     /// The SA went away between decapsulation and the check.
     #[error("unknown SA")]
     UnknownSa,

@@ -28,6 +28,7 @@ pub mod policy_id;
 pub mod sadb;
 
 pub use acquire::Acquire;
+pub use decider::Spi;
 pub use enforce::InboundDrop;
 pub use sad::{LifetimeEvent, SaHandle, SaInfo, Sad};
 pub use sadb::{Outbound, Sadb, SadbControl, SadbError};

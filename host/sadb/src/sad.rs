@@ -12,7 +12,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use crate::decider::{Flow, IpsecMode, IpsecProto, Level, SaRequest};
+use crate::decider::{Flow, IpsecMode, IpsecProto, Level, SaRequest, Spi};
 use crate::lifetime::{Expiry, LimitKind, Lifetimes};
 use crate::selector::Selector;
 use crate::policy_id::PolicyId;
@@ -32,7 +32,7 @@ impl SaHandle {
 /// destination address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct InboundKey {
-    pub spi: u32,
+    pub spi: Spi,
     pub proto: IpsecProto,
     pub dst: IpAddr,
 }
@@ -50,7 +50,7 @@ pub struct OutboundKey {
 /// What the SAD knows about an SA besides the engine state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaInfo {
-    pub spi: u32,
+    pub spi: Spi,
     pub proto: IpsecProto,
     /// `None` = any (setkey `-m any`).
     pub mode: Option<IpsecMode>,
@@ -108,7 +108,7 @@ pub struct LifetimeEvent {
     pub handle: SaHandle,
     pub expiry: Expiry,
     pub limit: LimitKind,
-    pub spi: u32,
+    pub spi: Spi,
     pub proto: IpsecProto,
     pub src: IpAddr,
     pub dst: IpAddr,
@@ -118,23 +118,16 @@ pub struct LifetimeEvent {
 /// SAD errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SadError {
-    #[error("an SA with SPI {spi:#010x} for {} to {dst} already exists", proto_name(*proto))]
-    DuplicateSpi { spi: u32, proto: IpsecProto, dst: IpAddr },
-    #[error("no SA with SPI {spi:#010x} for {} to {dst}", proto_name(*proto))]
-    NoSuchSa { spi: u32, proto: IpsecProto, dst: IpAddr },
+    #[error("an SA with SPI {spi:#010x} for {} to {dst} already exists", proto.name())]
+    DuplicateSpi { spi: Spi, proto: IpsecProto, dst: IpAddr },
+    #[error("no SA with SPI {spi:#010x} for {} to {dst}", proto.name())]
+    NoSuchSa { spi: Spi, proto: IpsecProto, dst: IpAddr },
     #[error("SA handle {0:?} is not installed")]
     NoSuchHandle(SaHandle),
     #[error("SA with SPI {spi:#010x} reached its hard lifetime ({limit:?})")]
-    Expired { spi: u32, limit: LimitKind },
+    Expired { spi: Spi, limit: LimitKind },
     #[error("SA with SPI {spi:#010x}: source {src} and destination {dst} are of different address families")]
-    MixedFamilies { spi: u32, src: IpAddr, dst: IpAddr },
-}
-
-pub(crate) fn proto_name(p: IpsecProto) -> &'static str {
-    match p {
-        IpsecProto::Esp => "esp",
-        IpsecProto::Ah => "ah",
-    }
+    MixedFamilies { spi: Spi, src: IpAddr, dst: IpAddr },
 }
 
 /// The SAD.
@@ -256,7 +249,7 @@ impl<S> Sad<S> {
     }
 
     /// Removes the SA with this SPI (`delete` in setkey / IKE DELETE).
-    pub fn remove_by_spi(&mut self, spi: u32, proto: IpsecProto, dst: IpAddr) -> Result<SadEntry<S>, SadError> {
+    pub fn remove_by_spi(&mut self, spi: Spi, proto: IpsecProto, dst: IpAddr) -> Result<SadEntry<S>, SadError> {
         let h = self.inbound(spi, proto, dst).ok_or(SadError::NoSuchSa { spi, proto, dst })?;
         self.remove(h).ok_or(SadError::NoSuchHandle(h))
     }
@@ -274,7 +267,7 @@ impl<S> Sad<S> {
 
     /// The SA for an inbound packet.
     #[inline]
-    pub fn inbound(&self, spi: u32, proto: IpsecProto, dst: IpAddr) -> Option<SaHandle> {
+    pub fn inbound(&self, spi: Spi, proto: IpsecProto, dst: IpAddr) -> Option<SaHandle> {
         self.inbound.get(&InboundKey { spi, proto, dst }).copied()
     }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::acquire::{Acquire, AcquireStats, AcquireTable};
-use crate::decider::{Flow, IpsecProto, Level, Verdict};
+use crate::decider::{Flow, IpsecProto, Level, Spi, Verdict};
 use crate::sad::{LifetimeEvent, OutboundKey, SaHandle, SaInfo, Sad, SadError};
 use crate::setkey::{SaSpec, Span, Statement};
 use crate::policy_id::PolicyId;
@@ -33,7 +33,7 @@ pub trait SadbControl<S> {
     /// Installs an SA created at `now`; fails on a duplicate (SPI, proto, dst).
     fn add_sa(&mut self, info: SaInfo, state: S, now: Instant) -> Result<SaHandle, SadbError>;
     /// Removes the SA with this SPI and returns its engine state.
-    fn delete_sa(&mut self, spi: u32, proto: IpsecProto, dst: IpAddr) -> Result<S, SadbError>;
+    fn delete_sa(&mut self, spi: Spi, proto: IpsecProto, dst: IpAddr) -> Result<S, SadbError>;
     /// Adds a policy; returns its stable id.
     fn add_policy(&mut self, policy: NewPolicy) -> Result<PolicyId, SadbError>;
     /// Removes a policy.
@@ -319,7 +319,7 @@ impl<S> SadbControl<S> for Sadb<S> {
         Ok(h)
     }
 
-    fn delete_sa(&mut self, spi: u32, proto: IpsecProto, dst: IpAddr) -> Result<S, SadbError> {
+    fn delete_sa(&mut self, spi: Spi, proto: IpsecProto, dst: IpAddr) -> Result<S, SadbError> {
         Ok(self.sad.remove_by_spi(spi, proto, dst)?.state)
     }
 

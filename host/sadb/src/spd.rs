@@ -99,7 +99,7 @@ pub struct VerdictDisplay<'a>(pub &'a Verdict);
 
 impl fmt::Display for VerdictDisplay<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::decider::{IpsecMode, IpsecProto, Level};
+        use crate::decider::Level;
         match self.0 {
             Verdict::Bypass => write!(f, "none"),
             Verdict::Discard => write!(f, "discard"),
@@ -108,8 +108,7 @@ impl fmt::Display for VerdictDisplay<'_> {
             Verdict::Protect(reqs) => {
                 write!(f, "ipsec")?;
                 for r in reqs {
-                    let p = if r.proto == IpsecProto::Esp { "esp" } else { "ah" };
-                    let m = if r.mode == IpsecMode::Tunnel { "tunnel" } else { "transport" };
+                    let (p, m) = (r.proto.name(), r.mode.name());
                     let t = r.tunnel.map(|(a, b)| format!("{a}-{b}")).unwrap_or_default();
                     let l = match r.level {
                         Level::Default => "default".to_string(),

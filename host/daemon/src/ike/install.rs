@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use esprit_dataplane::child::PolicySpec;
 pub use esprit_dataplane::child::{ConnPolicies, Installed};
-use esprit_ike::{ChildSaUp, Mode, ProtocolId, TrafficSelector};
+use esprit_ike::{ChildSaUp, Mode, ProtocolId, Spi, TrafficSelector};
 use esprit_sadb::decider::Verdict;
 
 use crate::replicas::Replicas;
@@ -53,8 +53,8 @@ pub fn install_child(dp: &mut Replicas, c: &ChildSaUp, policies: ConnPolicies, r
 /// Which of `children` have had a packet on their inbound SA (the peer
 /// installed the pair): asked of the inbound worker, whose replica counts
 /// inbound packets.
-pub fn inbound_used(dp: &Replicas, children: Vec<Installed>) -> Vec<u32> {
-    let used = |d: &esprit_dataplane::Dataplane, children: &[Installed]| children.iter().filter(|i| d.child_inbound_used(i)).map(|i| i.spi_in).collect::<Vec<u32>>();
+pub fn inbound_used(dp: &Replicas, children: Vec<Installed>) -> Vec<Spi> {
+    let used = |d: &esprit_dataplane::Dataplane, children: &[Installed]| children.iter().filter(|i| d.child_inbound_used(i)).map(|i| i.spi_in).collect::<Vec<Spi>>();
     match dp.inbound_worker() {
         Some(w) => w.query(move |d| used(d, &children)).unwrap_or_default(),
         None => used(dp.mirror(), &children),

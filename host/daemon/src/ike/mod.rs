@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use esprit_ike::{Endpoint, EndpointConfig, Event, Transmit};
+use esprit_ike::{Endpoint, EndpointConfig, Event, Spi, Transmit};
 use esprit_plugin::host_crypto::KeyStore;
 use esprit_plugin::PluginEngine;
 use esprit_sadb::decider::Verdict;
@@ -72,11 +72,11 @@ pub struct IkeHost {
     /// The NAT-T port (the outer UDP socket's).
     pub natt_port: u16,
     policies: HashMap<String, ConnPolicies>,
-    installed: HashMap<u32, Child>,
+    installed: HashMap<Spi, Child>,
     /// Per-peer policies and routes, counted by installed CHILD_SA.
     refs: PeerRefs,
     /// Inbound SPIs of CHILD_SAs whose outbound SA is on standby.
-    standby: Vec<u32>,
+    standby: Vec<Spi>,
     /// When the inbound worker was last asked about the standby SAs.
     standby_checked: Option<Instant>,
     /// Next tries of `start = "start"` connections whose setup failed.
@@ -651,7 +651,7 @@ impl IkeHost {
 
     /// Removes a CHILD_SA's SAs, and its per-peer policies and routes when
     /// no other CHILD_SA uses them.
-    fn child_down(&mut self, dp: &mut Replicas, spi_in: u32, conn: &str, out: &mut Vec<Action>) {
+    fn child_down(&mut self, dp: &mut Replicas, spi_in: Spi, conn: &str, out: &mut Vec<Action>) {
         let Some(ch) = self.installed.remove(&spi_in) else {
             warn!(conn = %conn, "CHILD_SA {spi_in:08x} down, but it was not installed");
             return;

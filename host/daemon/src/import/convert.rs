@@ -286,10 +286,7 @@ fn conn_skeleton(name: &str, o: &OutPolicy) -> Conn {
         ike: Vec::new(),
         esp: Vec::new(),
         protocol: if o.ah_only { "ah" } else { "esp" },
-        mode: match o.mode {
-            IpsecMode::Transport => "transport",
-            IpsecMode::Tunnel => "tunnel",
-        },
+        mode: o.mode.name(),
         local_ts: vec![o.local_ts.to_string()],
         remote_ts: vec![o.remote_ts.to_string()],
         start: "trap",

@@ -46,7 +46,7 @@ pub fn config(t: Transform, mode: Mode, v6: bool, esn: bool) -> SaConfig {
     let (enc, auth) = t.key_lens();
     let (src, dst) = addrs(v6);
     SaConfig {
-        spi: 0xc0de_0001,
+        spi: esprit_esp::Spi(0xc0de_0001),
         protocol: t.protocol(),
         mode,
         src,

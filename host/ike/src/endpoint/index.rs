@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::ike_sa::{IkeSa, IkeState};
-use crate::types::IkeSpi;
+use crate::types::{IkeSpi, Spi};
 
 #[derive(Default)]
 pub(crate) struct Index {
@@ -25,7 +25,7 @@ pub(crate) struct Index {
     by_init: HashMap<(IkeSpi, SocketAddr), IkeSpi>,
     /// CHILD_SAs (inbound SPI) that wait to send (responder make-before-break)
     /// and their IKE SA.
-    deferred: HashMap<u32, IkeSpi>,
+    deferred: HashMap<Spi, IkeSpi>,
 }
 
 impl Index {
@@ -94,7 +94,7 @@ impl Index {
     }
 
     /// The IKE SA of a CHILD_SA that waits to send.
-    pub fn deferred(&self, spi_in: u32) -> Option<IkeSpi> {
+    pub fn deferred(&self, spi_in: Spi) -> Option<IkeSpi> {
         self.deferred.get(&spi_in).copied()
     }
 

@@ -18,7 +18,7 @@ use crate::event::{Event, Transmit};
 use crate::ike_sa::{IkeSa, IkeState, Task};
 use crate::message::TrafficSelector;
 use crate::stats::Stats;
-use crate::types::IkeSpi;
+use crate::types::{IkeSpi, Spi};
 
 /// A summary of one IKE SA for status output.
 #[derive(Debug, Clone)]
@@ -34,7 +34,7 @@ pub struct SaSummary {
     pub peer_id: String,
     pub nat: bool,
     /// (name, spi_in, spi_out, algs)
-    pub children: Vec<(String, u32, u32, String)>,
+    pub children: Vec<(String, Spi, Spi, String)>,
     /// When this IKE SA was created, and when it is due for a rekey.
     pub created: Instant,
     pub rekey_at: Option<Instant>,
@@ -276,7 +276,7 @@ impl Endpoint {
         let pi = self.conn_index(conn)?;
         let spi = self.sa_of_conn(pi).ok_or_else(|| CommandError::NoIkeSa(conn.into()))?;
         if let Some(sa) = self.sas.get_mut(&spi) {
-            let spis: Vec<u32> = sa.children.iter().map(|c| c.spi_in).collect();
+            let spis: Vec<Spi> = sa.children.iter().map(|c| c.spi_in).collect();
             for s in spis {
                 sa.tasks.push_back(Task::RekeyChild { spi_in: s });
             }
@@ -290,7 +290,7 @@ impl Endpoint {
     /// installed with [`crate::ChildSaUp::defer_outbound`]: the peer has
     /// installed it, so we start sending on it ([`Event::ChildOutbound`]).
     /// Returns whether that SA was waiting (O(1)).
-    pub fn child_inbound_seen(&mut self, now: Instant, spi_in: u32) -> bool {
+    pub fn child_inbound_seen(&mut self, now: Instant, spi_in: Spi) -> bool {
         let Some(spi) = self.index.deferred(spi_in) else { return false };
         let Some(mut sa) = self.sas.remove(&spi) else { return false };
         let found = {

@@ -13,7 +13,7 @@ use crate::keymat::derive_child;
 use crate::message::ts::list;
 use crate::message::{Notify, Payload, TrafficSelector};
 use crate::proposal::{child_algs, describe, ike_algs};
-use crate::types::{notify as n, ExchangeType, IkeSpi, ProtocolId};
+use crate::types::{notify as n, ExchangeType, IkeSpi, ProtocolId, Spi};
 
 /// A random 1–3 s pause before retrying a refused rekey, so two peers that
 /// collided do not collide again (RFC 7296 §2.25 TEMPORARY_FAILURE).
@@ -37,7 +37,7 @@ fn narrow(offered: &[TrafficSelector], allowed: &[TrafficSelector]) -> Vec<Traff
 
 impl IkeSa {
     #[allow(clippy::too_many_arguments)]
-    fn install_child(&mut self, ctx: &mut Ctx<'_>, ci: usize, spi_in: u32, spi_out: u32, algs: crate::proposal::ChildAlgs, mode: Mode, gir: Option<&[u8]>, ni: &[u8], nr: &[u8], we_initiated: bool, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>, replaces: Option<u32>) {
+    fn install_child(&mut self, ctx: &mut Ctx<'_>, ci: usize, spi_in: Spi, spi_out: Spi, algs: crate::proposal::ChildAlgs, mode: Mode, gir: Option<&[u8]>, ni: &[u8], nr: &[u8], we_initiated: bool, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>, replaces: Option<Spi>) {
         // CHILD_SAs only from an authenticated IKE SA.
         let Some(est) = self.key_state.established() else { return };
         let km = derive_child(est.keyed.algs.prf, &est.keyed.keys.sk_d, gir, ni, nr, &algs);
@@ -107,7 +107,7 @@ impl IkeSa {
 
     /// Initiator: the CHILD_SA part of an IKE_AUTH or CREATE_CHILD_SA response.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn complete_child_as_initiator(&mut self, ctx: &mut Ctx<'_>, ci: usize, spi_in: u32, ps: &[Payload], ni: &[u8], nr: &[u8], ke: Option<KeyExchange>, rekey_of: Option<u32>) {
+    pub(crate) fn complete_child_as_initiator(&mut self, ctx: &mut Ctx<'_>, ci: usize, spi_in: Spi, ps: &[Payload], ni: &[u8], nr: &[u8], ke: Option<KeyExchange>, rekey_of: Option<Spi>) {
         let conn = ctx.peers[self.peer].clone();
         let cfg = &conn.children[ci];
         let sa = ps.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None });
@@ -126,7 +126,7 @@ impl IkeSa {
             ctx.stats.malformed += 1;
             return;
         }
-        let spi_out = u32::from_be_bytes([prop.spi[0], prop.spi[1], prop.spi[2], prop.spi[3]]);
+        let spi_out = Spi::from_be_bytes([prop.spi[0], prop.spi[1], prop.spi[2], prop.spi[3]]);
         let mode = if notify(ps, n::USE_TRANSPORT_MODE).is_some() { Mode::Transport } else { Mode::Tunnel };
         if mode != cfg.mode {
             warn!(conn = %conn.name, "peer answered with {:?} mode, we asked for {:?}; deleting the CHILD_SA", mode, cfg.mode);
@@ -153,7 +153,7 @@ impl IkeSa {
 
     /// Responder: choose a child config, proposal and narrowed selectors
     /// from a request; installs the CHILD_SA and returns the response payloads.
-    pub(crate) fn accept_child(&mut self, ctx: &mut Ctx<'_>, ps: &[Payload], ni: &[u8], nr: &[u8], replaces: Option<u32>, vip_ts: Option<TrafficSelector>, in_ike_auth: bool) -> Result<Vec<Payload>, u16> {
+    pub(crate) fn accept_child(&mut self, ctx: &mut Ctx<'_>, ps: &[Payload], ni: &[u8], nr: &[u8], replaces: Option<Spi>, vip_ts: Option<TrafficSelector>, in_ike_auth: bool) -> Result<Vec<Payload>, u16> {
         let conn = ctx.peers[self.peer].clone();
         let sa = ps.iter().find_map(|p| if let Payload::Sa(s) = p { Some(s) } else { None });
         let tsi = ps.iter().find_map(|p| if let Payload::TsI(t) = p { Some(t) } else { None });
@@ -202,7 +202,7 @@ impl IkeSa {
             ctx.stats.malformed += 1;
             return Err(n::INVALID_SYNTAX);
         }
-        let spi_out = u32::from_be_bytes([prop.spi[0], prop.spi[1], prop.spi[2], prop.spi[3]]);
+        let spi_out = Spi::from_be_bytes([prop.spi[0], prop.spi[1], prop.spi[2], prop.spi[3]]);
         let spi_in = ctx.spi32();
         let mut out = Vec::new();
         let mut gir = None;
@@ -229,7 +229,7 @@ impl IkeSa {
     }
 
     /// Initiator: CREATE_CHILD_SA for a new child or a child rekey.
-    pub(crate) fn start_create_child(&mut self, ctx: &mut Ctx<'_>, ci: usize, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>, rekey_of: Option<u32>) {
+    pub(crate) fn start_create_child(&mut self, ctx: &mut Ctx<'_>, ci: usize, local_ts: Vec<TrafficSelector>, remote_ts: Vec<TrafficSelector>, rekey_of: Option<Spi>) {
         let conn = ctx.peers[self.peer].clone();
         let cfg = &conn.children[ci];
         let spi_in = ctx.spi32();
@@ -440,7 +440,7 @@ impl IkeSa {
         let rekey = notify(ps, n::REKEY_SA).map(|x| x.spi.clone());
         let replaces = match rekey {
             Some(spi) if spi.len() == 4 => {
-                let peer_spi = u32::from_be_bytes([spi[0], spi[1], spi[2], spi[3]]);
+                let peer_spi = Spi::from_be_bytes([spi[0], spi[1], spi[2], spi[3]]);
                 match self.children.iter().find(|c| c.spi_out == peer_spi) {
                     Some(c) => Some(c.spi_in),
                     None => {

@@ -11,10 +11,10 @@ use crate::exchange::{err, error_notify, notify};
 use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending};
 use crate::message::payload::{Cp, CFG_REPLY, CFG_REQUEST, INTERNAL_IP4_ADDRESS};
 use crate::message::{Identity, Notify, Payload, TrafficSelector};
-use crate::types::{notify as n, ExchangeType, ProtocolId};
+use crate::types::{notify as n, ExchangeType, ProtocolId, Spi};
 
 impl IkeSa {
-    fn child_sa_payloads(&self, ctx: &mut Ctx<'_>, child: usize, spi_in: u32, local_ts: &[TrafficSelector], remote_ts: &[TrafficSelector]) -> Vec<Payload> {
+    fn child_sa_payloads(&self, ctx: &mut Ctx<'_>, child: usize, spi_in: Spi, local_ts: &[TrafficSelector], remote_ts: &[TrafficSelector]) -> Vec<Payload> {
         let cfg = &ctx.peers[self.peer].children[child];
         let props = cfg.proposals.iter().enumerate().map(|(i, p)| p.to_proposal(i as u8 + 1, spi_in.to_be_bytes().to_vec(), false)).collect();
         let mut ps = vec![Payload::Sa(props), Payload::TsI(local_ts.to_vec()), Payload::TsR(remote_ts.to_vec())];
@@ -50,7 +50,7 @@ impl IkeSa {
         if conn.request_vip {
             ps.push(Payload::Cp(Cp { cfg_type: CFG_REQUEST, attrs: vec![(INTERNAL_IP4_ADDRESS, Vec::new())] }));
         }
-        let mut pending = Pending::Auth { child: None, spi_in: 0 };
+        let mut pending = Pending::Auth { child: None, spi_in: Spi(0) };
         if let Some(ci) = child.or(if conn.children.is_empty() { None } else { Some(0) }) {
             let spi_in = ctx.spi32();
             let cfg = &conn.children[ci];

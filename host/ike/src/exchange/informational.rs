@@ -4,10 +4,10 @@ use tracing::{info, warn};
 
 use crate::ike_sa::{Ctx, IkeSa, IkeState, Pending};
 use crate::message::Payload;
-use crate::types::{notify as n, ExchangeType, ProtocolId};
+use crate::types::{notify as n, ExchangeType, ProtocolId, Spi};
 
 impl IkeSa {
-    pub(crate) fn start_delete_child(&mut self, ctx: &mut Ctx<'_>, spi_in: u32) {
+    pub(crate) fn start_delete_child(&mut self, ctx: &mut Ctx<'_>, spi_in: Spi) {
         let Some(i) = self.find_child(spi_in) else { return };
         let proto = self.children[i].algs.protocol.to_u8();
         let ps = [Payload::Delete { protocol: proto, spi_size: 4, spis: vec![spi_in.to_be_bytes().to_vec()] }];
@@ -23,7 +23,7 @@ impl IkeSa {
         self.send_request(ctx, ExchangeType::Informational, &[], Pending::Dpd);
     }
 
-    pub(crate) fn remove_child(&mut self, ctx: &mut Ctx<'_>, spi_in: u32) {
+    pub(crate) fn remove_child(&mut self, ctx: &mut Ctx<'_>, spi_in: Spi) {
         if let Some(i) = self.find_child(spi_in) {
             let c = self.children.remove(i);
             info!(conn = %ctx.peers[self.peer].name, child = %c.name, "CHILD_SA {} deleted (SPIs in {:08x} out {:08x})", c.name, c.spi_in, c.spi_out);
@@ -62,7 +62,7 @@ impl IkeSa {
                 Payload::Delete { protocol, spis, spi_size: 4 } => {
                     let mut ours = Vec::new();
                     for s in spis {
-                        let peer_spi = u32::from_be_bytes([s[0], s[1], s[2], s[3]]);
+                        let peer_spi = Spi::from_be_bytes([s[0], s[1], s[2], s[3]]);
                         match self.children.iter().find(|c| c.spi_out == peer_spi) {
                             Some(c) => ours.push(c.spi_in),
                             None => warn!(conn = %ctx.peers[self.peer].name, "peer deletes CHILD_SA {peer_spi:08x}, which we do not have"),

@@ -8,6 +8,7 @@ use tracing::debug;
 
 use crate::event::Event;
 use crate::ike_sa::{Ctx, IkeSa};
+use crate::types::Spi;
 
 impl IkeSa {
     /// Starts sending on child `i`'s new outbound SA, if it waits.
@@ -50,7 +51,7 @@ impl IkeSa {
 
     /// The host saw a packet on inbound SA `spi_in`: the peer has it.
     /// Returns whether it is one of ours.
-    pub(crate) fn inbound_seen(&mut self, ctx: &mut Ctx<'_>, spi_in: u32) -> bool {
+    pub(crate) fn inbound_seen(&mut self, ctx: &mut Ctx<'_>, spi_in: Spi) -> bool {
         let Some(i) = self.find_child(spi_in) else { return false };
         self.switch_outbound(ctx, i, "the peer's first packet arrived on it");
         true

@@ -77,13 +77,13 @@ pub struct Side {
     pub addr: SocketAddr,
     pub events: Vec<String>,
     /// Installed CHILD_SAs by inbound SPI.
-    pub children: HashMap<u32, ChildSaUp>,
+    pub children: HashMap<Spi, ChildSaUp>,
     pub ike_up: usize,
     pub ike_down: Vec<String>,
     pub setup_failed: Vec<String>,
     pub vips: Vec<std::net::Ipv4Addr>,
     /// The outbound SPI we send on, per CHILD_SA lineage (reqid).
-    pub sending: HashMap<u32, u32>,
+    pub sending: HashMap<u32, Spi>,
     /// Outbound switches and why (`ChildOutbound`).
     pub switches: Vec<&'static str>,
 }

@@ -6,7 +6,7 @@ use crate::lifetime::Limits;
 
 fn info(spi: u32, src: &str, dst: &str) -> SaInfo {
     SaInfo {
-        spi,
+        spi: Spi(spi),
         proto: IpsecProto::Esp,
         mode: Some(IpsecMode::Transport),
         src: src.parse().unwrap(),
@@ -40,9 +40,9 @@ fn inbound_by_spi_proto_dst_and_duplicates() {
     let now = Instant::now();
     let h = sad.insert(info(0x1001, "10.1.2.3", "192.168.0.1"), "state-a", now).unwrap();
     let dst: IpAddr = "192.168.0.1".parse().unwrap();
-    assert_eq!(sad.inbound(0x1001, IpsecProto::Esp, dst), Some(h));
-    assert_eq!(sad.inbound(0x1001, IpsecProto::Ah, dst), None);
-    assert_eq!(sad.inbound(0x1002, IpsecProto::Esp, dst), None);
+    assert_eq!(sad.inbound(Spi(0x1001), IpsecProto::Esp, dst), Some(h));
+    assert_eq!(sad.inbound(Spi(0x1001), IpsecProto::Ah, dst), None);
+    assert_eq!(sad.inbound(Spi(0x1002), IpsecProto::Esp, dst), None);
     assert_eq!(sad.get(h).unwrap().state, "state-a");
     let e = sad.insert(info(0x1001, "10.9.9.9", "192.168.0.1"), "dup", now).unwrap_err();
     assert_eq!(e.to_string(), "an SA with SPI 0x00001001 for esp to 192.168.0.1 already exists");
@@ -66,13 +66,13 @@ fn remove_cleans_every_index() {
     let h = sad.insert(i, 1u8, now).unwrap();
     let dst: IpAddr = "10.1.2.3".parse().unwrap();
     assert_eq!(sad.next_deadline(), Some(now + Duration::from_secs(4)));
-    let e = sad.remove_by_spi(0x2000, IpsecProto::Esp, dst).unwrap();
+    let e = sad.remove_by_spi(Spi(0x2000), IpsecProto::Esp, dst).unwrap();
     assert_eq!(e.state, 1);
     assert!(sad.get(h).is_none());
     assert_eq!(sad.next_deadline(), None);
     assert!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &flow("192.168.0.1", "10.1.2.3"), None).is_none());
     assert_eq!(
-        sad.remove_by_spi(0x2000, IpsecProto::Esp, dst).unwrap_err().to_string(),
+        sad.remove_by_spi(Spi(0x2000), IpsecProto::Esp, dst).unwrap_err().to_string(),
         "no SA with SPI 0x00002000 for esp to 10.1.2.3"
     );
     sad.insert(info(0x2000, "192.168.0.1", "10.1.2.3"), 2, now).unwrap();
@@ -195,7 +195,7 @@ fn volume_lifetimes_bytes_and_packets() {
     assert!(sad.get(h).unwrap().is_expired());
     assert_eq!(
         sad.account(h, 100, now).unwrap_err(),
-        SadError::Expired { spi: 0x5000, limit: LimitKind::Packets }
+        SadError::Expired { spi: Spi(0x5000), limit: LimitKind::Packets }
     );
     assert!(sad.outbound(PolicyId(1), 0, &req(Level::Require), &flow("192.168.0.1", "10.1.2.3"), None).is_none());
     let ev = sad.expire(now);
@@ -218,7 +218,7 @@ fn hundred_thousand_sas() {
     }
     assert_eq!(sad.len(), 100_000);
     for spi in (256..100_256u32).step_by(997) {
-        let h = sad.inbound(spi, IpsecProto::Esp, dst).unwrap();
+        let h = sad.inbound(Spi(spi), IpsecProto::Esp, dst).unwrap();
         assert_eq!(sad.get(h).unwrap().state, spi);
     }
     // Only what is due is visited.

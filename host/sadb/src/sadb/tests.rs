@@ -8,7 +8,7 @@ use crate::setkey::{parse_str, tests::SEED_FIXED};
 /// State stand-in: the SPI (the real engine state is tested below with esprit_esp::Sa).
 fn seed() -> Sadb<u32> {
     let st = parse_str("seed.conf", SEED_FIXED).unwrap();
-    Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap()
+    Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap()
 }
 
 fn flow(src: &str, dst: &str, dir: Direction) -> Flow {
@@ -59,12 +59,12 @@ fn seed_inbound_enforcement() {
     db.check_inbound_clear(&flow("8.8.8.8", "192.168.0.1", Direction::In), now).unwrap();
     // Decrypted through AH (outer) then ESP: accepted.
     let dst = "192.168.0.1".parse().unwrap();
-    let ah = db.sad().inbound(0x2002, IpsecProto::Ah, dst).unwrap();
-    let esp = db.sad().inbound(0x2001, IpsecProto::Esp, dst).unwrap();
+    let ah = db.sad().inbound(Spi(0x2002), IpsecProto::Ah, dst).unwrap();
+    let esp = db.sad().inbound(Spi(0x2001), IpsecProto::Esp, dst).unwrap();
     db.check_inbound_decrypted(&[ah, esp], &inb, now).unwrap();
     // ESP alone does not satisfy "esp + ah require".
     let e = db.check_inbound_decrypted(&[esp], &inb, now).unwrap_err();
-    assert!(matches!(e, InboundDrop::SelectorMismatch { spi: 0x2001, .. }));
+    assert!(matches!(e, InboundDrop::SelectorMismatch { spi: Spi(0x2001), .. }));
     // Inner addresses that are not the SA's (transport mode): dropped.
     let spoof = flow("10.1.2.99", "192.168.0.1", Direction::In);
     let e = db.check_inbound_decrypted(&[ah, esp], &spoof, now).unwrap_err();
@@ -76,7 +76,7 @@ fn seed_inbound_enforcement() {
 #[test]
 fn missing_sa_raises_one_acquire() {
     let st = parse_str("p", "spdadd 192.168.0.0/24 10.1.2.3/32 any -P out ipsec esp/transport//require;").unwrap();
-    let mut db: Sadb<u32> = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap();
+    let mut db: Sadb<u32> = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap();
     let now = Instant::now();
     let f = flow("192.168.0.1", "10.1.2.3", Direction::Out);
     let pid = db.spd().entries()[0].id;
@@ -92,7 +92,7 @@ fn missing_sa_raises_one_acquire() {
     assert_eq!(db.outbound_stats().no_sa, 2);
     // IKE installs the SA: the pending ACQUIRE ends and traffic flows.
     let info = SaInfo {
-        spi: 0xabcd,
+        spi: Spi(0xabcd),
         proto: IpsecProto::Esp,
         mode: Some(IpsecMode::Transport),
         src: f.src,
@@ -109,14 +109,14 @@ fn missing_sa_raises_one_acquire() {
         o => panic!("{o:?}"),
     }
     // Deleted again: a new ACQUIRE is raised.
-    assert_eq!(db.delete_sa(0xabcd, IpsecProto::Esp, f.dst).unwrap(), 0xabcd);
+    assert_eq!(db.delete_sa(Spi(0xabcd), IpsecProto::Esp, f.dst).unwrap(), 0xabcd);
     assert_eq!(db.outbound(&f, now), Outbound::Acquiring { policy: pid, raised: true });
 }
 
 #[test]
 fn use_level_sends_clear_without_sa_but_acquires() {
     let st = parse_str("p", "spdadd 10.0.0.0/8 10.0.0.0/8 any -P out ipsec esp/transport//use;\nspdadd 10.0.0.0/8 10.0.0.0/8 any -P in ipsec esp/transport//use;").unwrap();
-    let mut db: Sadb<u32> = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap();
+    let mut db: Sadb<u32> = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap();
     let now = Instant::now();
     let f = flow("10.0.0.1", "10.0.0.2", Direction::Out);
     assert!(matches!(db.outbound(&f, now), Outbound::Bypass { policy: Some(_) }));
@@ -131,14 +131,14 @@ spdadd 172.16.1.0/24 172.16.2.0/24 any -P in ipsec esp/tunnel/192.0.2.2-192.0.2.
 add 192.0.2.2 192.0.2.1 esp 0x500 -m tunnel -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;
 ";
     let mut db: Sadb<u32> =
-        Sadb::from_setkey(&parse_str("t", text).unwrap(), Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap();
+        Sadb::from_setkey(&parse_str("t", text).unwrap(), Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap();
     let now = Instant::now();
-    let h = db.sad().inbound(0x500, IpsecProto::Esp, "192.0.2.1".parse().unwrap()).unwrap();
+    let h = db.sad().inbound(Spi(0x500), IpsecProto::Esp, "192.0.2.1".parse().unwrap()).unwrap();
     db.check_inbound_decrypted(&[h], &flow("172.16.2.5", "172.16.1.7", Direction::In), now).unwrap_err();
     db.check_inbound_decrypted(&[h], &flow("172.16.1.5", "172.16.2.7", Direction::In), now).unwrap();
     // A gateway: forwarded traffic is checked against fwd policies.
     let fwd_text = "spdadd 172.16.3.0/24 172.16.4.0/24 any -P fwd ipsec esp/tunnel/192.0.2.2-192.0.2.1/require;";
-    db.apply_setkey(&parse_str("t", fwd_text).unwrap(), now, |s| Ok::<_, String>(s.spi)).unwrap();
+    db.apply_setkey(&parse_str("t", fwd_text).unwrap(), now, |s| Ok::<_, String>(s.spi.get())).unwrap();
     let routed = flow("172.16.3.5", "172.16.4.7", Direction::In);
     assert!(db.check_inbound_decrypted(&[h], &routed, now).is_err());
     let before = db.inbound_stats();
@@ -150,7 +150,7 @@ add 192.0.2.2 192.0.2.1 esp 0x500 -m tunnel -E aes-gcm-16 0x0102030405060708090a
     assert_eq!(after.selector_mismatch, before.selector_mismatch + 1);
     // Inner addresses outside every policy (default bypass) through a tunnel SA: dropped.
     let e = db.check_inbound_decrypted(&[h], &flow("8.8.8.8", "172.16.2.7", Direction::In), now).unwrap_err();
-    assert!(matches!(e, InboundDrop::SelectorMismatch { spi: 0x500, policy: None }));
+    assert!(matches!(e, InboundDrop::SelectorMismatch { spi: Spi(0x500), policy: None }));
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn negotiated_selectors_are_enforced() {
         dst_port: Some(80),
     };
     let info = SaInfo {
-        spi: 0x600,
+        spi: Spi(0x600),
         proto: IpsecProto::Esp,
         mode: Some(IpsecMode::Transport),
         src: "10.1.2.3".parse().unwrap(),
@@ -188,7 +188,7 @@ fn negotiated_selectors_are_enforced() {
 fn discard_policies_and_flushes() {
     let text = "spdadd 0.0.0.0/0 0.0.0.0/0 udp -P out prio 1 discard;\nspdadd 0.0.0.0/0 0.0.0.0/0 any -P in discard;\n";
     let mut db: Sadb<u32> =
-        Sadb::from_setkey(&parse_str("t", text).unwrap(), Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap();
+        Sadb::from_setkey(&parse_str("t", text).unwrap(), Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap();
     let now = Instant::now();
     let mut f = flow("1.1.1.1", "2.2.2.2", Direction::Out);
     f.proto = 17;
@@ -197,7 +197,7 @@ fn discard_policies_and_flushes() {
         db.check_inbound_clear(&flow("2.2.2.2", "1.1.1.1", Direction::In), now),
         Err(InboundDrop::PolicyDiscard { .. })
     ));
-    db.apply_setkey(&parse_str("t", "spdflush;").unwrap(), now, |s| Ok::<_, String>(s.spi)).unwrap();
+    db.apply_setkey(&parse_str("t", "spdflush;").unwrap(), now, |s| Ok::<_, String>(s.spi.get())).unwrap();
     assert!(matches!(db.outbound(&f, now), Outbound::Bypass { policy: None }));
 }
 
@@ -205,14 +205,14 @@ fn discard_policies_and_flushes() {
 fn from_setkey_is_all_or_nothing_and_names_the_line() {
     let text = format!("{SEED_FIXED}add 10.1.2.3 192.168.0.1 esp 0x2001 -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;\n");
     let st = parse_str("t", &text).unwrap();
-    let e = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap_err();
+    let e = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap_err();
     assert_eq!(e.to_string(), "18:1: an SA with SPI 0x00002001 for esp to 192.168.0.1 already exists");
-    let e = Sadb::<u32>::from_setkey(&st, Instant::now(), |s| if s.spi == 0x1002 { Err("engine says no") } else { Ok(s.spi) })
+    let e = Sadb::<u32>::from_setkey(&st, Instant::now(), |s| if s.spi == Spi(0x1002) { Err("engine says no") } else { Ok(s.spi.get()) })
         .unwrap_err();
     assert_eq!(e.to_string(), "14:1: SA 0x1002: engine says no");
     // flush in the middle removes what came before.
     let st = parse_str("t", &format!("{SEED_FIXED}flush;")).unwrap();
-    let db = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi)).unwrap();
+    let db = Sadb::from_setkey(&st, Instant::now(), |s| Ok::<_, String>(s.spi.get())).unwrap();
     assert!(db.sad().is_empty());
     assert_eq!(db.spd().len(), 2);
 }
@@ -241,14 +241,14 @@ fn control_trait_policy_lifecycle() {
     let id = ctl.add_policy(p).unwrap();
     ctl.delete_policy(id).unwrap();
     assert_eq!(ctl.delete_policy(id).unwrap_err().to_string(), "no policy #1");
-    assert!(ctl.delete_sa(1000, IpsecProto::Esp, "192.0.2.2".parse().unwrap()).is_err());
+    assert!(ctl.delete_sa(Spi(1000), IpsecProto::Esp, "192.0.2.2".parse().unwrap()).is_err());
 }
 
 #[test]
 fn lifetimes_from_setkey_expire() {
     let text = "add 192.168.0.1 10.1.2.3 esp 0x700 -ls 10 -lh 20 -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;";
     let t0 = Instant::now();
-    let mut db: Sadb<u32> = Sadb::from_setkey(&parse_str("t", text).unwrap(), t0, |s| Ok::<_, String>(s.spi)).unwrap();
+    let mut db: Sadb<u32> = Sadb::from_setkey(&parse_str("t", text).unwrap(), t0, |s| Ok::<_, String>(s.spi.get())).unwrap();
     assert_eq!(db.expire(t0 + Duration::from_secs(10))[0].expiry, crate::lifetime::Expiry::Soft);
     assert_eq!(db.expire(t0 + Duration::from_secs(20))[0].expiry, crate::lifetime::Expiry::Hard);
     assert!(db.sad().is_empty());
@@ -277,7 +277,7 @@ spdadd 192.168.0.0/24 10.1.2.3/32 any -P out ipsec esp/transport//require;
 add 192.168.0.1 10.1.2.3 esp 0x1001 -ph 2 -E aes-gcm-16 0x0102030405060708090a0b0c0d0e0f1011121314;
 ";
     let now = Instant::now();
-    let mut db: Sadb<u32> = Sadb::from_setkey(&parse_str("t", text).unwrap(), now, |s| Ok::<_, String>(s.spi)).unwrap();
+    let mut db: Sadb<u32> = Sadb::from_setkey(&parse_str("t", text).unwrap(), now, |s| Ok::<_, String>(s.spi.get())).unwrap();
     let f = flow("192.168.0.1", "10.1.2.3", Direction::Out);
     let h = match db.outbound(&f, now) {
         Outbound::Protect { sas, .. } => sas.as_slice()[0],
@@ -289,7 +289,7 @@ add 192.168.0.1 10.1.2.3 esp 0x1001 -ph 2 -E aes-gcm-16 0x0102030405060708090a0b
     assert!(matches!(db.outbound(&f, now), Outbound::Acquiring { raised: true, .. }));
     // A new SA is picked up at once.
     let spec = match &parse_str("t", text).unwrap()[1] {
-        Statement::Add(s) => SaInfo { spi: 0x1002, lifetimes: Default::default(), ..SaInfo::from(s) },
+        Statement::Add(s) => SaInfo { spi: Spi(0x1002), lifetimes: Default::default(), ..SaInfo::from(s) },
         _ => unreachable!(),
     };
     let h2 = db.add_sa(spec, 0x1002, now).unwrap();

@@ -62,7 +62,7 @@ pub use alg::{AuthAlg, EncAlg};
 pub use error::{SetkeyError, Span};
 pub use to_config::ToConfigError;
 
-use crate::decider::{Direction, IpsecMode, IpsecProto, Verdict};
+use crate::decider::{Direction, IpsecMode, IpsecProto, Spi, Verdict};
 use crate::lifetime::Lifetimes;
 use crate::selector::Selector;
 
@@ -85,7 +85,7 @@ pub struct SaSpec {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub proto: IpsecProto,
-    pub spi: u32,
+    pub spi: Spi,
     /// `None` = `-m any` or no `-m` (setkey's default).
     pub mode: Option<IpsecMode>,
     /// Encryption algorithm and key (for AEADs: key || 4-byte salt).

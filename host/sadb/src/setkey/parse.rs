@@ -9,7 +9,7 @@ use super::alg::{self, AuthAlg, EncAlg};
 use super::error::{SetkeyError, Span};
 use super::lexer::{tokenize, Token, TokenKind};
 use super::{PolicySpec, SaSpec, Statement, Warning, PRIORITY_DEFAULT, PRIORITY_HIGH, PRIORITY_LOW};
-use crate::decider::{Direction, IpsecMode, IpsecProto, Level, SaRequest, Verdict};
+use crate::decider::{Direction, IpsecMode, IpsecProto, Level, SaRequest, Spi, Verdict};
 use crate::lifetime::Lifetimes;
 use crate::selector::{IpPrefix, Selector};
 
@@ -130,8 +130,8 @@ impl<'a> Parser<'a> {
         };
         let spi_hint = "expected an SPI (a number from 256 to 4294967295, decimal or 0x hex)";
         let (w, t) = self.word(spi_hint)?;
-        let spi: u32 = match parse_num::<u32>(&w) {
-            Some(s) if s >= 256 => s,
+        let spi = match parse_num::<u32>(&w) {
+            Some(s) if s >= 256 => Spi(s),
             _ => return Err(self.err_at(&t, spi_hint)),
         };
 

@@ -75,7 +75,7 @@ fn seed_example_with_keys() {
     }
     match &v[2] {
         Statement::Add(s) => {
-            assert_eq!(s.spi, 0x1001);
+            assert_eq!(s.spi, Spi(0x1001));
             assert_eq!(s.proto, IpsecProto::Esp);
             assert_eq!(s.mode, Some(IpsecMode::Transport));
             let (alg, key) = s.enc.as_ref().unwrap();
@@ -135,7 +135,7 @@ fn all_sa_options() {
          -E rijndael-cbc {K32} -A hmac-sha512 0x{};",
         "ab".repeat(64)
     ));
-    assert_eq!(s.spi, 4096);
+    assert_eq!(s.spi, Spi(4096));
     assert_eq!(s.mode, Some(IpsecMode::Tunnel));
     assert_eq!(s.replay, Some(1024));
     assert_eq!(s.reqid, Some(7));

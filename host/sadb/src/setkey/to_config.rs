@@ -4,7 +4,7 @@ use esprit_esp::{Mode, Protocol, SaConfig, Transform, DEFAULT_REPLAY_WINDOW, MAX
 use zeroize::Zeroizing;
 
 use super::{AuthAlg, EncAlg, SaSpec, Span};
-use crate::decider::{IpsecMode, IpsecProto};
+use crate::decider::{IpsecMode, IpsecProto, Spi};
 
 /// Why an `add` statement does not make an engine SA (the parser already
 /// rejects most of these; this guards hand-built `SaSpec`s).
@@ -12,7 +12,7 @@ use crate::decider::{IpsecMode, IpsecProto};
 #[error("{span}: SA {spi:#x}: {what}")]
 pub struct ToConfigError {
     pub span: Span,
-    pub spi: u32,
+    pub spi: Spi,
     pub what: String,
 }
 
