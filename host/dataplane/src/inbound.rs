@@ -88,7 +88,7 @@ impl Dataplane {
     /// takes the path with a header.
     fn open_udp_tunnel(&mut self, pb: &mut PacketBuf, len: usize, local: IpAddr, now: Instant) -> Option<Option<(usize, usize)>> {
         let esp = pb.packet(len);
-        let spi = u32::from_be_bytes(esp.get(..4)?.try_into().ok()?);
+        let spi = esprit_wire::Spi::from_be_bytes(esp.get(..4)?.try_into().ok()?);
         let h = self.sadb.sad().inbound(spi, esprit_sadb::decider::IpsecProto::Esp, local)?;
         self.sadb.sad().get(h)?.state.esp_headroom()?;
         let e = self.sadb.sad_mut().get_mut(h)?;
