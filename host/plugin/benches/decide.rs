@@ -1,6 +1,16 @@
-//! Decision latency on a flow-cache miss: a Wasm policy plugin (the
-//! `allowlist` plugin, SDK-built; and the raw-wit plugin) against a native
-//! Rust decider with the same table. Target: Wasm ≤ 1 µs including the call.
+//! Decision cost on a flow-cache miss, one flow through each decider:
+//! - `native_allowlist`: the allowlist policy as native Rust (no Wasm);
+//! - `wasm_raw_wit_v0_1`: plain wit-bindgen on the frozen 0.1 WIT (`raw-wit`;
+//!   this flow is discarded, so 0.1 asks no `sa-key`);
+//! - `wasm_allowlist_sdk_v0_1`: the SDK allowlist built for 0.1 (a protect
+//!   verdict: `decide` then `sa-key`, two calls);
+//! - `wasm_allowlist_sdk_v0_2`: the same source on 0.2 (one `decide` call
+//!   returns the verdict and the SA key);
+//! - `python_policy_v0_2`: the componentize-py example (skipped with a
+//!   printed reason when componentize-py is missing).
+//!
+//! Target: the SDK allowlist on 0.2 ≤ 1 µs including the call.
+//! Run: `cargo bench -p esprit-plugin --bench decide`.
 use std::hint::black_box;
 use std::net::IpAddr;
 
@@ -39,8 +49,21 @@ fn bench(c: &mut Criterion) {
     let dir = build::ensure_plugins_built().expect("plugins build");
     let engine = PluginEngine::shared().expect("engine");
     let allow = "203.0.113.0/24 tcp/443,198.51.100.0/24 tcp/80,10.0.0.0/8,192.0.2.0/24 udp/53";
-    let wasm = PolicyPlugin::load(&engine, PluginSpec::new("allowlist", dir.join("allowlist.wasm")).with_config("allow", allow)).expect("load");
+    let sdk_v2 = PolicyPlugin::load(&engine, PluginSpec::new("allowlist", dir.join("allowlist.wasm")).with_config("allow", allow)).expect("load");
+    let sdk_v1 = PolicyPlugin::load(&engine, PluginSpec::new("allowlist01", dir.join("allowlist_v0_1.wasm")).with_config("allow", allow)).expect("load");
     let raw = PolicyPlugin::load(&engine, PluginSpec::new("raw", dir.join("raw_wit.wasm"))).expect("load");
+    let python = match build::ensure_python_policy_built() {
+        Ok(path) => {
+            let mut spec = PluginSpec::new("python", path).with_config("protect", "203.0.113.0/24");
+            spec.settings.memory_limit = 64 << 20;
+            spec.settings.deadline = std::time::Duration::from_millis(20);
+            Some(PolicyPlugin::load(&engine, spec).expect("load python"))
+        }
+        Err(e) => {
+            println!("python_policy_v0_2 skipped: {e}");
+            None
+        }
+    };
     let native = NativeAllowlist {
         nets: vec![
             (0xcb00_7100, 0xffff_ff00, Some(443)),
@@ -52,8 +75,12 @@ fn bench(c: &mut Criterion) {
     let flow = parse_flow("tcp 198.51.100.7:40000 -> 203.0.113.5:443").expect("flow");
     let mut g = c.benchmark_group("decide_on_miss");
     g.bench_function("native_allowlist", |b| b.iter(|| native.decide(black_box(&flow))));
-    g.bench_function("wasm_allowlist_sdk", |b| b.iter(|| wasm.decide(black_box(&flow))));
-    g.bench_function("wasm_raw_wit", |b| b.iter(|| raw.decide(black_box(&flow))));
+    g.bench_function("wasm_raw_wit_v0_1", |b| b.iter(|| raw.decide(black_box(&flow))));
+    g.bench_function("wasm_allowlist_sdk_v0_1", |b| b.iter(|| sdk_v1.decide(black_box(&flow))));
+    g.bench_function("wasm_allowlist_sdk_v0_2", |b| b.iter(|| sdk_v2.decide(black_box(&flow))));
+    if let Some(py) = &python {
+        g.bench_function("python_policy_v0_2", |b| b.iter(|| py.decide(black_box(&flow))));
+    }
     g.finish();
 }
 
