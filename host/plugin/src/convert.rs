@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use esprit_sadb::decider::{Decision, Direction, Flow, IpsecMode, IpsecProto, Level, SaRequest, Verdict};
 
-use crate::bounds::{sanitize, MAX_EXPLANATION};
+use crate::bounds::{sanitize_owned, MAX_EXPLANATION};
 use crate::latest::wit;
 
 /// SPD address → WIT address.
@@ -86,7 +86,7 @@ pub fn verdict_from_wit(v: wit::Verdict) -> Verdict {
 pub fn decision_from_wit(d: wit::Decision) -> Decision {
     let verdict = verdict_from_wit(d.verdict);
     let sa_key = if needs_sa(&verdict) { d.sa_key } else { None };
-    Decision { verdict, cache_ttl: d.cache_ttl_ms.map(Duration::from_millis), sa_key, explanation: sanitize(&d.explanation, MAX_EXPLANATION) }
+    Decision { verdict, cache_ttl: d.cache_ttl_ms.map(Duration::from_millis), sa_key, explanation: sanitize_owned(d.explanation, MAX_EXPLANATION) }
 }
 
 /// Whether a verdict uses SAs (so `sa-key` is worth asking).
