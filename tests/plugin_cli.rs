@@ -34,7 +34,7 @@ fn a_policy_spec_is_described_with_its_self_check() {
     let (o, e) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{o}{e}");
     assert!(o.contains("plugin allow ("), "{o}");
-    assert!(o.contains("world       policy (esprit:plugin@0.1.0)"), "{o}");
+    assert!(o.contains("world       policy (esprit:plugin@0.2.0)"), "{o}");
     assert!(o.contains("exports     ") && o.contains("decide"), "{o}");
     assert!(o.contains("self-check  probe tcp 192.0.2.1:49152 -> 198.51.100.1:443: Protect"), "{o}");
 

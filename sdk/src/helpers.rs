@@ -6,13 +6,35 @@ use crate::{Decision, Direction, Flow, IpAddress, Verdict};
 impl Decision {
     /// A decision cached until the next reload.
     pub fn new(verdict: Verdict, explanation: impl Into<String>) -> Self {
-        Decision { verdict, cache_ttl_ms: None, explanation: explanation.into() }
+        Decision {
+            verdict,
+            cache_ttl_ms: None,
+            explanation: explanation.into(),
+            #[cfg(not(feature = "wit-0-1"))]
+            sa_key: None,
+        }
+    }
+
+    /// Set the SA key (flows with the same key share one SA); without one,
+    /// the export asks [`crate::Policy::sa_key`] for verdicts that use SAs.
+    #[cfg(not(feature = "wit-0-1"))]
+    pub fn sa_key(mut self, key: u64) -> Self {
+        self.sa_key = Some(key);
+        self
     }
 
     /// Limit how long the SPD may cache this decision.
     pub fn ttl_ms(mut self, ms: u64) -> Self {
         self.cache_ttl_ms = Some(ms);
         self
+    }
+}
+
+impl Verdict {
+    /// Whether the verdict uses SAs (`protect`, `private`,
+    /// `private-or-clear`): only those read an SA key.
+    pub fn uses_sa(&self) -> bool {
+        matches!(self, Verdict::Protect(_) | Verdict::PrivateOrClear | Verdict::Private)
     }
 }
 

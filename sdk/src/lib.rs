@@ -1,7 +1,7 @@
 //! # esprit-plugin-sdk
 //!
-//! Write esprit Wasm plugins in Rust against WIT `esprit:plugin@0.1.0`
-//! (`sdk/wit`). A policy plugin implements [`Policy`] and exports it with
+//! Write esprit Wasm plugins in Rust against WIT `esprit:plugin@0.2.0`
+//! (`sdk/wit`; feature `wit-0-1`: the frozen 0.1.0 in `sdk/wit/v0.1.0`). A policy plugin implements [`Policy`] and exports it with
 //! [`export_policy!`]; build with `cargo build --release --target wasm32-wasip2`
 //! (crate type `cdylib`). The host links no WASI: do not use files, sockets,
 //! the environment or stdout (a call into WASI traps and the plugin's flow
@@ -20,7 +20,10 @@
 //!             Decision::new(Verdict::Bypass, "not https")
 //!         }
 //!     }
-//!     // `init` (config checks) and `sa_key` (SA granularity) have defaults.
+//!     // `init` (config checks) and `sa_key` (SA granularity) have defaults;
+//!     // `sa_key` is asked (inside the plugin, no extra host call) for
+//!     // verdicts that use SAs when the decision carries no key of its own
+//!     // (`Decision::sa_key`).
 //!     fn sa_key(flow: &Flow) -> Option<u64> {
 //!         Some(u64::from(flow.dst_port)) // one SA per destination port
 //!     }
@@ -44,12 +47,32 @@ mod helpers;
 pub use cidr::{Cidr, CidrError};
 pub use helpers::parse_verdict;
 
+/// The WIT version plugins built with this SDK (and its features) speak.
+#[cfg(not(feature = "wit-0-1"))]
+pub const WIT_VERSION: &str = "0.2.0";
+/// The WIT version plugins built with this SDK (and its features) speak.
+#[cfg(feature = "wit-0-1")]
+pub const WIT_VERSION: &str = "0.1.0";
+
 /// Generated bindings of the `policy` world (wit-bindgen).
-#[cfg(feature = "policy")]
+#[cfg(all(feature = "policy", not(feature = "wit-0-1")))]
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
+        world: "esprit:plugin/policy@0.2.0",
+        pub_export_macro: true,
+        export_macro_name: "__export_policy_world",
+        default_bindings_module: "esprit_plugin_sdk::bindings",
+    });
+}
+
+/// Generated bindings of the `policy` world of the frozen 0.1.0 (wit-bindgen).
+#[cfg(feature = "wit-0-1")]
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit/v0.1.0",
         world: "esprit:plugin/policy@0.1.0",
         pub_export_macro: true,
         export_macro_name: "__export_policy_world",
@@ -63,7 +86,7 @@ pub mod bindings {
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "esprit:plugin/auth@0.1.0",
+        world: "esprit:plugin/auth@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_auth_world",
         default_bindings_module: "esprit_plugin_sdk::bindings",
@@ -72,6 +95,8 @@ pub mod bindings {
 
 #[cfg(all(feature = "auth", feature = "policy"))]
 compile_error!("a component implements one world: enable either the `policy` (default) or the `auth` feature, not both");
+#[cfg(all(feature = "auth", feature = "wit-0-1"))]
+compile_error!("feature `wit-0-1` builds policy plugins only; auth plugins use the live WIT");
 
 pub use bindings::esprit::plugin::types::{
     Decision, Direction, Flow, Identity, IpAddress, IpsecMode, IpsecProto, Level, SaRequest, TunnelEndpoints, Verdict,
@@ -128,15 +153,42 @@ pub trait Policy {
     fn decide(flow: &Flow) -> Decision;
 
     /// SA granularity: flows with the same key share one SA. Asked only for
-    /// verdicts that use SAs. `None`: the SPD entry's default.
+    /// verdicts that use SAs whose [`Decision`] carries no key (set one with
+    /// [`Decision::sa_key`] to skip this). `None`: the SPD entry's default.
     fn sa_key(flow: &Flow) -> Option<u64> {
         let _ = flow;
         None
     }
 }
 
-/// Export a [`Policy`] implementation as the component's `policy` world.
-#[cfg(feature = "policy")]
+/// Export a [`Policy`] implementation as the component's `policy` world:
+/// one `decide` call returns the verdict and its SA key (0.2.0).
+#[cfg(all(feature = "policy", not(feature = "wit-0-1")))]
+#[macro_export]
+macro_rules! export_policy {
+    ($t:ty) => {
+        const _: () = {
+            struct __EspritPolicyExport;
+            impl $crate::bindings::Guest for __EspritPolicyExport {
+                fn init() -> ::core::result::Result<(), ::std::string::String> {
+                    <$t as $crate::Policy>::init()
+                }
+                fn decide(flow: $crate::Flow) -> $crate::Decision {
+                    let mut d = <$t as $crate::Policy>::decide(&flow);
+                    if d.sa_key.is_none() && d.verdict.uses_sa() {
+                        d.sa_key = <$t as $crate::Policy>::sa_key(&flow);
+                    }
+                    d
+                }
+            }
+            $crate::bindings::__export_policy_world!(__EspritPolicyExport with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Export a [`Policy`] implementation as the `policy` world of the frozen
+/// 0.1.0: `decide`, then (host-called) `sa-key`.
+#[cfg(feature = "wit-0-1")]
 #[macro_export]
 macro_rules! export_policy {
     ($t:ty) => {

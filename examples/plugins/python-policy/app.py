@@ -1,8 +1,8 @@
-"""A Python policy for esprit (WIT world esprit:plugin/policy@0.1.0).
+"""A Python policy for esprit (WIT world esprit:plugin/policy@0.2.0).
 
 Built with componentize-py (see README.md):
 
-    componentize-py -d ../../../sdk/wit -w esprit:plugin/policy@0.1.0 \
+    componentize-py -d ../../../sdk/wit -w esprit:plugin/policy@0.2.0 \
         componentize --stub-wasi app -o python_policy.wasm
 
 Policy: web traffic (tcp 80/443) to the networks in the config key
@@ -55,13 +55,13 @@ class WitWorld(wit_world.WitWorld):
         host.log(host.LogLevel.INFO, f"python-policy: {len(_NETS)} protected networks")
 
     def decide(self, flow) -> Decision:
+        # Decision(verdict, cache-ttl-ms, explanation, sa-key): one SA per
+        # peer host (the key is read only for verdicts that use SAs).
         remote = _remote(flow)
         if flow.proto == 17 and flow.dst_port == 53:
-            return Decision(Verdict_Bypass(), 60_000, f"python: dns to {remote} in the clear")
+            return Decision(Verdict_Bypass(), 60_000, f"python: dns to {remote} in the clear", None)
+        key = int(remote) & 0xFFFFFFFFFFFFFFFF
         if flow.proto == 6 and flow.dst_port in (80, 443) and any(remote in n for n in _NETS):
             sa = SaRequest(IpsecProto.ESP, IpsecMode.TRANSPORT, None, Level_Require())
-            return Decision(Verdict_Protect([sa]), 60_000, f"python: web to {remote} is protected")
-        return Decision(Verdict_PrivateOrClear(), 60_000, f"python: {remote} opportunistic")
-
-    def sa_key(self, flow):
-        return int(_remote(flow)) & 0xFFFFFFFFFFFFFFFF
+            return Decision(Verdict_Protect([sa]), 60_000, f"python: web to {remote} is protected", key)
+        return Decision(Verdict_PrivateOrClear(), 60_000, f"python: {remote} opportunistic", key)

@@ -154,6 +154,19 @@ enum PluginCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write a new policy plugin project from a template (Rust, Python or
+    /// JavaScript, against the live WIT) and print the commands that build,
+    /// check and try it.
+    New {
+        /// rust | python | js
+        #[arg(long)]
+        lang: String,
+        /// The plugin's name (lowercase letters, digits, `-`).
+        name: String,
+        /// The folder to create (default: ./NAME); must be absent or empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn plugin_check(file: &std::path::Path, json: bool) -> Result<()> {
@@ -221,6 +234,13 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Policy(PolicyCmd::Test { flow, socket, config }) => policy_test(&flow, socket, config),
         Cmd::Plugin(PluginCmd::Check { file, json }) => plugin_check(&file, json),
+        Cmd::Plugin(PluginCmd::New { lang, name, dir }) => {
+            let lang = esprit_plugin::scaffold::Lang::parse(&lang).map_err(anyhow::Error::msg)?;
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            let project = esprit_plugin::scaffold::scaffold(lang, &name, &dir)?;
+            println!("{}", project.next_steps());
+            Ok(())
+        }
         Cmd::Pcap(cmd) => pcap_cmd::run(cmd),
         Cmd::Import(cmd) => import::run(cmd),
         Cmd::Pki(cmd) => Ok(pki::run(cmd)?),

@@ -8,7 +8,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use esprit_plugin::bounds::MAX_EXPLANATION;
 use esprit_plugin::convert::decision_from_wit;
-use esprit_plugin::v0_1::wit;
+use esprit_plugin::latest::wit;
 use esprit_plugin::verdict_check::{check_decision, MAX_CACHE_TTL, MAX_SA_REQUESTS};
 use esprit_sadb::decider::{IpsecMode, Verdict};
 
@@ -85,12 +85,13 @@ fn to_wit(d: &Dec) -> wit::Decision {
         },
         cache_ttl_ms: d.cache_ttl_ms,
         explanation: d.explanation.clone(),
+        sa_key: d.sa_key,
     }
 }
 
 pub fn run(data: &[u8]) {
     let Ok(d) = Dec::arbitrary_take_rest(Unstructured::new(data)) else { return };
-    let decision = decision_from_wit(to_wit(&d), d.sa_key);
+    let decision = decision_from_wit(to_wit(&d));
     assert!(decision.explanation.chars().all(|c| !c.is_control()), "control character passed: {:?}", decision.explanation);
     assert!(decision.explanation.len() <= MAX_EXPLANATION + 48, "explanation of {} bytes", decision.explanation.len());
     let Ok(ok) = check_decision(decision) else { return };

@@ -19,20 +19,19 @@ use crate::fault::classify;
 use crate::host_crypto::KeyStore;
 use crate::loader;
 use crate::state::HostState;
-pub use crate::v0_1::auth::{AuthContext, IkeRole};
-pub use crate::v0_1::policy::esprit::plugin::crypto::HashAlg;
-use crate::v0_1::auth::{Auth, AuthPre};
-use crate::v0_1::WIT_VERSION;
+use crate::auth_world::{AuthInstance, AuthPre};
+pub use crate::latest::auth::{AuthContext, IkeRole};
+pub use crate::latest::crypto::HashAlg;
 
 /// A loaded auth plugin.
 pub struct AuthPlugin {
     spec: PluginSpec,
     version: u64,
     engine: PluginEngine,
-    pre: AuthPre<HostState>,
+    pre: AuthPre,
     config: Arc<BTreeMap<String, String>>,
     keys: Arc<KeyStore>,
-    live: Mutex<Option<(Store<HostState>, Auth)>>,
+    live: Mutex<Option<(Store<HostState>, AuthInstance)>>,
     /// The plugin's `method()`, asked once at load.
     method: u8,
 }
@@ -44,15 +43,9 @@ impl AuthPlugin {
     /// Compile, link, instantiate and `init` an auth plugin; `keys` are the
     /// private keys it may sign with by handle.
     pub fn from_bytes(engine: &PluginEngine, spec: PluginSpec, bytes: &[u8], keys: Arc<KeyStore>) -> Result<Self, PluginError> {
-        let (pre, version) = loader::prepare(engine, &spec, bytes, |l| {
-            Auth::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(l, |s| s)
-        })?;
-        let pre = AuthPre::new(pre).map_err(|e| PluginError::WrongWorld {
-            name: spec.name.clone(),
-            world: "auth",
-            host_version: WIT_VERSION,
-            reason: format!("{e:#}"),
-        })?;
+        let compiled = crate::link::compile(engine, &spec, bytes)?;
+        let version = compiled.version;
+        let pre = AuthPre::link(engine, &spec, &compiled)?;
         let config = Arc::new(spec.config.clone());
         let mut p = AuthPlugin { spec, version, engine: engine.clone(), pre, config, keys, live: Mutex::new(None), method: 0 };
         let inst = p.instantiate().map_err(|reason| PluginError::Init { name: p.spec.name.clone(), reason })?;
@@ -61,7 +54,7 @@ impl AuthPlugin {
         Ok(p)
     }
 
-    fn instantiate(&self) -> Result<(Store<HostState>, Auth), String> {
+    fn instantiate(&self) -> Result<(Store<HostState>, AuthInstance), String> {
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
         let _armed = crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
         let auth = self.pre.instantiate(&mut store).map_err(|e| sanitize(&format!("{e:#}"), MAX_ERROR))?;
@@ -72,12 +65,17 @@ impl AuthPlugin {
         }
     }
 
+    /// The WIT version the plugin speaks.
+    pub fn wit_version(&self) -> crate::version::WitVersion {
+        self.pre.wit()
+    }
+
     /// Plugin version (hash of code + config + settings).
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut Store<HostState>, &Auth) -> wasmtime::Result<R>) -> Result<R, String> {
+    fn with<R>(&self, f: impl FnOnce(&mut Store<HostState>, &AuthInstance) -> wasmtime::Result<R>) -> Result<R, String> {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         let (mut store, auth) = match live.take() {
             Some(i) => i,

@@ -31,6 +31,17 @@ pub fn sanitize(s: &str, max: usize) -> String {
     out
 }
 
+/// [`sanitize`] for an owned string: returned as it is (no copy) when it is
+/// short enough and has nothing to escape, the common case on the decision
+/// path.
+pub fn sanitize_owned(s: String, max: usize) -> String {
+    if s.len() <= max && !s.chars().any(|c| c == '\\' || c.is_control() || is_dangerous_format(c)) {
+        s
+    } else {
+        sanitize(&s, max)
+    }
+}
+
 /// Escapes control characters (C0, DEL, C1) and the Unicode line and
 /// paragraph separators / bidi overrides a terminal or log viewer could act
 /// on; everything else is kept as is.
@@ -78,6 +89,13 @@ pub fn is_inert(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sanitize_owned_equals_sanitize() {
+        for s in ["plain", "", "a\\b", "line\nbreak", "\u{1b}[2J", "é".repeat(200).as_str(), "x".repeat(300).as_str(), "\u{202e}rtl"] {
+            assert_eq!(sanitize_owned(s.to_string(), MAX_EXPLANATION), sanitize(s, MAX_EXPLANATION), "{s:?}");
+        }
+    }
 
     #[test]
     fn short_text_is_kept() {

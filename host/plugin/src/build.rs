@@ -62,13 +62,18 @@ fn build_plugins() -> Result<PathBuf, String> {
     let _guard = lock_file()?;
     ensure_wasm_target()?;
     let root = workspace_root();
-    run(Command::new(cargo())
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-        .arg(root.join("plugins").join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", wasm_target_dir())
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET"))?;
+    // plugins/, then the allowlist built for the frozen 0.1 WIT (its own
+    // workspace, so Cargo does not unify the SDK's `wit-0-1` feature into
+    // the 0.2 plugins).
+    for manifest in [root.join("plugins").join("Cargo.toml"), root.join("plugins").join("compat").join("allowlist-v0-1").join("Cargo.toml")] {
+        run(Command::new(cargo())
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(manifest)
+            .env("CARGO_TARGET_DIR", wasm_target_dir())
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET"))?;
+    }
     Ok(wasm_target_dir().join("wasm32-wasip2").join("release"))
 }
 
@@ -172,7 +177,7 @@ fn build_python() -> Result<PathBuf, String> {
     run(Command::new(tool)
         .arg("-d")
         .arg(root.join("sdk").join("wit"))
-        .args(["-w", "esprit:plugin/policy@0.1.0", "componentize", "--stub-wasi", "app", "-o"])
+        .args(["-w", "esprit:plugin/policy@0.2.0", "componentize", "--stub-wasi", "app", "-o"])
         .arg(&out)
         .current_dir(&src))?;
     Ok(out)

@@ -1,12 +1,13 @@
 //! Conversions between the SPD's types (`esprit_sadb::decider`) and the WIT
-//! types of `esprit:plugin@0.1.0`.
+//! types of the latest `esprit:plugin` version ([`crate::latest`]; older
+//! versions convert to those first, e.g. [`crate::v0_1::convert`]).
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use esprit_sadb::decider::{Decision, Direction, Flow, IpsecMode, IpsecProto, Level, SaRequest, Verdict};
 
-use crate::bounds::{sanitize, MAX_EXPLANATION};
-use crate::v0_1::wit;
+use crate::bounds::{sanitize_owned, MAX_EXPLANATION};
+use crate::latest::wit;
 
 /// SPD address → WIT address.
 pub fn ip_to_wit(ip: IpAddr) -> wit::IpAddress {
@@ -78,16 +79,14 @@ pub fn verdict_from_wit(v: wit::Verdict) -> Verdict {
     }
 }
 
-/// WIT decision (+ the plugin's sa-key) → SPD decision. The explanation is
-/// escaped and capped ([`crate::bounds`]); the verdict is converted as it is
-/// and checked by [`crate::verdict_check`] before the SPD sees it.
-pub fn decision_from_wit(d: wit::Decision, sa_key: Option<u64>) -> Decision {
-    Decision {
-        verdict: verdict_from_wit(d.verdict),
-        cache_ttl: d.cache_ttl_ms.map(Duration::from_millis),
-        sa_key,
-        explanation: sanitize(&d.explanation, MAX_EXPLANATION),
-    }
+/// WIT decision → SPD decision. The explanation is escaped and capped
+/// ([`crate::bounds`]); the verdict is converted as it is and checked by
+/// [`crate::verdict_check`] before the SPD sees it; the SA key is kept only
+/// for verdicts that use SAs (the WIT says it is read only for those).
+pub fn decision_from_wit(d: wit::Decision) -> Decision {
+    let verdict = verdict_from_wit(d.verdict);
+    let sa_key = if needs_sa(&verdict) { d.sa_key } else { None };
+    Decision { verdict, cache_ttl: d.cache_ttl_ms.map(Duration::from_millis), sa_key, explanation: sanitize_owned(d.explanation, MAX_EXPLANATION) }
 }
 
 /// Whether a verdict uses SAs (so `sa-key` is worth asking).
@@ -114,7 +113,7 @@ mod tests {
             wit::SaRequest { proto: wit::IpsecProto::Esp, mode: wit::IpsecMode::Tunnel, tunnel: Some(t), level: wit::Level::Unique(7) },
             wit::SaRequest { proto: wit::IpsecProto::Ah, mode: wit::IpsecMode::Transport, tunnel: None, level: wit::Level::Use },
         ]);
-        let d = decision_from_wit(wit::Decision { verdict: v, cache_ttl_ms: Some(1500), explanation: "x".into() }, Some(9));
+        let d = decision_from_wit(wit::Decision { verdict: v, cache_ttl_ms: Some(1500), explanation: "x".into(), sa_key: Some(9) });
         let Verdict::Protect(reqs) = &d.verdict else { panic!("not protect") };
         assert_eq!(reqs[0].tunnel, Some(([192, 0, 2, 1].into(), [192, 0, 2, 2].into())));
         assert_eq!(reqs[0].level, Level::Unique(7));
@@ -123,6 +122,8 @@ mod tests {
         assert_eq!(d.sa_key, Some(9));
         assert!(needs_sa(&d.verdict));
         assert!(!needs_sa(&Verdict::Bypass));
+        let bypass = decision_from_wit(wit::Decision { verdict: wit::Verdict::Bypass, cache_ttl_ms: None, explanation: String::new(), sa_key: Some(9) });
+        assert_eq!(bypass.sa_key, None, "a key with a verdict that uses no SA is dropped");
     }
 
     #[test]

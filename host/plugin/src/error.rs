@@ -25,6 +25,10 @@ pub enum PluginError {
         host_version: &'static str,
         hint: String,
     },
+    /// The component speaks an `esprit:plugin` version this host does not
+    /// support, several at once, or none.
+    #[error("plugin {name}: {reason}")]
+    UnsupportedVersion { name: String, reason: String },
     /// The component does not export the world's functions with the right types.
     #[error("plugin {name}: does not implement world `{world}` of esprit:plugin@{host_version}: {reason}")]
     WrongWorld {

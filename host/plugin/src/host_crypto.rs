@@ -6,7 +6,7 @@ use std::fmt;
 
 use aws_lc_rs::{digest, hmac, rand::SystemRandom, signature};
 
-use crate::v0_1::policy::esprit::plugin::crypto::{HashAlg, SignatureScheme};
+use crate::latest::crypto::{HashAlg, SignatureScheme};
 
 /// A private key registered by the operator.
 enum PrivateKey {

@@ -17,7 +17,6 @@ use crate::error::PluginError;
 use crate::host_crypto::KeyStore;
 use crate::loader;
 use crate::policy::{probe_flow, PolicyPlugin};
-use crate::v0_1::{WIT_PACKAGE, WIT_VERSION};
 
 /// What `check` found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -66,17 +65,17 @@ pub fn check(engine: &PluginEngine, spec: PluginSpec) -> Result<Report, PluginEr
     let ty = component.component_type();
     let imports: Vec<String> = ty.imports(engine.engine()).map(|(n, _)| escape_controls(n).into_owned()).collect();
     let exports: Vec<String> = ty.exports(engine.engine()).map(|(n, _)| escape_controls(n).into_owned()).collect();
-    let (world, version, self_check) = match PolicyPlugin::from_bytes(engine, spec.clone(), &bytes, Arc::default()) {
+    let (world, wit, version, self_check) = match PolicyPlugin::from_bytes(engine, spec.clone(), &bytes, Arc::default()) {
         Ok(p) => {
             let flow = probe_flow();
             let e = p.explain(&flow);
             let probe = format!("tcp {}:{} -> {}:{}", flow.src, flow.src_port, flow.dst, flow.dst_port);
-            ("policy", e.plugin_version, format!("probe {probe}: {:?}: {}", e.decision.verdict, e.decision.explanation))
+            ("policy", p.wit_version(), e.plugin_version, format!("probe {probe}: {:?}: {}", e.decision.verdict, e.decision.explanation))
         }
         Err(PluginError::WrongWorld { .. }) => {
             let a = AuthPlugin::from_bytes(engine, spec.clone(), &bytes, Arc::new(KeyStore::default()))?;
             let m = a.method().map_err(|reason| PluginError::Init { name: spec.name.clone(), reason })?;
-            ("auth", a.version(), format!("IKEv2 auth method {m}{}", method_name(m)))
+            ("auth", a.wit_version(), a.version(), format!("IKEv2 auth method {m}{}", method_name(m)))
         }
         Err(e) => return Err(e),
     };
@@ -86,7 +85,7 @@ pub fn check(engine: &PluginEngine, spec: PluginSpec) -> Result<Report, PluginEr
         size: bytes.len(),
         sha256: Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect(),
         world,
-        wit: format!("{WIT_PACKAGE}@{WIT_VERSION}"),
+        wit: wit.to_string(),
         version: format!("{version:016x}"),
         imports,
         exports,

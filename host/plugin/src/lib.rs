@@ -11,12 +11,16 @@
 //! - [`auth::AuthPlugin`]: a loaded `auth` world plugin (minimal: load + call).
 //! - [`build::ensure_plugins_built`]: builds `plugins/` to wasm for tests.
 //!
-//! The WIT contract lives in `sdk/wit` (`esprit:plugin@0.1.0`); each WIT
-//! version gets its own binding module ([`v0_1`]), as Zed's extension host
-//! does, so a later 0.2 can be served beside it.
+//! The WIT contract lives in `sdk/wit` (live: `esprit:plugin@0.2.0`;
+//! released versions frozen in `sdk/wit/v0.X.Y/`). Each supported version
+//! has its own binding module ([`v0_1`], [`v0_2`]), as Zed's extension host
+//! does: [`version`] says which a component speaks, [`policy_world`] and
+//! [`auth_world`] call it, and older versions convert to the latest types
+//! ([`latest`]), which the rest of the host uses.
 #![deny(unsafe_code)]
 
 pub mod auth;
+pub mod auth_world;
 pub mod bounds;
 pub mod build;
 pub mod code_cache;
@@ -29,13 +33,19 @@ pub mod fault;
 pub mod flow_text;
 pub mod host_crypto;
 pub mod inspect;
+pub mod lang_tools;
+pub mod link;
 pub mod loader;
 pub mod log_limit;
 pub mod policy;
+pub mod policy_world;
 pub mod reload;
+pub mod scaffold;
 pub mod state;
 pub mod toml_error;
 pub mod v0_1;
+pub mod v0_2;
+pub mod version;
 pub mod verdict_check;
 pub mod watch;
 
@@ -46,5 +56,8 @@ pub use fault::{FaultKind, FaultStats};
 pub use flow_text::parse_flow;
 pub use policy::{Explanation, PolicyPlugin};
 pub use reload::HotPolicy;
+/// The latest WIT version's bindings: the host's internal plugin types.
+pub use v0_2 as latest;
+pub use version::WitVersion;
 pub use verdict_check::{check_decision, check_verdict, InvalidVerdict};
 

@@ -26,11 +26,10 @@ use crate::verdict_check::check_decision;
 use crate::host_crypto::KeyStore;
 use crate::loader;
 use crate::state::HostState;
-use crate::v0_1::policy::{Policy, PolicyPre};
-use crate::v0_1::WIT_VERSION;
+use crate::policy_world::{PolicyInstance, PolicyPre};
 
 struct Live {
-    instance: Option<(Store<HostState>, Policy)>,
+    instance: Option<(Store<HostState>, PolicyInstance)>,
     consecutive_faults: u32,
     quarantined_until: Option<Instant>,
 }
@@ -69,7 +68,7 @@ pub struct PolicyPlugin {
     spec: PluginSpec,
     version: u64,
     engine: PluginEngine,
-    pre: PolicyPre<HostState>,
+    pre: PolicyPre,
     config: Arc<BTreeMap<String, String>>,
     keys: Arc<KeyStore>,
     live: Mutex<Live>,
@@ -97,15 +96,9 @@ impl PolicyPlugin {
     /// Compile, link, instantiate, run `init`, and (unless disabled) one
     /// probe decision that must not fault. Any failure rejects the plugin.
     pub fn from_bytes(engine: &PluginEngine, spec: PluginSpec, bytes: &[u8], keys: Arc<KeyStore>) -> Result<Self, PluginError> {
-        let (pre, version) = loader::prepare(engine, &spec, bytes, |l| {
-            Policy::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(l, |s| s)
-        })?;
-        let pre = PolicyPre::new(pre).map_err(|e| PluginError::WrongWorld {
-            name: spec.name.clone(),
-            world: "policy",
-            host_version: WIT_VERSION,
-            reason: format!("{e:#}"),
-        })?;
+        let compiled = crate::link::compile(engine, &spec, bytes)?;
+        let version = compiled.version;
+        let pre = PolicyPre::link(engine, &spec, &compiled)?;
         let config = Arc::new(spec.config.clone());
         let plugin = PolicyPlugin {
             spec,
@@ -141,7 +134,7 @@ impl PolicyPlugin {
     }
 
     /// A new instance from the `InstancePre`, with `init` run under its deadline.
-    fn instantiate(&self) -> Result<(Store<HostState>, Policy), (FaultKind, String)> {
+    fn instantiate(&self) -> Result<(Store<HostState>, PolicyInstance), (FaultKind, String)> {
         self.counters.instantiations.fetch_add(1, Relaxed);
         let mut store = loader::new_store(&self.engine, &self.spec, self.version, &self.config, &self.keys);
         let _armed = crate::deadline::arm(&mut store, &self.engine, self.spec.settings.init_deadline);
@@ -198,7 +191,7 @@ impl PolicyPlugin {
         };
         let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.counters.call_micros.fetch_add(micros, Relaxed);
-        Explanation { plugin: self.spec.name.clone(), plugin_version: self.version, wit_version: WIT_VERSION, decision, fault }
+        Explanation { plugin: self.spec.name.clone(), plugin_version: self.version, wit_version: self.pre.wit().as_str(), decision, fault }
     }
 
     fn failure(&self, kind: FaultKind, msg: &str) -> Decision {
@@ -258,19 +251,18 @@ impl PolicyPlugin {
         }
     }
 
-    fn call_instance(&self, store: &mut Store<HostState>, policy: &Policy, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
+    fn call_instance(&self, store: &mut Store<HostState>, policy: &PolicyInstance, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
         let wflow = flow_to_wit(flow);
         let _armed = crate::deadline::arm(store, &self.engine, deadline);
-        let d = policy.call_decide(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("decide: ", &e)))?;
-        let verdict_uses_sa = matches!(d.verdict, crate::v0_1::wit::Verdict::Protect(_) | crate::v0_1::wit::Verdict::PrivateOrClear | crate::v0_1::wit::Verdict::Private);
-        let key = if verdict_uses_sa {
-            policy.call_sa_key(&mut *store, &wflow).map_err(|e| (classify(&e), trap_text("sa-key: ", &e)))?
-        } else {
-            None
-        };
-        let d = decision_from_wit(d, key);
-        debug_assert!(key.is_none() || needs_sa(&d.verdict));
+        let d = policy.call_decide(store, &wflow).map_err(|(call, e)| (classify(&e), trap_text(call, &e)))?;
+        let d = decision_from_wit(d);
+        debug_assert!(d.sa_key.is_none() || needs_sa(&d.verdict));
         Ok(d)
+    }
+
+    /// The WIT version the plugin speaks.
+    pub fn wit_version(&self) -> crate::version::WitVersion {
+        self.pre.wit()
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use common::{engine, spec};
 use esprit_plugin::auth::{AuthContext, AuthPlugin, IkeRole};
 use esprit_plugin::host_crypto;
-use esprit_plugin::v0_1::policy::esprit::plugin::crypto::HashAlg;
-use esprit_plugin::v0_1::wit::Identity;
+use esprit_plugin::latest::crypto::HashAlg;
+use esprit_plugin::latest::wit::Identity;
 
 fn ctx(octets: &[u8]) -> AuthContext {
     AuthContext {

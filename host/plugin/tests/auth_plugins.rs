@@ -10,8 +10,8 @@ use std::time::Duration;
 use common::{engine, wasm};
 use esprit_plugin::auth::{AuthContext, AuthPlugin, HashAlg, IkeRole};
 use esprit_plugin::host_crypto::KeyStore;
-use esprit_plugin::v0_1::policy::esprit::plugin::crypto::SignatureScheme;
-use esprit_plugin::v0_1::wit::{Identity, IpAddress};
+use esprit_plugin::latest::crypto::SignatureScheme;
+use esprit_plugin::latest::wit::{Identity, IpAddress};
 use esprit_plugin::PluginSpec;
 use hmac::{Hmac, Mac};
 use rcgen::{

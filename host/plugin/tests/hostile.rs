@@ -151,11 +151,12 @@ fn init_refusing_its_config_is_rejected() {
 }
 
 #[test]
-fn wrong_wit_version_is_rejected_naming_both_versions() {
+fn wrong_wit_version_is_rejected_naming_the_supported_versions() {
     let err = PolicyPlugin::load(&engine(), spec("future", "hostile-wrong-version")).expect_err("reject");
-    assert!(matches!(err, PluginError::UnknownImport { .. }), "{err}");
+    assert!(matches!(err, PluginError::UnsupportedVersion { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("esprit:plugin@0.9.0") && msg.contains("esprit:plugin@0.1.0"), "{msg}");
+    assert!(msg.contains("esprit:plugin@0.9.0") && msg.contains("supported: 0.1.0, 0.2.0"), "{msg}");
+    assert_eq!(msg.lines().count(), 1, "{msg}");
 }
 
 #[test]
@@ -173,9 +174,9 @@ fn truncated_and_garbage_files_are_rejected() {
         assert!(err.to_string().contains("not a valid WebAssembly component"), "{what}: {err}");
     }
     // A bare component header is a valid, empty component: rejected for
-    // not implementing the world.
+    // naming no esprit:plugin interface (so no version of the world).
     let err = PolicyPlugin::from_bytes(&engine(), spec("bad", "allowlist"), &good[..8], Default::default()).expect_err("empty");
-    assert!(err.to_string().contains("does not implement world `policy`"), "{err}");
+    assert!(err.to_string().contains("names no esprit:plugin interface: not an esprit plugin"), "{err}");
     let err = PolicyPlugin::load(&engine(), esprit_plugin::PluginSpec::new("missing", "/nonexistent/x.wasm")).expect_err("missing");
     assert!(matches!(err, PluginError::Read { .. }), "{err}");
 }

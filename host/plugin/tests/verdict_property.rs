@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use esprit_plugin::convert::decision_from_wit;
-use esprit_plugin::v0_1::wit;
+use esprit_plugin::latest::wit;
 use esprit_plugin::{check_decision, FailureVerdict};
 use esprit_sadb::decider::{Decision, Direction, Flow, Level, PolicyDecider, Verdict};
 use esprit_sadb::selector::{IpPrefix, Selector};
@@ -78,8 +78,8 @@ fn verdict(r: &mut Rng) -> wit::Verdict {
 
 /// What the plugin host hands the SPD for a plugin's answer (as
 /// `PolicyPlugin::call` does): the checked decision, or the failure verdict.
-fn boundary(d: wit::Decision, sa_key: Option<u64>) -> Decision {
-    check_decision(decision_from_wit(d, sa_key)).unwrap_or_else(|e| Decision {
+fn boundary(d: wit::Decision) -> Decision {
+    check_decision(decision_from_wit(d)).unwrap_or_else(|e| Decision {
         verdict: FailureVerdict::Discard.verdict(),
         cache_ttl: None,
         sa_key: None,
@@ -141,11 +141,11 @@ fn no_verdict_yields_cleartext_unless_it_says_so() {
     let (mut clear, mut refused) = (0, 0);
     for case in 0..20_000 {
         let w = verdict(&mut r);
-        let raw = wit::Decision { verdict: w.clone(), cache_ttl_ms: (r.below(2) == 0).then(|| r.next()), explanation: String::new() };
-        let decision = boundary(raw.clone(), (r.below(2) == 0).then(|| r.next()));
+        let raw = wit::Decision { verdict: w.clone(), cache_ttl_ms: (r.below(2) == 0).then(|| r.next()), explanation: String::new(), sa_key: None };
+        let decision = boundary(wit::Decision { sa_key: (r.below(2) == 0).then(|| r.next()), ..raw.clone() });
         // Defense in depth: the SPD/SAD alone, fed the unchecked verdict,
         // does not send an empty protect in the clear either.
-        let unchecked = decision_from_wit(raw, None);
+        let unchecked = decision_from_wit(raw);
         if matches!(outbound_of(unchecked.clone(), now), Outbound::Bypass { .. }) {
             assert!(may_be_clear(&w), "case {case} (seed {seed:#x}): the SAD sent {:?} in the clear", unchecked.verdict);
         }
@@ -174,8 +174,8 @@ fn no_verdict_yields_cleartext_unless_it_says_so() {
 
 #[test]
 fn empty_protect_is_refused_at_the_boundary_and_discarded_by_the_sadb() {
-    let raw = wit::Decision { verdict: wit::Verdict::Protect(Vec::new()), cache_ttl_ms: None, explanation: "x".into() };
-    let err = check_decision(decision_from_wit(raw, None)).expect_err("refused");
+    let raw = wit::Decision { verdict: wit::Verdict::Protect(Vec::new()), cache_ttl_ms: None, explanation: "x".into(), sa_key: None };
+    let err = check_decision(decision_from_wit(raw)).expect_err("refused");
     assert!(err.to_string().contains("protect with no SA request"), "{err}");
     // Even if a decider bypassed the boundary, the SPD fails closed.
     let d = Decision { verdict: Verdict::Protect(Vec::new()), cache_ttl: None, sa_key: None, explanation: String::new() };

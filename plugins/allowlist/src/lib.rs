@@ -7,6 +7,7 @@
 //! - `on_match` (default `protect`) and `otherwise` (default `discard`):
 //!   verdicts (see `esprit_plugin_sdk::parse_verdict`);
 //! - `tag`: free text added to every explanation.
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use esprit_plugin_sdk::{export_policy, host, parse_verdict, Cidr, Decision, Flow, Policy, Verdict};
@@ -15,14 +16,16 @@ struct Entry {
     net: Cidr,
     proto: Option<u8>,
     port: Option<u16>,
-    text: String,
+    /// ` matches "CIDR PROTO/PORT"`: the explanation's tail, made once.
+    matched: String,
 }
 
 struct Table {
     entries: Vec<Entry>,
     on_match: Verdict,
     otherwise: Verdict,
-    tag: String,
+    /// `allowlist[TAG]: `: the explanation's head, made once.
+    head: String,
 }
 
 static TABLE: OnceLock<Table> = OnceLock::new();
@@ -45,7 +48,7 @@ fn parse_entry(s: &str) -> Result<Entry, String> {
     if parts.next().is_some() {
         return Err(format!("{s:?}: trailing text"));
     }
-    Ok(Entry { net, proto, port, text: s.to_string() })
+    Ok(Entry { net, proto, port, matched: format!(" matches {s:?}") })
 }
 
 fn load() -> Result<Table, String> {
@@ -55,7 +58,7 @@ fn load() -> Result<Table, String> {
         entries,
         on_match: verdict("on_match", "protect")?,
         otherwise: verdict("otherwise", "discard")?,
-        tag: host::config_get("tag").unwrap_or_default(),
+        head: format!("allowlist[{}]: ", host::config_get("tag").unwrap_or_default()),
     })
 }
 
@@ -77,9 +80,20 @@ impl Policy for Allowlist {
         let hit = t.entries.iter().find(|e| {
             e.net.contains(remote) && e.proto.is_none_or(|p| p == flow.proto) && e.port.is_none_or(|p| p == flow.dst_port)
         });
+        // On the decision path: one allocation for the explanation, the
+        // fixed parts made by `init`.
+        let mut why = String::with_capacity(t.head.len() + 64);
+        why.push_str(&t.head);
+        let _ = write!(why, "{remote}");
         match hit {
-            Some(e) => Decision::new(t.on_match.clone(), format!("allowlist[{}]: {remote} matches {:?}", t.tag, e.text)),
-            None => Decision::new(t.otherwise.clone(), format!("allowlist[{}]: {remote} port {} not listed", t.tag, flow.dst_port)),
+            Some(e) => {
+                why.push_str(&e.matched);
+                Decision::new(t.on_match.clone(), why)
+            }
+            None => {
+                let _ = write!(why, " port {} not listed", flow.dst_port);
+                Decision::new(t.otherwise.clone(), why)
+            }
         }
     }
 }

@@ -12,8 +12,11 @@
 //! ID_NULL (RFC 7619 §2.2) carries no identity; a peer using NULL
 //! authentication may still send another ID type, which this plugin accepts
 //! unverified (it proves nothing either way). No config keys.
+//!
+//! Built against the frozen `esprit:plugin@0.1.0` (`sdk/wit/v0.1.0`): the
+//! host's tests use it to show 0.1 auth plugins keep working.
 wit_bindgen::generate!({
-    path: "../../sdk/wit",
+    path: "../../sdk/wit/v0.1.0",
     world: "esprit:plugin/auth@0.1.0",
 });
 

@@ -38,7 +38,7 @@
 //! A wrong AUTH value verifies as `false`.
 wit_bindgen::generate!({
     path: "../../sdk/wit",
-    world: "esprit:plugin/auth@0.1.0",
+    world: "esprit:plugin/auth@0.2.0",
 });
 
 mod ids;

@@ -1,9 +1,12 @@
-//! A policy written against `sdk/wit` alone with plain `wit-bindgen` (no
-//! esprit SDK): what a third party would write. ICMP and ICMPv6 pass in the
+//! A policy written against the WIT alone with plain `wit-bindgen` (no
+//! esprit SDK): what a third party would write. It stays on the frozen
+//! `esprit:plugin@0.1.0` (`sdk/wit/v0.1.0`, separate `sa-key` export): the
+//! host's tests and benches use it to show 0.1 plugins load and decide
+//! unchanged. ICMP and ICMPv6 pass in the
 //! clear, TCP to port 22 is protected by ESP in transport mode, everything
 //! else is discarded; every decision may be cached for 10 s.
 wit_bindgen::generate!({
-    path: "../../sdk/wit",
+    path: "../../sdk/wit/v0.1.0",
     world: "esprit:plugin/policy@0.1.0",
 });
 

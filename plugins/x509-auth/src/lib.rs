@@ -30,7 +30,7 @@
 //! | `remote_id_check` | `san-or-dn` (default): FQDN → SAN dNSName, email → SAN rfc822Name, IP → SAN iPAddress, DN → subject DN; `none`: any certificate from the CA is accepted for any ID |
 wit_bindgen::generate!({
     path: "../../sdk/wit",
-    world: "esprit:plugin/auth@0.1.0",
+    world: "esprit:plugin/auth@0.2.0",
 });
 
 mod algid;

@@ -11,7 +11,7 @@ use esprit_ike::message::id::id_type;
 use esprit_ike::{AuthBackend, AuthError, AuthInput, Identity};
 use esprit_plugin::auth::{AuthContext, AuthPlugin, HashAlg, IkeRole};
 use esprit_plugin::host_crypto::KeyStore;
-use esprit_plugin::v0_1::wit::{Identity as WitId, IpAddress};
+use esprit_plugin::latest::wit::{Identity as WitId, IpAddress};
 use esprit_plugin::{PluginEngine, PluginSpec};
 use tracing::info;
 

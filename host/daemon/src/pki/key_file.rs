@@ -56,9 +56,9 @@ impl SignatureScheme {
     }
 }
 
-impl From<SignatureScheme> for esprit_plugin::v0_1::policy::esprit::plugin::crypto::SignatureScheme {
+impl From<SignatureScheme> for esprit_plugin::latest::crypto::SignatureScheme {
     fn from(s: SignatureScheme) -> Self {
-        use esprit_plugin::v0_1::policy::esprit::plugin::crypto::SignatureScheme as Wit;
+        use esprit_plugin::latest::crypto::SignatureScheme as Wit;
         match s {
             SignatureScheme::EcdsaP256Sha256 => Wit::EcdsaP256Sha256,
             SignatureScheme::EcdsaP384Sha384 => Wit::EcdsaP384Sha384,
