@@ -15,7 +15,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, Signal};
 
 use crate::code_cache::MAX_ENTRY;
-use crate::compile_helper::{Helper, EXIT_INVALID};
+use crate::compile_helper::{Helper, EXIT_INVALID, EXIT_IO};
 
 /// Bytes of the helper's standard error kept for the error message.
 const STDERR_TAIL: usize = 2048;
@@ -46,6 +46,9 @@ pub enum Failure {
     Unavailable(String),
     /// The helper says the bytes are not a valid component (its reason).
     Invalid(String),
+    /// The helper compiled but could not write the output (a full or
+    /// read-only cache directory): the caller may retry with a memfd.
+    Unwritable(String),
     /// The helper failed: crashed, exited non-zero, timed out.
     Failed(String),
 }
@@ -187,6 +190,9 @@ fn failure(status: ExitStatus, tail: &str) -> Failure {
     if status.code() == Some(i32::from(EXIT_INVALID)) {
         let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("(no reason given)");
         return Failure::Invalid(shown(last));
+    }
+    if status.code() == Some(i32::from(EXIT_IO)) {
+        return Failure::Unwritable(shown(tail));
     }
     let what = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exited with status {code}"),

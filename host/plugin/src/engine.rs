@@ -309,7 +309,7 @@ impl PluginEngine {
                     tracing::warn!(plugin = name, "plugin compile helper unavailable ({why}): compiling in this process");
                 }
                 Err(Failure::Invalid(reason)) => return Err(PluginError::Compile { name: name.to_string(), reason }),
-                Err(Failure::Failed(reason)) => {
+                Err(Failure::Failed(reason) | Failure::Unwritable(reason)) => {
                     return Err(PluginError::CompileHelper { name: name.to_string(), helper: helper.to_string(), reason })
                 }
             }
@@ -328,19 +328,36 @@ impl PluginEngine {
         let unusable = |why: String| Failure::Failed(format!("it wrote unusable compiled code: {why}"));
         match &self.disk {
             Some(disk) => {
-                job.run(bytes, Dest::File(&disk.entry(code_hash)))?;
+                match job.run(bytes, Dest::File(&disk.entry(code_hash))) {
+                    Ok(_) => {}
+                    // A cache that cannot take the entry (full, read-only)
+                    // must not reject the plugin: compile to memory instead.
+                    Err(Failure::Unwritable(why)) => {
+                        tracing::warn!(cache = %disk.dir().display(), "the compile helper could not write the cache entry ({why}): compiling again without the cache");
+                        return self.compile_to_memfd(&job, bytes, code_hash);
+                    }
+                    Err(e) => return Err(e),
+                }
                 let loaded = disk.load_checked(&self.engine, code_hash).and_then(|c| c.ok_or_else(|| "no cache entry".to_string()));
                 loaded.map_err(|why| {
                     disk.remove(code_hash);
                     unusable(why)
                 })
             }
-            None => {
-                let file = job.run(bytes, Dest::Memfd)?.unwrap_or_default();
-                let payload = artifact::payload(&file, code_hash, self.tag).map_err(|e| unusable(e.to_string()))?;
-                artifact::load(&self.engine, payload, Source::PrivateMemfd).map_err(unusable)
-            }
+            None => self.compile_to_memfd(&job, bytes, code_hash),
         }
+    }
+
+    /// Runs `job` with a private memory file as its output and loads that.
+    fn compile_to_memfd(&self, job: &Job<'_>, bytes: &[u8], code_hash: &[u8; 32]) -> Result<Component, Failure> {
+        let unusable = |why: String| Failure::Failed(format!("it wrote unusable compiled code: {why}"));
+        let file = match job.run(bytes, Dest::Memfd) {
+            Ok(file) => file.unwrap_or_default(),
+            Err(Failure::Unwritable(why)) => return Err(Failure::Failed(format!("it could not write its output: {why}"))),
+            Err(e) => return Err(e),
+        };
+        let payload = artifact::payload(&file, code_hash, self.tag).map_err(|e| unusable(e.to_string()))?;
+        artifact::load(&self.engine, payload, Source::PrivateMemfd).map_err(unusable)
     }
 }
 

@@ -35,6 +35,9 @@ truncate)
     "$real" "$@" > '{dir}/whole' || exit $?
     head -c 5000 '{dir}/whole' ;;
 other-code) cat >/dev/null; exec "$real" "$@" < '{other}' ;;
+unwritable)
+    if [ "$2" = - ]; then exec "$real" "$@"; fi
+    cat >/dev/null; echo "writing $2: No space left on device" >&2; exit 74 ;;
 other-engine) exec "$real" "$1" "$2" --max-memory 65536 "$5" "$6" ;;
 esac
 "#,
@@ -153,6 +156,16 @@ fn an_invalid_component_is_a_compile_error_not_a_helper_failure() {
     let err = s.hot.reload_now().expect_err("truncated component").to_string();
     assert!(err.starts_with("plugin al: not a valid WebAssembly component: "), "{err}");
     assert!(!err.contains("child process"), "{err}");
+}
+
+#[test]
+fn a_cache_the_helper_cannot_write_does_not_reject_the_plugin() {
+    let s = setup(true, Duration::from_secs(600));
+    fs::write(s.dir.join("mode"), "unwritable").expect("mode");
+    write_atomic(&s.dir.join("p.wasm"), &variant(&s.code, 4_000_000 + std::process::id()));
+    assert_eq!(s.hot.reload_now().map_err(|e| e.to_string()), Ok(true));
+    let _ = s.hot.decide(&flow("tcp 10.0.0.1:1000 -> 203.0.113.5:443"));
+    assert_eq!(s.hot.current().stats().faults(), 0);
 }
 
 #[test]
