@@ -118,7 +118,18 @@ enum Cmd {
     },
     /// Print the man page (roff), e.g. `esprit man > esprit.1 && man ./esprit.1`.
     Man,
+    /// (internal) The plugin compile helper: esprit runs itself with this to
+    /// compile a plugin component in a child process (component on stdin;
+    /// see host/plugin/src/compile_helper.rs).
+    #[command(name = COMPILE_HELPER_CMD, hide = true, disable_help_flag = true)]
+    InternalCompilePlugin {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
+
+/// The hidden subcommand that runs the plugin compile helper.
+const COMPILE_HELPER_CMD: &str = "internal-compile-plugin";
 
 /// `30`, `30s`, `2m`, `500ms`, `1m 30s` (as durations in esprit.toml).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -189,6 +200,9 @@ fn plugin_check(file: &std::path::Path, json: bool) -> Result<()> {
 }
 
 fn main() {
+    // New plugin code is compiled by this binary in a child process, so a
+    // large compile never runs beside the deciding threads.
+    esprit_plugin::compile_helper::register(esprit_plugin::Helper::this_executable([COMPILE_HELPER_CMD]));
     let cli = Cli::parse();
     init_logging(cli.log_format);
     if let Err(e) = dispatch(cli.cmd) {
@@ -277,6 +291,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "esprit", &mut out);
             print_generated(&out)
         }
+        Cmd::InternalCompilePlugin { args } => std::process::exit(i32::from(esprit_plugin::compile_helper::main(args))),
         Cmd::Man => {
             let mut out = Vec::new();
             clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;

@@ -4,11 +4,14 @@
 //! 7–23 s to compile on a 2-core machine and well under a second to load
 //! from here.
 //!
-//! Entries are keyed by the SHA-256 of the component's bytes and the
-//! engine's compatibility hash (wasmtime version, target, tunables), so a
-//! changed plugin, engine setting or esprit upgrade misses instead of
-//! loading stale code; wasmtime checks the header again on load and a
-//! mismatch is treated as a miss.
+//! Entries are keyed by the SHA-256 of the component's bytes, the
+//! engine's compatibility hash (wasmtime version, target, tunables) and the
+//! file format, so a changed plugin, engine setting or esprit upgrade
+//! misses instead of loading stale code. Each entry is an
+//! [`crate::artifact`] file whose header repeats the code hash and engine
+//! tag; a mismatch, a truncated entry or wasmtime refusing it is a miss.
+//! Entries are written by the compile helper (a child process, see
+//! [`crate::compile_job`]) or, without one, by this process.
 //!
 //! Tampering: loading an entry runs its code unchecked, so the cache is
 //! used only when whoever could write it could already run code as us. The
@@ -24,7 +27,6 @@
 //! `~/.cache/esprit/wasm`.
 
 use std::fs::{self, File, OpenOptions};
-use std::hash::{Hash, Hasher};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -33,15 +35,17 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+use crate::artifact::{self, Source};
+
 /// Largest entry read back (a compiled Python component is ~40 MiB).
-const MAX_ENTRY: u64 = 512 << 20;
+pub const MAX_ENTRY: u64 = 512 << 20;
 
 /// The on-disk cache of compiled components.
 #[derive(Debug, Clone)]
 pub struct CodeCache {
     dir: PathBuf,
-    /// Hex of the engine's compatibility hash: part of every key.
-    engine_tag: String,
+    /// The engine's tag ([`artifact::engine_tag`]): part of every key.
+    engine_tag: u64,
 }
 
 /// Why the cache is not used (logged once; loads then compile).
@@ -98,9 +102,7 @@ impl CodeCache {
             return Err(CacheRefused::Unsafe { dir: dir.to_path_buf(), why: "not a directory".into() });
         }
         private(&meta).map_err(|why| CacheRefused::Unsafe { dir: dir.to_path_buf(), why })?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        Ok(CodeCache { dir: dir.to_path_buf(), engine_tag: format!("{:016x}", h.finish()) })
+        Ok(CodeCache { dir: dir.to_path_buf(), engine_tag: artifact::engine_tag(engine) })
     }
 
     /// The cache directory.
@@ -110,48 +112,53 @@ impl CodeCache {
 
     /// The entry file for a component with this code hash.
     pub fn entry(&self, code_hash: &[u8; 32]) -> PathBuf {
-        let key: [u8; 32] = Sha256::new().chain_update(code_hash).chain_update(self.engine_tag.as_bytes()).finalize().into();
+        let key: [u8; 32] = Sha256::new()
+            .chain_update(code_hash)
+            .chain_update(format!("{:016x}", self.engine_tag).as_bytes())
+            .chain_update(artifact::FORMAT.to_le_bytes())
+            .finalize()
+            .into();
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
         self.dir.join(format!("{hex}.cwasm"))
     }
 
-    /// The compiled component, if a valid entry is there. A refused or
-    /// unreadable entry is a miss (the reason is logged).
-    pub fn load(&self, engine: &Engine, code_hash: &[u8; 32]) -> Option<Component> {
+    /// The entry's bytes: `Ok(None)` when there is none, `Err` (why) when
+    /// one is there but refused (not ours, writable by others, a symlink,
+    /// too large, unreadable). The header is not checked here.
+    pub fn read_entry(&self, code_hash: &[u8; 32]) -> Result<Option<Vec<u8>>, String> {
         let path = self.entry(code_hash);
         let file = match OpenOptions::new().read(true).custom_flags(o_nofollow()).open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => {
-                tracing::warn!(entry = %path.display(), "compiled-plugin cache entry not used: {e}");
-                return None;
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.to_string()),
         };
-        let bytes = match read_private(file) {
-            Ok(b) => b,
-            Err(why) => {
-                tracing::warn!(entry = %path.display(), "compiled-plugin cache entry not used: {why}");
-                return None;
-            }
-        };
-        // SAFETY: `Component::deserialize` runs the machine code in `bytes`
-        // unverified; wasmtime requires the caller to vouch for it. These
-        // bytes are what `Component::serialize` wrote for this engine
-        // configuration (the key includes its compatibility hash), and the
-        // file and its directory are owned by our effective user and not
-        // writable by anyone else (checked on the open descriptor), so only
-        // someone who can already run code as this user could have changed
-        // them. wasmtime also checks the header (version, target, settings)
-        // and fails on a mismatch, which we treat as a miss. The gain is
-        // measured: a Python component loads in well under a second instead
-        // of 7–23 s of compilation.
-        #[allow(unsafe_code)]
-        let loaded = unsafe { Component::deserialize(engine, &bytes) };
-        match loaded {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(entry = %path.display(), "compiled-plugin cache entry not used (recompiling): {e:#}");
-                None
+        read_private(file).map(Some)
+    }
+
+    /// The compiled component from the entry for `code_hash`: `Ok(None)`
+    /// when there is no entry, `Err` (why) when there is one that is
+    /// refused, damaged, for other code or another engine.
+    pub fn load_checked(&self, engine: &Engine, code_hash: &[u8; 32]) -> Result<Option<Component>, String> {
+        let Some(bytes) = self.read_entry(code_hash)? else { return Ok(None) };
+        let payload = artifact::payload(&bytes, code_hash, self.engine_tag).map_err(|e| e.to_string())?;
+        artifact::load(engine, payload, Source::CacheEntry).map(Some)
+    }
+
+    /// The compiled component, if a valid entry is there. A refused or
+    /// unusable entry is a miss (the reason is logged).
+    pub fn load(&self, engine: &Engine, code_hash: &[u8; 32]) -> Option<Component> {
+        self.load_checked(engine, code_hash).unwrap_or_else(|why| {
+            tracing::warn!(entry = %self.entry(code_hash).display(), "compiled-plugin cache entry not used (recompiling): {why}");
+            None
+        })
+    }
+
+    /// Removes the entry for `code_hash` (one found unusable), if any.
+    pub fn remove(&self, code_hash: &[u8; 32]) {
+        let path = self.entry(code_hash);
+        if let Err(e) = fs::remove_file(&path) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(entry = %path.display(), "could not remove an unusable compiled-plugin cache entry: {e}");
             }
         }
     }
@@ -160,20 +167,23 @@ impl CodeCache {
     /// and the next load compiles again).
     pub fn store(&self, code_hash: &[u8; 32], component: &Component) {
         let path = self.entry(code_hash);
-        let result = component.serialize().map_err(|e| format!("{e:#}")).and_then(|bytes| write_atomically(&path, &bytes).map_err(|e| e.to_string()));
+        let result = component.serialize().map_err(|e| format!("{e:#}")).and_then(|payload| {
+            let header = artifact::header(code_hash, self.engine_tag, payload.len());
+            write_atomically(&path, &[&header, &payload]).map_err(|e| e.to_string())
+        });
         if let Err(e) = result {
             tracing::warn!(entry = %path.display(), "could not write the compiled-plugin cache entry: {e}");
         }
     }
 }
 
-fn o_nofollow() -> i32 {
+pub(crate) fn o_nofollow() -> i32 {
     rustix::fs::OFlags::NOFOLLOW.bits() as i32
 }
 
 /// The file's bytes, after checking on the descriptor that it is a regular
 /// file of ours, private, and of a sane size.
-fn read_private(mut file: File) -> Result<Vec<u8>, String> {
+pub(crate) fn read_private(mut file: File) -> Result<Vec<u8>, String> {
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if !meta.is_file() {
         return Err("not a regular file".into());
@@ -187,14 +197,17 @@ fn read_private(mut file: File) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `parts` to `path` through a 0600 temporary file in the same
+/// directory, synced and renamed into place: a reader sees the whole file
+/// or none.
+pub(crate) fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     // Unique per process and per write, so concurrent writers of one entry
     // never share a temporary file; the last rename wins (same bytes).
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
     let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(o_nofollow()).open(&tmp)?;
-    let written = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| {
+    let written = parts.iter().try_for_each(|p| f.write_all(p)).and_then(|()| f.sync_all()).and_then(|()| {
         f.set_permissions(fs::Permissions::from_mode(0o600))?;
         fs::rename(&tmp, path)
     });

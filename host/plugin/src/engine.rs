@@ -2,7 +2,10 @@
 //! lean features (no `component-model-async`), a small pooling allocator,
 //! epoch interruption driven by a ticker thread that runs only while a
 //! plugin call is in progress, and compiled components cached in memory
-//! (by code hash) and on disk ([`crate::code_cache`]).
+//! (by code hash) and on disk ([`crate::code_cache`]). New code is compiled
+//! in a child process ([`crate::compile_helper`], [`crate::compile_job`]),
+//! so the running plugins' decisions never share the process with a
+//! compile; only without a helper does this process compile (logged).
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,8 +16,24 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::artifact::{self, Source};
 use crate::code_cache::{self, CodeCache};
+use crate::compile_helper::{self, Helper};
+use crate::compile_job::{Dest, Failure, Job};
 use crate::error::PluginError;
+
+/// Where new code is compiled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CompileIn {
+    /// In the helper [`compile_helper::find`] names; in this process (with
+    /// a warning) when there is none.
+    #[default]
+    Auto,
+    /// In a child process running this helper.
+    Helper(Helper),
+    /// In this process (tests of the fallback; hosts without `fork`).
+    ThisProcess,
+}
 
 /// Engine-wide limits.
 #[derive(Debug, Clone)]
@@ -31,6 +50,12 @@ pub struct EngineSettings {
     pub max_memory: usize,
     /// Where compiled components are kept between runs (`None`: nowhere).
     pub cache_dir: Option<PathBuf>,
+    /// Where new code is compiled.
+    pub compile_in: CompileIn,
+    /// Longest a compile helper may run before it is killed and the plugin
+    /// rejected (a Python component takes seconds to a few minutes on a
+    /// busy machine at the helper's lower priority).
+    pub compile_timeout: Duration,
 }
 
 impl Default for EngineSettings {
@@ -40,6 +65,8 @@ impl Default for EngineSettings {
             max_instances: 16,
             max_memory: 256 << 20,
             cache_dir: code_cache::default_dir(),
+            compile_in: CompileIn::Auto,
+            compile_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -123,6 +150,13 @@ pub struct PluginEngine {
     _handle: Arc<TickerHandle>,
     compiled: Arc<Mutex<HashMap<[u8; 32], Component>>>,
     disk: Option<Arc<CodeCache>>,
+    /// The compile helper (`None`: compile in this process).
+    helper: Option<Arc<Helper>>,
+    /// The engine's tag ([`artifact::engine_tag`]).
+    tag: u64,
+    max_memory: usize,
+    max_instances: u32,
+    compile_timeout: Duration,
 }
 
 impl std::fmt::Debug for PluginEngine {
@@ -135,32 +169,8 @@ impl PluginEngine {
     /// Build an engine and start its epoch ticker thread (stopped when the
     /// last clone is dropped).
     pub fn new(settings: &EngineSettings) -> Result<Self, PluginError> {
-        let mut pool = PoolingAllocationConfig::new();
-        let n = settings.max_instances.max(1);
-        pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(16))
-            .total_memories(n.saturating_mul(2))
-            .total_tables(n.saturating_mul(4))
-            .max_core_instances_per_component(64)
-            .max_memories_per_component(8)
-            .max_tables_per_component(16)
-            .max_tables_per_module(4)
-            .max_memories_per_module(2)
-            .table_elements(100_000)
-            .max_core_instance_size(4 << 20)
-            .max_memory_size(settings.max_memory);
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .cranelift_opt_level(wasmtime::OptLevel::Speed)
-            // Reserve only what a memory may grow to (not wasmtime's 4 GiB
-            // + guard per slot, ~1 TB for the pool): esprit runs under
-            // `ulimit -v` and in small containers. Bounds checks are then
-            // explicit in the code; decisions touch little memory.
-            .memory_reservation(settings.max_memory as u64)
-            .memory_guard_size(64 << 10)
-            .memory_reservation_for_growth(0)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let max_instances = settings.max_instances.max(1);
+        let config = wasmtime_config(settings.max_memory, max_instances);
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let ticker = Arc::new(Ticker {
             stop: AtomicBool::new(false),
@@ -182,13 +192,29 @@ impl PluginEngine {
                 None
             }
         });
+        let helper = match &settings.compile_in {
+            CompileIn::Helper(h) => Some(Arc::new(h.clone())),
+            CompileIn::ThisProcess => None,
+            CompileIn::Auto => match compile_helper::find() {
+                Ok(h) => Some(Arc::new(h)),
+                Err(why) => {
+                    tracing::warn!("no plugin compile helper ({why}): new plugin code is compiled in this process, where a large compile can make running plugins miss their deadlines");
+                    None
+                }
+            },
+        };
         Ok(PluginEngine {
+            tag: artifact::engine_tag(&engine),
             engine,
             tick,
             _handle: Arc::new(TickerHandle(Arc::clone(&ticker))),
             ticker,
             compiled: Arc::default(),
             disk,
+            helper,
+            max_memory: settings.max_memory,
+            max_instances,
+            compile_timeout: settings.compile_timeout,
         })
     }
 
@@ -252,14 +278,7 @@ impl PluginEngine {
                 tracing::debug!(plugin = name, "compiled plugin loaded from the cache");
                 c
             }
-            None => {
-                let c = Component::new(&self.engine, bytes)
-                    .map_err(|e| PluginError::Compile { name: name.to_string(), reason: one_line(&format!("{e:#}")) })?;
-                if let Some(d) = &self.disk {
-                    d.store(&code_hash, &c);
-                }
-                c
-            }
+            None => self.compile_new(name, bytes, &code_hash)?,
         };
         let mut cache = self.compiled.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 64 {
@@ -268,6 +287,111 @@ impl PluginEngine {
         cache.insert(code_hash, component.clone());
         Ok(component)
     }
+}
+
+impl PluginEngine {
+    /// The compile helper in use (`None`: this process compiles).
+    pub fn compile_helper(&self) -> Option<&Helper> {
+        self.helper.as_deref()
+    }
+
+    /// Compiles code found in no cache: in the helper, or here without one
+    /// (or when it cannot be started).
+    fn compile_new(&self, name: &str, bytes: &[u8], code_hash: &[u8; 32]) -> Result<Component, PluginError> {
+        if let Some(helper) = &self.helper {
+            let started = Instant::now();
+            match self.compile_in_child(helper, bytes, code_hash) {
+                Ok(c) => {
+                    tracing::info!(plugin = name, seconds = format_args!("{:.2}", started.elapsed().as_secs_f64()), "plugin compiled in a child process");
+                    return Ok(c);
+                }
+                Err(Failure::Unavailable(why)) => {
+                    tracing::warn!(plugin = name, "plugin compile helper unavailable ({why}): compiling in this process");
+                }
+                Err(Failure::Invalid(reason)) => return Err(PluginError::Compile { name: name.to_string(), reason }),
+                Err(Failure::Failed(reason) | Failure::Unwritable(reason)) => {
+                    return Err(PluginError::CompileHelper { name: name.to_string(), helper: helper.to_string(), reason })
+                }
+            }
+        }
+        let c = Component::new(&self.engine, bytes).map_err(|e| PluginError::Compile { name: name.to_string(), reason: one_line(&format!("{e:#}")) })?;
+        if let Some(d) = &self.disk {
+            d.store(code_hash, &c);
+        }
+        Ok(c)
+    }
+
+    /// Runs the helper, then checks and loads what it wrote: the cache entry
+    /// (owner, mode, no symlink, header) or its private output file.
+    fn compile_in_child(&self, helper: &Helper, bytes: &[u8], code_hash: &[u8; 32]) -> Result<Component, Failure> {
+        let job = Job { helper, max_memory: self.max_memory, max_instances: self.max_instances, timeout: self.compile_timeout };
+        let unusable = |why: String| Failure::Failed(format!("it wrote unusable compiled code: {why}"));
+        match &self.disk {
+            Some(disk) => {
+                match job.run(bytes, Dest::File(&disk.entry(code_hash))) {
+                    Ok(_) => {}
+                    // A cache that cannot take the entry (full, read-only)
+                    // must not reject the plugin: compile to memory instead.
+                    Err(Failure::Unwritable(why)) => {
+                        tracing::warn!(cache = %disk.dir().display(), "the compile helper could not write the cache entry ({why}): compiling again without the cache");
+                        return self.compile_to_memfd(&job, bytes, code_hash);
+                    }
+                    Err(e) => return Err(e),
+                }
+                let loaded = disk.load_checked(&self.engine, code_hash).and_then(|c| c.ok_or_else(|| "no cache entry".to_string()));
+                loaded.map_err(|why| {
+                    disk.remove(code_hash);
+                    unusable(why)
+                })
+            }
+            None => self.compile_to_memfd(&job, bytes, code_hash),
+        }
+    }
+
+    /// Runs `job` with a private memory file as its output and loads that.
+    fn compile_to_memfd(&self, job: &Job<'_>, bytes: &[u8], code_hash: &[u8; 32]) -> Result<Component, Failure> {
+        let unusable = |why: String| Failure::Failed(format!("it wrote unusable compiled code: {why}"));
+        let file = match job.run(bytes, Dest::Memfd) {
+            Ok(file) => file.unwrap_or_default(),
+            Err(Failure::Unwritable(why)) => return Err(Failure::Failed(format!("it could not write its output: {why}"))),
+            Err(e) => return Err(e),
+        };
+        let payload = artifact::payload(&file, code_hash, self.tag).map_err(|e| unusable(e.to_string()))?;
+        artifact::load(&self.engine, payload, Source::PrivateMemfd).map_err(unusable)
+    }
+}
+
+/// The wasmtime configuration of an engine (the compile helper builds the
+/// same one, so its machine code loads here): lean features, epoch
+/// interruption, a small pooling allocator.
+pub fn wasmtime_config(max_memory: usize, max_instances: u32) -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    let n = max_instances.max(1);
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(16))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
+        .max_tables_per_module(4)
+        .max_memories_per_module(2)
+        .table_elements(100_000)
+        .max_core_instance_size(4 << 20)
+        .max_memory_size(max_memory);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed)
+        // Reserve only what a memory may grow to (not wasmtime's 4 GiB
+        // + guard per slot, ~1 TB for the pool): esprit runs under
+        // `ulimit -v` and in small containers. Bounds checks are then
+        // explicit in the code; decisions touch little memory.
+        .memory_reservation(max_memory as u64)
+        .memory_guard_size(64 << 10)
+        .memory_reservation_for_growth(0)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
 }
 
 /// Monotonic nanoseconds since the first call in this process.
@@ -307,7 +431,7 @@ fn not_a_component(bytes: &[u8]) -> Option<String> {
 
 /// An error message on one line with runs of whitespace collapsed, at most
 /// 400 characters.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if out.len() > 400 {
         let mut cut = 400;

@@ -16,6 +16,10 @@ pub enum PluginError {
     /// module, garbage).
     #[error("plugin {name}: not a valid WebAssembly component: {reason}")]
     Compile { name: String, reason: String },
+    /// The compile helper (a child process) failed: it crashed, exited
+    /// non-zero, ran past its time, or wrote code that does not check out.
+    #[error("plugin {name}: compiling it in a child process ({helper}) failed: {reason}")]
+    CompileHelper { name: String, helper: String, reason: String },
     /// The component imports something this host does not provide (e.g. a
     /// different `esprit:plugin` WIT version).
     #[error("plugin {name}: imports `{import}`, which this host does not provide (host speaks esprit:plugin@{host_version}{hint})")]

@@ -6,6 +6,9 @@
 //! - [`policy::PolicyPlugin`]: a loaded `policy` world plugin; implements
 //!   [`esprit_sadb::decider::PolicyDecider`] with fault containment
 //!   (deadline, memory cap, traps → failure verdict, quarantine).
+//! - [`compile_helper`] / [`compile_job`]: new code is compiled in a child
+//!   process (the `esprit-plugin-compile` binary, or `esprit` itself), and
+//!   [`artifact`] checks what it wrote before it is loaded.
 //! - [`reload::HotPolicy`]: a policy plugin that follows its files (`notify`),
 //!   swapped atomically.
 //! - [`auth::AuthPlugin`]: a loaded `auth` world plugin (minimal: load + call).
@@ -19,11 +22,14 @@
 //! ([`latest`]), which the rest of the host uses.
 #![deny(unsafe_code)]
 
+pub mod artifact;
 pub mod auth;
 pub mod auth_world;
 pub mod bounds;
 pub mod build;
 pub mod code_cache;
+pub mod compile_helper;
+pub mod compile_job;
 pub mod config;
 pub mod convert;
 pub mod deadline;
@@ -50,7 +56,8 @@ pub mod verdict_check;
 pub mod watch;
 
 pub use config::{FailureVerdict, PluginSettings, PluginSpec};
-pub use engine::{EngineSettings, PluginEngine};
+pub use compile_helper::Helper;
+pub use engine::{CompileIn, EngineSettings, PluginEngine};
 pub use error::PluginError;
 pub use fault::{FaultKind, FaultStats};
 pub use flow_text::parse_flow;

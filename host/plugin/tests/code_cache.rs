@@ -8,11 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{flow, spec};
-use esprit_plugin::{EngineSettings, PluginEngine, PolicyPlugin};
+use esprit_plugin::{CompileIn, EngineSettings, PluginEngine, PolicyPlugin};
 use esprit_sadb::decider::PolicyDecider;
 
 fn engine_with_cache(dir: &Path) -> PluginEngine {
-    PluginEngine::new(&EngineSettings { cache_dir: Some(dir.to_path_buf()), ..EngineSettings::default() }).expect("engine")
+    let compile_in = CompileIn::Helper(common::helper());
+    PluginEngine::new(&EngineSettings { cache_dir: Some(dir.to_path_buf()), compile_in, ..EngineSettings::default() }).expect("engine")
 }
 
 fn entries(dir: &Path) -> Vec<std::path::PathBuf> {

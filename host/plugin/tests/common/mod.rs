@@ -2,10 +2,20 @@
 #![allow(dead_code)]
 use std::path::PathBuf;
 
-use esprit_plugin::{build, parse_flow, PluginEngine, PluginSpec};
+use esprit_plugin::{build, compile_helper, parse_flow, Helper, PluginEngine, PluginSpec};
 use esprit_sadb::decider::Flow;
 
+/// This crate's compile helper binary (built by cargo for integration
+/// tests), registered so that every engine of the test compiles plugins in
+/// a child process as the daemon does.
+pub fn helper() -> Helper {
+    let h = Helper::new(env!("CARGO_BIN_EXE_esprit-plugin-compile"), Vec::<String>::new());
+    compile_helper::register(h.clone());
+    h
+}
+
 pub fn engine() -> PluginEngine {
+    helper();
     PluginEngine::shared().expect("engine")
 }
 
@@ -40,4 +50,26 @@ pub fn python_policy_or_skip(test: &str) -> Option<PathBuf> {
         }
         Err(e) => panic!("python policy build failed: {e}"),
     }
+}
+
+/// `bytes` (a component) with a custom section appended: the same plugin
+/// under another code hash, so no cache holds it and loading compiles it.
+pub fn variant(bytes: &[u8], n: u32) -> Vec<u8> {
+    let name = b"esprit-test-variant";
+    let payload = n.to_le_bytes();
+    let body_len = 1 + name.len() + payload.len();
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section id
+    out.push(u8::try_from(body_len).expect("short section")); // LEB128, < 128
+    out.push(u8::try_from(name.len()).expect("short name"));
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// Replaces `path` with `bytes` through a rename (as deployments do).
+pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).expect("write tmp");
+    std::fs::rename(&tmp, path).expect("rename over");
 }
