@@ -75,7 +75,7 @@ fn esp_only_refuses_bad_input() {
     let (mut tx, mut rx) = (sa(&cfg, p), sa(&cfg, p));
     let inner = ipv4_udp(&payload(200, 9));
     let hr = tx.esp_headroom().unwrap();
-    let mut seal = |tx: &mut esprit_esp::Sa| {
+    let seal = |tx: &mut esprit_esp::Sa| {
         let mut b = vec![0u8; hr + inner.len() + 64];
         b[hr..hr + inner.len()].copy_from_slice(&inner);
         tx.seal_esp_in_place(&mut b, inner.len()).unwrap().to_vec()
