@@ -39,10 +39,13 @@ const MB: u64 = 1024 * 1024;
 
 
 /// A daemon config head: TUN `esprit0` with source `source`, outer `outer`
-/// (raw IP, or UDP on `listen`), one plugin spec.
+/// (raw IP, or UDP on `listen`), one plugin spec. Daemon `b` runs a packet
+/// worker per direction and every other one a single worker, so each
+/// exchange crosses both layouts (`[tun] workers`).
 fn head(dir: &Scratch, name: &str, outer: &str, source: &str, spec: &Path) -> String {
+    let workers = if name == "b" { 2 } else { 1 };
     format!(
-        "name = \"{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\n{outer}\n[tun]\nname = \"esprit0\"\nsource = \"{source}\"\n[[plugin]]\nspec = \"{}\"\n",
+        "name = \"{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\n{outer}\n[tun]\nname = \"esprit0\"\nsource = \"{source}\"\nworkers = {workers}\n[[plugin]]\nspec = \"{}\"\n",
         dir.path(&format!("{name}.sock")).display(),
         spec.display()
     )

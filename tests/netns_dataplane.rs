@@ -256,10 +256,13 @@ fn sites(dir: &Scratch, tag: &str) -> Sites {
              spdadd {theirs} {mine} any -P fwd ipsec esp/tunnel/{peer}-{me}/require;\n"
         );
         let name = format!("gw{}", i + 1);
+        // Both worker layouts on every path: gw1 runs a worker per
+        // direction, gw2 one worker for both (`[tun] workers`).
+        let workers = if i == 0 { 2 } else { 1 };
         std::fs::write(dir.path(&format!("{name}.setkey.conf")), setkey).unwrap();
         let sock = dir.path(&format!("{name}.sock"));
         let cfg = format!(
-            "name = \"{tag}-{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\ntransport = \"raw\"\n[tun]\nname = \"esp{name}\"\n[ipsec]\nsetkey_files = [\"{name}.setkey.conf\"]\n",
+            "name = \"{tag}-{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\ntransport = \"raw\"\n[tun]\nname = \"esp{name}\"\nworkers = {workers}\n[ipsec]\nsetkey_files = [\"{name}.setkey.conf\"]\n",
             sock.display()
         );
         let cfg_path = dir.path(&format!("{name}.toml"));

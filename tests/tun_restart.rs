@@ -43,7 +43,9 @@ fn config(dir: &Scratch, name: &str, dev: &str, me: &str, peer: &str, inner: &st
     std::fs::write(dir.path(&format!("{name}.setkey.conf")), setkey).expect("write setkey");
     let cfg = format!(
         "name = \"{name}\"\nmode = \"tun\"\ncontrol_socket = \"{}\"\n[outer]\nlisten = \"{me}:{port}\"\npeer_port = {port}\n\
-         [tun]\nname = \"{dev}\"\naddress = [\"{inner}/32\"]\n[ipsec]\nsetkey_files = [\"{name}.setkey.conf\"]\n",
+         [tun]\nname = \"{dev}\"\naddress = [\"{inner}/32\"]\n\
+         # a worker per direction: the inbound one follows the recreated TUN\n\
+         workers = 2\n[ipsec]\nsetkey_files = [\"{name}.setkey.conf\"]\n",
         dir.path(&format!("{name}.sock")).display()
     );
     let p = dir.path(&format!("{name}.toml"));

@@ -23,6 +23,7 @@ pub mod tun;
 pub mod tun_batch;
 mod udp_expose;
 mod udp_forward;
+pub mod vnet;
 
 pub use config::{Expose, Forward, NetstackConfig, Proto};
 pub use netstack::{Netstack, NetstackStats};

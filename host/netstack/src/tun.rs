@@ -263,14 +263,20 @@ impl Tun {
             return Ok(n.map(|_| 1));
         }
         let n = bufs.len().min(sizes.len());
-        loop {
-            return match self.dev.recv_multiple(scratch, &mut bufs[..n], &mut sizes[..n], 0) {
-                Ok(k) => Ok(Some(k)),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        // The raw read (header included), checked and cut by `vnet::split`
+        // rather than tun-rs's `recv_multiple` (see `crate::vnet`).
+        let len = loop {
+            match self.dev.recv(scratch) {
+                Ok(len) => break len,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_gone(&e) => Err(self.classify(e)),
-                Err(e) => Err(TunError::Io { name: self.name.clone(), source: e }),
-            };
+                Err(e) => return Err(self.classify(e)),
+            }
+        };
+        let raw = scratch.get_mut(..len).unwrap_or_default();
+        match crate::vnet::split(raw, &mut bufs[..n], &mut sizes[..n]) {
+            Ok(k) => Ok(Some(k)),
+            Err(e) => Err(TunError::Io { name: self.name.clone(), source: e }),
         }
     }
 

@@ -7,7 +7,10 @@
 //! - `wasm_allowlist_sdk_v0_2`: the same source on 0.2 (one `decide` call
 //!   returns the verdict and the SA key);
 //! - `python_policy_v0_2`: the componentize-py example (skipped with a
-//!   printed reason when componentize-py is missing).
+//!   printed reason when componentize-py is missing);
+//! - `js_template_v0_2`: the JavaScript template (`esprit plugin new --lang
+//!   js`, componentize-js 0.23; skipped with a printed reason when node/npm
+//!   or the pinned tools are missing).
 //!
 //! Target: the SDK allowlist on 0.2 ≤ 1 µs including the call.
 //! Run: `cargo bench -p esprit-plugin --bench decide`.
@@ -120,6 +123,19 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
             None
         }
     };
+    let js = match build::ensure_js_template_built() {
+        Ok(path) => {
+            // The template's own config: ports 443 and 8443 protected.
+            let mut spec = PluginSpec::new("js", path).with_config("ports", "443, 8443");
+            spec.settings.memory_limit = 64 << 20;
+            spec.settings.deadline = std::time::Duration::from_millis(20);
+            Some(PolicyPlugin::load(&engine, spec).expect("load js"))
+        }
+        Err(e) => {
+            println!("js_template_v0_2 skipped: {e}");
+            None
+        }
+    };
     let native = NativeAllowlist {
         nets: vec![
             (0xcb00_7100, 0xffff_ff00, Some(443)),
@@ -136,6 +152,9 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
     g.bench_function("wasm_allowlist_sdk_v0_2", |b| b.iter(|| sdk_v2.decide(black_box(&flow))));
     if let Some(py) = &python {
         g.bench_function("python_policy_v0_2", |b| b.iter(|| py.decide(black_box(&flow))));
+    }
+    if let Some(js) = &js {
+        g.bench_function("js_template_v0_2", |b| b.iter(|| js.decide(black_box(&flow))));
     }
     g.finish();
 }

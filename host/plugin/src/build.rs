@@ -191,6 +191,42 @@ pub fn ensure_python_policy_built() -> Result<PathBuf, String> {
     BUILT.get_or_init(build_python).clone()
 }
 
+fn build_js_template() -> Result<PathBuf, String> {
+    let _guard = lock_file()?;
+    let root = workspace_root();
+    let name = "js-template";
+    let dir = wasm_target_dir().join(name);
+    let out = dir.join(format!("{name}.wasm"));
+    let newest_input = ["sdk/templates/js/app.js", "sdk/templates/js/package.json", "sdk/templates/js/plugin.toml", "sdk/wit/types.wit", "sdk/wit/host.wit", "sdk/wit/worlds.wit"]
+        .iter()
+        .filter_map(|f| fs::metadata(root.join(f)).and_then(|m| m.modified()).ok())
+        .max();
+    if let (Ok(m), Some(i)) = (fs::metadata(&out).and_then(|m| m.modified()), newest_input) {
+        if m > i {
+            return Ok(out);
+        }
+    }
+    let modules = crate::lang_tools::js_node_modules()?;
+    if dir.exists() {
+        fs::remove_dir_all(&dir).map_err(|e| format!("removing {}: {e}", dir.display()))?;
+    }
+    crate::scaffold::scaffold(crate::scaffold::Lang::Js, name, &dir).map_err(|e| e.to_string())?;
+    // `npm install` of the template, from the pinned tools.
+    std::os::unix::fs::symlink(&modules, dir.join("node_modules")).map_err(|e| format!("linking node_modules: {e}"))?;
+    run(Command::new("npm").args(["run", "build"]).current_dir(&dir))?;
+    Ok(out)
+}
+
+/// Build the JavaScript template as `esprit plugin new --lang js` writes it
+/// (in `target/wasm/js-template/`, with the pinned tools of
+/// `scripts/js-tools`), for benchmarks; rebuilt only when the template or
+/// the WIT changed. Returns the component's path; its spec is
+/// `js-template.plugin.toml` beside it.
+pub fn ensure_js_template_built() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT.get_or_init(build_js_template).clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

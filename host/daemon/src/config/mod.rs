@@ -15,6 +15,7 @@ use serde::Deserialize;
 pub mod duration;
 pub mod env;
 mod ike;
+pub mod workers;
 pub use ike::{ConnMode, ConnProtocol, ConnSection, IkeSection, Oe, Start};
 
 /// How inner (application) packets enter and leave esprit.
@@ -178,6 +179,10 @@ pub struct TunSection {
     /// packets if the kernel refuses).
     #[serde(default = "default_true")]
     pub offload: bool,
+    /// Packet threads: 1 (both directions), 2 (one per direction) or
+    /// "auto" (the default: 2 from 4 cores up), see [`workers`].
+    #[serde(default)]
+    pub workers: workers::TunWorkers,
 }
 
 fn default_true() -> bool {

@@ -156,10 +156,10 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     // The packet workers' polls and queues: per direction in tun mode, one
     // for both in netstack mode (smoltcp is single-threaded).
-    let roles: &[Role] = match cfg.mode {
-        Mode::Tun => &[Role::Outbound, Role::Inbound],
-        Mode::Netstack => &[Role::Both],
-    };
+    // In tun mode `[tun] workers` chooses between the two.
+    let per_direction = cfg.mode == Mode::Tun && cfg.tun.as_ref().map(|t| t.workers).unwrap_or_default().per_direction();
+    let roles: &[Role] = if per_direction { &[Role::Outbound, Role::Inbound] } else { &[Role::Both] };
+    info!(workers = roles.len(), "packet workers: {}", if per_direction { "one per direction" } else { "one for both directions" });
     let mut lanes = Vec::new();
     let mut handles = Vec::new();
     for r in roles {
@@ -273,16 +273,15 @@ pub fn run(args: RunArgs) -> Result<()> {
     let ike_link = ike_parts.as_ref().map(|(_, l, _)| l.clone());
     // Each worker's replica: the operations so far, replayed; from now on
     // operations reach it through its queue.
-    let sides: Vec<(Outer, Inner)> = match cfg.mode {
-        Mode::Netstack => vec![(outer, inner)],
+    let sides: Vec<(Outer, Inner)> = if per_direction {
         // In the order of `roles`: the outbound worker reads the TUN and
         // sends on copies of the sockets; the inbound worker reads the
         // sockets (registered with its poll) and writes the TUN.
-        Mode::Tun => {
-            let send = outer.for_sending()?;
-            let follower = inner.follower().context("the inbound worker's TUN side")?;
-            vec![(send, inner), (outer, follower)]
-        }
+        let send = outer.for_sending()?;
+        let follower = inner.follower().context("the inbound worker's TUN side")?;
+        vec![(send, inner), (outer, follower)]
+    } else {
+        vec![(outer, inner)]
     };
     let mut workers = Vec::new();
     {
