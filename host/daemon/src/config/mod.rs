@@ -180,7 +180,7 @@ pub struct TunSection {
     #[serde(default = "default_true")]
     pub offload: bool,
     /// Packet threads: 1 (both directions), 2 (one per direction) or
-    /// "auto" (the default: 2 from 4 cores up), see [`workers`].
+    /// "auto" (the default: 2 from 2 cores up), see [`workers`].
     #[serde(default)]
     pub workers: workers::TunWorkers,
 }

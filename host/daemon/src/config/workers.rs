@@ -4,11 +4,14 @@
 //!   both directions (no hand-off between threads).
 //! - `2`: an outbound worker (TUN → ESP → wire) and an inbound worker
 //!   (wire → ESP → TUN), each with its own replica of the data plane.
-//! - `"auto"` (the default): 2 when the machine has at least 4 cores, else 1.
-//!   On 2 cores the second packet thread competes with the applications and
-//!   the kernel's own network processing for the same two cores, and one
-//!   thread moved more (measured with `scripts/throughput`, see
-//!   docs/ARCHITECTURE.md "Packet workers").
+//! - `"auto"` (the default): 2 when the machine has at least 2 cores, else 1.
+//!
+//! Measured on the 2-core test machine with `scripts/throughput` (two esprit
+//! gateways, iperf3 at both ends and the kernel sharing two cores): a worker
+//! per direction carried more TCP than one worker (encryption and decryption
+//! overlap), one worker carried slightly more 64-byte datagrams (no hand-off
+//! between threads); bulk throughput decides the default. See
+//! docs/ARCHITECTURE.md "Packet workers: one or two".
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
@@ -26,7 +29,7 @@ pub enum TunWorkers {
 }
 
 /// Cores from which `"auto"` runs a worker per direction.
-pub const AUTO_PER_DIRECTION_FROM_CORES: usize = 4;
+pub const AUTO_PER_DIRECTION_FROM_CORES: usize = 2;
 
 impl TunWorkers {
     /// Whether this machine runs one worker per direction.
@@ -112,8 +115,7 @@ mod tests {
     #[test]
     fn auto_follows_the_core_count() {
         assert!(!TunWorkers::auto_for(1));
-        assert!(!TunWorkers::auto_for(2));
-        assert!(!TunWorkers::auto_for(3));
+        assert!(TunWorkers::auto_for(2));
         assert!(TunWorkers::auto_for(4));
         assert!(TunWorkers::auto_for(64));
     }
