@@ -35,7 +35,10 @@ pub fn sanitize(s: &str, max: usize) -> String {
 /// short enough and has nothing to escape, the common case on the decision
 /// path.
 pub fn sanitize_owned(s: String, max: usize) -> String {
-    if s.len() <= max && !s.chars().any(|c| c == '\\' || c.is_control() || is_dangerous_format(c)) {
+    // Printable ASCII without a backslash (the usual explanation) is
+    // checked byte by byte; anything else char by char.
+    let plain_ascii = || s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\');
+    if s.len() <= max && (plain_ascii() || !s.chars().any(|c| c == '\\' || c.is_control() || is_dangerous_format(c))) {
         s
     } else {
         sanitize(&s, max)

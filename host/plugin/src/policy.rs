@@ -183,15 +183,23 @@ impl PolicyPlugin {
 
     /// [`PolicyPlugin::explain`] with another deadline for the call.
     fn explain_within(&self, flow: &Flow, deadline: Duration) -> Explanation {
+        let (decision, fault) = self.decide_within(flow, deadline);
+        Explanation { plugin: self.spec.name.clone(), plugin_version: self.version, wit_version: self.pre.wit().as_str(), decision, fault }
+    }
+
+    /// One counted call: the decision, and the fault if it is the failure
+    /// verdict. The decision path (a flow-cache miss) stops here: it needs
+    /// no [`Explanation`] (no copy of the plugin's name per decision).
+    fn decide_within(&self, flow: &Flow, deadline: Duration) -> (Decision, Option<FaultKind>) {
         self.counters.calls.fetch_add(1, Relaxed);
         let t0 = Instant::now();
-        let (decision, fault) = match self.call(flow, deadline) {
+        let out = match self.call(flow, deadline, t0) {
             Ok(d) => (d, None),
             Err((kind, msg)) => (self.failure(kind, &msg), Some(kind)),
         };
         let micros = u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.counters.call_micros.fetch_add(micros, Relaxed);
-        Explanation { plugin: self.spec.name.clone(), plugin_version: self.version, wit_version: self.pre.wit().as_str(), decision, fault }
+        out
     }
 
     fn failure(&self, kind: FaultKind, msg: &str) -> Decision {
@@ -206,10 +214,10 @@ impl PolicyPlugin {
         }
     }
 
-    fn call(&self, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
+    fn call(&self, flow: &Flow, deadline: Duration, now: Instant) -> Result<Decision, (FaultKind, String)> {
         let mut live = self.lock();
         if let Some(until) = live.quarantined_until {
-            if Instant::now() < until {
+            if now < until {
                 self.counters.record(FaultKind::Quarantined);
                 return Err((FaultKind::Quarantined, format!("after {} consecutive faults", live.consecutive_faults)));
             }
@@ -220,7 +228,7 @@ impl PolicyPlugin {
             None => self.instantiate(),
         }
         .and_then(|(mut store, policy)| {
-            let r = self.call_instance(&mut store, &policy, flow, deadline);
+            let r = self.call_instance(&mut store, &policy, flow, deadline, now);
             if r.is_ok() {
                 live.instance = Some((store, policy));
             }
@@ -251,9 +259,9 @@ impl PolicyPlugin {
         }
     }
 
-    fn call_instance(&self, store: &mut Store<HostState>, policy: &PolicyInstance, flow: &Flow, deadline: Duration) -> Result<Decision, (FaultKind, String)> {
+    fn call_instance(&self, store: &mut Store<HostState>, policy: &PolicyInstance, flow: &Flow, deadline: Duration, now: Instant) -> Result<Decision, (FaultKind, String)> {
         let wflow = flow_to_wit(flow);
-        let _armed = crate::deadline::arm(store, &self.engine, deadline);
+        let _armed = crate::deadline::arm_at(store, &self.engine, deadline, now);
         let d = policy.call_decide(store, &wflow).map_err(|(call, e)| (classify(&e), trap_text(call, &e)))?;
         let d = decision_from_wit(d);
         debug_assert!(d.sa_key.is_none() || needs_sa(&d.verdict));
@@ -289,7 +297,7 @@ impl PolicyDecider for PolicyPlugin {
     }
 
     fn decide(&self, flow: &Flow) -> Decision {
-        self.explain(flow).decision
+        self.decide_within(flow, self.spec.settings.deadline).0
     }
 }
 
