@@ -13,8 +13,9 @@
 //!   as many packets as the wire carried, with no replay, too-old or ICV drop;
 //! - the data arrived intact (bytes and sha256 on both ends).
 //!
-//! The sender runs a worker per direction and the receiver one worker, so
-//! both layouts are crossed. Needs root: skipped with a reason on a
+//! The sender runs a worker per direction, each pinned to a core of its own
+//! (`pin_workers`, checked in /proc), and the receiver one worker, so both
+//! layouts are crossed. Needs root: skipped with a reason on a
 //! developer machine, a failure under CI=true.
 
 mod support;
@@ -38,7 +39,7 @@ fn key(seed: u32) -> String {
 }
 
 /// One side: tun mode, inner `v4` and `v6` addresses, ESP in UDP to the peer.
-fn config(dir: &Scratch, name: &str, me: &str, peer: &str, inner: (&str, &str), peer_inner: (&str, &str), workers: u8) -> PathBuf {
+fn config(dir: &Scratch, name: &str, me: &str, peer: &str, inner: (&str, &str), peer_inner: (&str, &str), workers: &str) -> PathBuf {
     let (k_ab, k_ba) = (key(1), key(2));
     let mut setkey = format!(
         "flush;\nspdflush;\n\
@@ -155,10 +156,27 @@ fn gso_super_segments_get_unique_sequence_numbers_ipv4_and_ipv6_inner() {
     let dir = Scratch::new("gso-seq");
     let (a, b) = link_pair("gso");
     let (a4, a6, b4, b6) = ("10.77.0.1", "fd77::1", "10.77.0.2", "fd77::2");
-    let ca = config(&dir, "gsoa", OUT_A, OUT_B, (a4, a6), (b4, b6), 2);
-    let cb = config(&dir, "gsob", OUT_B, OUT_A, (b4, b6), (a4, a6), 1);
+    // The sender's two workers pinned to a core each (when there are two).
+    let ca = config(&dir, "gsoa", OUT_A, OUT_B, (a4, a6), (b4, b6), "2\npin_workers = true");
+    let cb = config(&dir, "gsob", OUT_B, OUT_A, (b4, b6), (a4, a6), "1");
     let eb = Esprit::start_file(&b, &dir, "gsob", &cb, &dir.path("gsob.sock"));
     let ea = Esprit::start_file(&a, &dir, "gsoa", &ca, &dir.path("gsoa.sock"));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if cores >= 2 {
+        // Each packet worker runs on one core, a different one each.
+        let mut pinned = Vec::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", ea.pid())).expect("tasks").flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if matches!(comm.trim(), "outbound" | "inbound") {
+                let st = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+                let cpus = st.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap_or_default().trim().to_string();
+                pinned.push((comm.trim().to_string(), cpus));
+            }
+        }
+        pinned.sort();
+        assert_eq!(pinned.len(), 2, "{pinned:?}\n{}", ea.log());
+        assert!(pinned.iter().all(|(_, c)| c.parse::<usize>().is_ok()) && pinned[0].1 != pinned[1].1, "workers not pinned apart: {pinned:?}");
+    }
     for (from, to) in [(a4, b4), (a6, b6)] {
         let o = a.output(&["ping", "-c", "1", "-W", "5", "-I", from, to]);
         assert!(o.status.success(), "{from} -> {to}: {}\n{}\n{}", text(&o), ea.log(), eb.log());

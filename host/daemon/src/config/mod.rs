@@ -183,6 +183,10 @@ pub struct TunSection {
     /// "auto" (the default: 2 from 2 cores up), see [`workers`].
     #[serde(default)]
     pub workers: workers::TunWorkers,
+    /// Pin each packet worker to a core of its own (with 2 workers and at
+    /// least 2 allowed cores; default false).
+    #[serde(default)]
+    pub pin_workers: bool,
 }
 
 fn default_true() -> bool {

@@ -83,6 +83,7 @@ enum Drain {
 mod control_handler;
 mod path;
 mod sides;
+mod pin;
 mod worker;
 
 use path::*;
@@ -304,12 +305,26 @@ pub fn run(args: RunArgs) -> Result<()> {
         // Every replica is built: the operations' log (keys among them) goes.
         rep.forget_log();
     }
+    let pin = cfg.mode == Mode::Tun && cfg.tun.as_ref().is_some_and(|t| t.pin_workers);
+    let allowed = if pin { pin::allowed_cores() } else { Vec::new() };
+    let count = workers.len();
     let threads = workers
         .into_iter()
-        .map(|w| {
+        .enumerate()
+        .map(|(i, w)| {
             let (cfg, stop, ike_done) = (cfg.clone(), Arc::clone(&stop), Arc::clone(&ike_done));
             let name = w.lane.role.name();
+            let core = if pin { pin::core_for(i, count, &allowed) } else { None };
+            if pin && core.is_none() && i == 0 {
+                info!(workers = count, cores = allowed.len(), "pin_workers: not pinned (a single worker, or fewer cores than workers)");
+            }
             std::thread::Builder::new().name(name.into()).spawn(move || {
+                if let Some(c) = core {
+                    match pin::pin_current(c) {
+                        Ok(()) => info!(worker = name, core = c, "packet worker pinned"),
+                        Err(e) => warn!(worker = name, core = c, "pinning the packet worker: {e}"),
+                    }
+                }
                 let r = w.run(&cfg, &stop, &ike_done);
                 if r.is_err() {
                     // One worker failing stops the daemon.

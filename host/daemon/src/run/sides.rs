@@ -210,6 +210,7 @@ pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes
                 priority: None,
                 offload: true,
                 workers: Default::default(),
+                pin_workers: false,
             });
             // Claim the instance before touching the kernel: a live instance
             // of the same name refuses this start instead of losing its plumbing.
