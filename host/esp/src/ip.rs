@@ -199,18 +199,7 @@ pub(crate) fn inner_of_tunnel(next_header: u8, inner: &[u8]) -> Result<usize, Dr
 
 /// The Internet checksum (RFC 1071) over `data`.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    esprit_wire::checksum::internet_checksum(data)
 }
 
 /// Sets the length fields of the IP header at the start of `p` for a packet of

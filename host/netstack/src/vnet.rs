@@ -11,6 +11,7 @@
 //! too) is tun-rs's.
 use std::io;
 
+use esprit_wire::checksum::ones_complement_sum;
 use tun_rs::{VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN};
 
 /// `VIRTIO_NET_HDR_GSO_NONE`: one plain packet.
@@ -100,22 +101,6 @@ fn finish_checksum(pkt: &mut [u8], csum_start: u16, csum_offset: u16) -> io::Res
     let sum = ones_complement_sum(&pkt[usize::from(csum_start)..], u32::from(initial));
     pkt[at..at + 2].copy_from_slice(&(!sum).to_be_bytes());
     Ok(())
-}
-
-/// The RFC 1071 sum of `data` (odd length padded with a zero byte) plus `initial`, folded.
-fn ones_complement_sum(data: &[u8], initial: u32) -> u16 {
-    let mut sum = u64::from(initial);
-    let mut words = data.chunks_exact(2);
-    for w in &mut words {
-        sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = words.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 #[cfg(test)]

@@ -111,31 +111,22 @@ fn bench(c: &mut Criterion<ThreadCpu>) {
     let sdk_v2 = PolicyPlugin::load(&engine, PluginSpec::new("allowlist", dir.join("allowlist.wasm")).with_config("allow", allow)).expect("load");
     let sdk_v1 = PolicyPlugin::load(&engine, PluginSpec::new("allowlist01", dir.join("allowlist_v0_1.wasm")).with_config("allow", allow)).expect("load");
     let raw = PolicyPlugin::load(&engine, PluginSpec::new("raw", dir.join("raw_wit.wasm"))).expect("load");
-    let python = match build::ensure_python_policy_built() {
+    // An interpreted plugin, built if its tools are present (skipped with the reason if not).
+    let interpreted = |name: &str, built: Result<std::path::PathBuf, String>, key: &str, value: &str| match built {
         Ok(path) => {
-            let mut spec = PluginSpec::new("python", path).with_config("protect", "203.0.113.0/24");
+            let mut spec = PluginSpec::new(name, path).with_config(key, value);
             spec.settings.memory_limit = 64 << 20;
             spec.settings.deadline = std::time::Duration::from_millis(20);
-            Some(PolicyPlugin::load(&engine, spec).expect("load python"))
+            Some(PolicyPlugin::load(&engine, spec).expect("load"))
         }
         Err(e) => {
-            println!("python_policy_v0_2 skipped: {e}");
+            println!("{name} skipped: {e}");
             None
         }
     };
-    let js = match build::ensure_js_template_built() {
-        Ok(path) => {
-            // The template's own config: ports 443 and 8443 protected.
-            let mut spec = PluginSpec::new("js", path).with_config("ports", "443, 8443");
-            spec.settings.memory_limit = 64 << 20;
-            spec.settings.deadline = std::time::Duration::from_millis(20);
-            Some(PolicyPlugin::load(&engine, spec).expect("load js"))
-        }
-        Err(e) => {
-            println!("js_template_v0_2 skipped: {e}");
-            None
-        }
-    };
+    let python = interpreted("python_policy_v0_2", build::ensure_python_policy_built(), "protect", "203.0.113.0/24");
+    // The template's own config: ports 443 and 8443 protected.
+    let js = interpreted("js_template_v0_2", build::ensure_js_template_built(), "ports", "443, 8443");
     let native = NativeAllowlist {
         nets: vec![
             (0xcb00_7100, 0xffff_ff00, Some(443)),

@@ -153,19 +153,19 @@ fn componentize_py() -> Option<PathBuf> {
     }
 }
 
+/// Whether `out` exists and is newer than every one of `inputs` (relative to `base`).
+fn newer_than_inputs(out: &Path, base: &Path, inputs: &[&str]) -> bool {
+    let newest_input = inputs.iter().filter_map(|f| fs::metadata(base.join(f)).and_then(|m| m.modified()).ok()).max();
+    matches!((fs::metadata(out).and_then(|m| m.modified()), newest_input), (Ok(m), Some(i)) if m > i)
+}
+
 fn build_python() -> Result<PathBuf, String> {
     let _guard = lock_file()?;
     let root = workspace_root();
     let src = root.join("examples").join("plugins").join("python-policy");
     let out = wasm_target_dir().join("python_policy.wasm");
-    let newest_input = ["app.py", "../../../sdk/wit/types.wit", "../../../sdk/wit/host.wit", "../../../sdk/wit/worlds.wit"]
-        .iter()
-        .filter_map(|f| fs::metadata(src.join(f)).and_then(|m| m.modified()).ok())
-        .max();
-    if let (Ok(m), Some(i)) = (fs::metadata(&out).and_then(|m| m.modified()), newest_input) {
-        if m > i {
-            return Ok(out);
-        }
+    if newer_than_inputs(&out, &src, &["app.py", "../../../sdk/wit/types.wit", "../../../sdk/wit/host.wit", "../../../sdk/wit/worlds.wit"]) {
+        return Ok(out);
     }
     let tool = match componentize_py() {
         Some(t) => t,
@@ -197,14 +197,9 @@ fn build_js_template() -> Result<PathBuf, String> {
     let name = "js-template";
     let dir = wasm_target_dir().join(name);
     let out = dir.join(format!("{name}.wasm"));
-    let newest_input = ["sdk/templates/js/app.js", "sdk/templates/js/package.json", "sdk/templates/js/plugin.toml", "sdk/wit/types.wit", "sdk/wit/host.wit", "sdk/wit/worlds.wit"]
-        .iter()
-        .filter_map(|f| fs::metadata(root.join(f)).and_then(|m| m.modified()).ok())
-        .max();
-    if let (Ok(m), Some(i)) = (fs::metadata(&out).and_then(|m| m.modified()), newest_input) {
-        if m > i {
-            return Ok(out);
-        }
+    let inputs = ["sdk/templates/js/app.js", "sdk/templates/js/package.json", "sdk/templates/js/plugin.toml", "sdk/wit/types.wit", "sdk/wit/host.wit", "sdk/wit/worlds.wit"];
+    if newer_than_inputs(&out, &root, &inputs) {
+        return Ok(out);
     }
     let modules = crate::lang_tools::js_node_modules()?;
     if dir.exists() {

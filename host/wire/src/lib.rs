@@ -5,11 +5,13 @@
 //! - [`esp`]: the ESP header (RFC 4303 §2).
 //! - [`ah`]: the Authentication Header (RFC 4302 §2).
 //! - [`udp_encap`]: classification of UDP/4500 payloads (RFC 3948 §2).
+//! - [`checksum`]: the Internet checksum (RFC 1071).
 //!
 //! IPv4/IPv6/UDP headers come from `smoltcp::wire`, re-exported as [`ip`].
 #![deny(unsafe_code)]
 
 pub mod ah;
+pub mod checksum;
 pub mod esp;
 pub mod udp_encap;
 
