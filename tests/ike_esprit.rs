@@ -128,8 +128,14 @@ fn transport_mode_esp_over_raw_ip() {
     transfer(&ns_b, &ns_a, (OUT_B, 5101), 10 * MB, &dir, "transport-10MB");
     let st_a = a.status();
     let st_b = b.status();
-    assert_sas(&st_a, "esp", "transport", 1000);
-    assert_sas(&st_b, "esp", "transport", 1000);
+    // The data direction carried the 10 MB; the other one the ACKs, whose
+    // number depends on how many segments the receiver's TUN coalesced
+    // (GRO) before its kernel acknowledged them, so only "some".
+    for st in [&st_a, &st_b] {
+        assert_sas(st, "esp", "transport", 3);
+        let most = data_sas(st).iter().filter_map(|sa| sa["packets"].as_u64()).max().unwrap_or(0);
+        assert!(most >= 5000, "no SA carried the 10 MB (7,000+ segments of at most 1,460 bytes): {st:#}");
+    }
     assert_eq!(st_a["drops"]["unknown SPI"].as_u64().unwrap_or(0), 0, "{st_a:#}");
     // No packet went through a UDP socket: ESP is protocol 50 here.
     assert_eq!(st_a["counters"]["in_decrypted"].as_u64().map(|n| n > 1000), Some(true), "{st_a:#}");

@@ -43,6 +43,7 @@
 
 mod cidr;
 mod helpers;
+pub mod text;
 
 pub use cidr::{Cidr, CidrError};
 pub use helpers::parse_verdict;

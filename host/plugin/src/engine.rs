@@ -391,6 +391,11 @@ pub fn wasmtime_config(max_memory: usize, max_instances: u32) -> Config {
         .memory_guard_size(64 << 10)
         .memory_reservation_for_growth(0)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `ESPRIT_WASM_PERFMAP=1`: name plugin functions in `perf report`
+    // (/tmp/perf-PID.map); for profiling a plugin, off by default.
+    if std::env::var_os("ESPRIT_WASM_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

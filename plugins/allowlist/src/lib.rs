@@ -7,9 +7,9 @@
 //! - `on_match` (default `protect`) and `otherwise` (default `discard`):
 //!   verdicts (see `esprit_plugin_sdk::parse_verdict`);
 //! - `tag`: free text added to every explanation.
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
+use esprit_plugin_sdk::text::{push_decimal, push_ip};
 use esprit_plugin_sdk::{export_policy, host, parse_verdict, Cidr, Decision, Flow, Policy, Verdict};
 
 struct Entry {
@@ -84,14 +84,16 @@ impl Policy for Allowlist {
         // fixed parts made by `init`.
         let mut why = String::with_capacity(t.head.len() + 64);
         why.push_str(&t.head);
-        let _ = write!(why, "{remote}");
+        push_ip(&mut why, remote);
         match hit {
             Some(e) => {
                 why.push_str(&e.matched);
                 Decision::new(t.on_match.clone(), why)
             }
             None => {
-                let _ = write!(why, " port {} not listed", flow.dst_port);
+                why.push_str(" port ");
+                push_decimal(&mut why, u64::from(flow.dst_port));
+                why.push_str(" not listed");
                 Decision::new(t.otherwise.clone(), why)
             }
         }
