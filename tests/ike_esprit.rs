@@ -137,8 +137,9 @@ fn transport_mode_esp_over_raw_ip() {
         assert!(most >= 5000, "no SA carried the 10 MB (7,000+ segments of at most 1,460 bytes): {st:#}");
     }
     assert_eq!(st_a["drops"]["unknown SPI"].as_u64().unwrap_or(0), 0, "{st_a:#}");
-    // No packet went through a UDP socket: ESP is protocol 50 here.
-    assert_eq!(st_a["counters"]["in_decrypted"].as_u64().map(|n| n > 1000), Some(true), "{st_a:#}");
+    // No packet went through a UDP socket: ESP is protocol 50 here. (A's
+    // inbound packets are the ACKs: some, however coalesced.)
+    assert_eq!(st_a["counters"]["in_decrypted"].as_u64().map(|n| n >= 10), Some(true), "{st_a:#}");
     assert_wire(&mut cap, 50, 5000);
     eprintln!("scenario 1: SAs up at {t_up:?}, ping + 10 MB done at {:?}", t0.elapsed());
 }
