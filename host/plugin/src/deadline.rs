@@ -49,29 +49,48 @@ fn cpu_now_upper_bound(now: Instant) -> Duration {
 }
 
 use crate::engine::{CallGuard, PluginEngine};
+use crate::state::HostState;
 
-/// Arms `store` for one call on this thread with `budget` of CPU time. The
-/// deadline is enforced while the returned guard lives (the epoch ticker
-/// runs only while some call holds one): keep it until the call returns.
-pub fn arm<T: 'static>(store: &mut Store<T>, engine: &PluginEngine, budget: Duration) -> CallGuard {
-    arm_at(store, engine, budget, Instant::now())
+/// The CPU-time budget of the call a store is running: written by
+/// [`arm_at`] before each call, read by the store's deadline callback
+/// (installed once per store by [`install`], so a call allocates no
+/// closure).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallBudget {
+    /// The thread's CPU time (an upper bound, see the module docs) when the
+    /// call started.
+    start: Duration,
+    /// CPU time the call may use.
+    budget: Duration,
 }
 
-/// [`arm`] with the wall-clock time the caller already read (`now`).
-pub fn arm_at<T: 'static>(store: &mut Store<T>, engine: &PluginEngine, budget: Duration, now: Instant) -> CallGuard {
-    let guard = engine.call_started();
-    let start = cpu_now_upper_bound(now);
-    let ticks = engine.ticks_for(budget);
-    // The callback needs only the tick period (no engine clone per call).
+/// Installs `store`'s epoch deadline callback: when a call has run its
+/// budget in wall-clock ticks, charge it the CPU time it really used; trap
+/// if that is the whole budget, else sleep again for the rest.
+pub fn install(store: &mut Store<HostState>, engine: &PluginEngine) {
     let tick = engine.tick();
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_callback(move |_| {
+    store.epoch_deadline_callback(move |cx| {
+        let CallBudget { start, budget } = cx.data().call;
         let used = ThreadTime::now().as_duration().saturating_sub(start);
         if used >= budget {
             return Err(Trap::Interrupt.into());
         }
         Ok(UpdateDeadline::Continue(crate::engine::ticks_for(tick, budget - used)))
     });
+}
+
+/// Arms `store` for one call on this thread with `budget` of CPU time. The
+/// deadline is enforced while the returned guard lives (the epoch ticker
+/// runs only while some call holds one): keep it until the call returns.
+pub fn arm(store: &mut Store<HostState>, engine: &PluginEngine, budget: Duration) -> CallGuard {
+    arm_at(store, engine, budget, Instant::now())
+}
+
+/// [`arm`] with the wall-clock time the caller already read (`now`).
+pub fn arm_at(store: &mut Store<HostState>, engine: &PluginEngine, budget: Duration, now: Instant) -> CallGuard {
+    let guard = engine.call_started();
+    store.data_mut().call = CallBudget { start: cpu_now_upper_bound(now), budget };
+    store.set_epoch_deadline(engine.ticks_for(budget));
     guard
 }
 

@@ -93,9 +93,11 @@ pub fn new_store(engine: &PluginEngine, spec: &PluginSpec, version: u64, config:
         keys: keys.clone(),
         log_limit: crate::log_limit::LogLimiter::for_plugin(&spec.name),
         limits,
+        call: crate::deadline::CallBudget::default(),
     };
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limits);
+    crate::deadline::install(&mut store, engine);
     store
 }
 

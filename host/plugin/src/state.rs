@@ -22,4 +22,6 @@ pub struct HostState {
     pub log_limit: Arc<LogLimiter>,
     /// Memory/table/instance caps enforced by wasmtime.
     pub limits: StoreLimits,
+    /// The running call's CPU-time budget (see [`crate::deadline`]).
+    pub call: crate::deadline::CallBudget,
 }
