@@ -80,6 +80,17 @@ fn an_unknown_key_lists_the_valid_ones() {
 }
 
 #[test]
+fn a_bad_tcp_buffer_size_names_the_line_and_the_range() {
+    let dir = Scratch::new("cli-config-tcpbuf");
+    for (bad, col) in [("\"64GB\"", 14), ("100", 14), ("\"32MiB\"", 14)] {
+        let out = run_config(&dir, &NETSTACK.replace("[netstack]\n", &format!("[netstack]\ntcp_buffer = {bad}\n")), "");
+        assert!(!out.status.success(), "{bad} accepted");
+        let e = stderr(&out);
+        assert!(e.contains(&format!("c.toml:5:{col}: tcp_buffer")) && e.contains("expected a size in bytes from 4096 to 16777216"), "{bad}: {e}");
+    }
+}
+
+#[test]
 fn a_bad_setting_value_lists_the_valid_values() {
     let dir = Scratch::new("cli-config-enum");
     let out = run_config(&dir, &NETSTACK.replace("[outer]\n", "[outer]\ntransport = \"tcp\"\n"), "");

@@ -15,6 +15,7 @@ use serde::Deserialize;
 pub mod duration;
 pub mod env;
 mod ike;
+pub mod tcp_buffer;
 pub mod workers;
 pub use ike::{ConnMode, ConnProtocol, ConnSection, IkeSection, Oe, Start};
 
@@ -216,6 +217,10 @@ pub struct NetstackSection {
     /// `esprit_netstack_events_total{event="tcp_limited"}`).
     #[serde(default)]
     pub max_connections: Option<usize>,
+    /// Bytes in each of the two smoltcp buffers of one TCP connection
+    /// (default 1 MiB; see [`tcp_buffer`]).
+    #[serde(default, deserialize_with = "tcp_buffer::deserialize")]
+    pub tcp_buffer: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -190,6 +190,7 @@ pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes
                     .collect(),
                 socks5: ns.socks5,
                 max_connections: ns.max_connections.unwrap_or(NetstackConfig::default().max_connections),
+                tcp_buffer: ns.tcp_buffer.unwrap_or(crate::config::tcp_buffer::DEFAULT),
                 ..NetstackConfig::default()
             };
             let netstack = Netstack::new(nc).context("starting the netstack")?;
