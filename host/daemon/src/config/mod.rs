@@ -218,7 +218,7 @@ pub struct NetstackSection {
     #[serde(default)]
     pub max_connections: Option<usize>,
     /// Bytes in each of the two smoltcp buffers of one TCP connection
-    /// (default 1 MiB; see [`tcp_buffer`]).
+    /// (default 64 KiB; see [`tcp_buffer`]).
     #[serde(default, deserialize_with = "tcp_buffer::deserialize")]
     pub tcp_buffer: Option<usize>,
 }

@@ -175,6 +175,7 @@ pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes
                 L4::Tcp => esprit_netstack::Proto::Tcp,
                 L4::Udp => esprit_netstack::Proto::Udp,
             };
+            let tcp_buffer = ns.tcp_buffer.unwrap_or(crate::config::tcp_buffer::DEFAULT);
             let nc = NetstackConfig {
                 addresses,
                 mtu: ns.mtu.map(|m| m as usize).unwrap_or(1400),
@@ -190,7 +191,11 @@ pub(super) fn open_inner(cfg: &Config, dp: &Dataplane, poll: &Poll, extra_routes
                     .collect(),
                 socks5: ns.socks5,
                 max_connections: ns.max_connections.unwrap_or(NetstackConfig::default().max_connections),
-                tcp_buffer: ns.tcp_buffer.unwrap_or(crate::config::tcp_buffer::DEFAULT),
+                tcp_buffer,
+                // A full receive window arrives as one burst the worker reads
+                // before the netstack runs: the inbound queue holds two
+                // windows' worth of full-size segments (1 MiB: 2,048).
+                packet_queue: crate::config::tcp_buffer::packet_queue(tcp_buffer, NetstackConfig::default().packet_queue),
                 ..NetstackConfig::default()
             };
             let netstack = Netstack::new(nc).context("starting the netstack")?;
